@@ -1,0 +1,48 @@
+# vm-registry-operator — make demo (the main job) and make test (everything).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+# npm installs a pinned Node (the "node" devDependency) into node_modules/.bin.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+DEPS_STAMP := node_modules/.deps-stamp
+TEST_FLAGS ?= --test-reporter=spec
+
+.PHONY: all deps build lint typecheck manifests check-manifests test test-unit test-integration demo bench clean
+
+all: build
+
+$(DEPS_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@node --version | grep -q '^v24\.' || { echo "expected the pinned Node 24 from node_modules/.bin"; exit 1; }
+	@touch $@
+
+deps: $(DEPS_STAMP)
+
+build: deps
+	tsc -p tsconfig.build.json
+
+typecheck: deps
+	tsc -p tsconfig.json
+
+manifests: deps
+	node src/api/generate.ts
+
+lint: typecheck
+
+test: deps lint
+	node --test --test-concurrency=1 $(TEST_FLAGS) 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
+
+test-unit: deps
+	node --test $(TEST_FLAGS) 'test/unit/**/*.test.ts'
+
+test-integration: deps
+	node --test --test-concurrency=1 $(TEST_FLAGS) 'test/integration/**/*.test.ts'
+
+demo: deps
+	node src/cli/main.ts demo
+
+bench: deps
+	node bench/run.ts
+
+clean:
+	rm -rf dist node_modules

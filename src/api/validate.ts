@@ -1,0 +1,127 @@
+/**
+ * Validation of a VmRegistrySource outside the apiserver (vmreg preview, defence in
+ * depth in the controller). Structural checks walk schema.ts; the cross-field rules
+ * mirror the CEL rules of the CRD, and the integration tests check both reject the
+ * same inputs.
+ */
+import type { JsonSchema } from './schema-types.ts';
+import { specSchema } from './schema.ts';
+import { parseDuration } from './duration.ts';
+import { applyDefaults } from './defaults.ts';
+import { PROVIDER_NAMES, type VmRegistrySourceSpec } from './types.ts';
+
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  readonly errors: readonly FieldError[];
+  constructor(errors: readonly FieldError[]) {
+    super(errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+    this.errors = errors;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function walk(schema: JsonSchema, value: unknown, path: string, out: FieldError[]): void {
+  const fail = (message: string): void => {
+    out.push({ path, message });
+  };
+  switch (schema.type) {
+    case 'object': {
+      if (!isRecord(value)) return fail('must be an object');
+      for (const key of schema.required ?? []) if (value[key] === undefined) out.push({ path: `${path}.${key}`, message: 'Required value' });
+      if (schema.maxProperties !== undefined && Object.keys(value).length > schema.maxProperties) fail(`at most ${schema.maxProperties} entries`);
+      for (const [key, child] of Object.entries(value)) {
+        const sub = schema.properties?.[key] ?? schema.additionalProperties;
+        if (!sub) {
+          if (!schema['x-kubernetes-preserve-unknown-fields']) out.push({ path: `${path}.${key}`, message: 'field not declared in schema' });
+          continue;
+        }
+        walk(sub, child, `${path}.${key}`, out);
+      }
+      return;
+    }
+    case 'array': {
+      if (!Array.isArray(value)) return fail('must be a list');
+      if (schema.maxItems !== undefined && value.length > schema.maxItems) fail(`at most ${schema.maxItems} items`);
+      if (schema.minItems !== undefined && value.length < schema.minItems) fail(`at least ${schema.minItems} items`);
+      if (schema.items) value.forEach((item, i) => walk(schema.items as JsonSchema, item, `${path}[${i}]`, out));
+      return;
+    }
+    case 'string': {
+      if (typeof value !== 'string') return fail('must be a string');
+      if (schema.enum && !schema.enum.includes(value)) return fail(`Unsupported value: "${value}": supported values: ${schema.enum.map((e) => `"${e}"`).join(', ')}`);
+      if (schema.pattern && !new RegExp(schema.pattern, 'u').test(value)) fail(`should match '${schema.pattern}'`);
+      if (schema.maxLength !== undefined && value.length > schema.maxLength) fail(`at most ${schema.maxLength} characters`);
+      if (schema.minLength !== undefined && value.length < schema.minLength) fail(`at least ${schema.minLength} characters`);
+      return;
+    }
+    case 'integer':
+    case 'number': {
+      if (typeof value !== 'number' || (schema.type === 'integer' && !Number.isInteger(value))) return fail(`must be an ${schema.type}`);
+      if (schema.minimum !== undefined && value < schema.minimum) fail(`should be greater than or equal to ${schema.minimum}`);
+      if (schema.maximum !== undefined && value > schema.maximum) fail(`should be less than or equal to ${schema.maximum}`);
+      return;
+    }
+    case 'boolean':
+      if (typeof value !== 'boolean') fail('must be a boolean');
+      return;
+    default:
+      return;
+  }
+}
+
+/** The CRD's CEL rules, in TypeScript. */
+function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
+  const providers = PROVIDER_NAMES.filter((p) => spec[p] !== undefined);
+  if (providers.length !== 1) out.push({ path: 'spec', message: 'exactly one provider must be set: consul, ec2 or gce' });
+  try {
+    const ms = parseDuration(spec.interval);
+    if (ms < 1000 || ms > 86_400_000) out.push({ path: 'spec', message: 'interval must be between 1s and 24h' });
+  } catch {
+    /* reported by the pattern check */
+  }
+  const refs: Array<[string, { namespace?: string } | undefined]> = [
+    ['spec.consul.tokenSecretRef', spec.consul?.tokenSecretRef],
+    ['spec.consul.tls.caSecretRef', spec.consul?.tls?.caSecretRef],
+    ['spec.ec2.credentialsSecretRef', spec.ec2?.credentialsSecretRef],
+    ['spec.gce.credentialsSecretRef', spec.gce?.credentialsSecretRef],
+  ];
+  for (const [path, ref] of refs) {
+    if (ref?.namespace !== undefined) {
+      out.push({ path, message: 'namespace is not allowed: the Secret must be in the same namespace as the VmRegistrySource' });
+    }
+  }
+  spec.workloadEntry.relabelings?.forEach((rule, i) => {
+    const path = `spec.workloadEntry.relabelings[${i}]`;
+    if (['replace', 'lowercase', 'uppercase'].includes(rule.action) && rule.targetLabel === undefined) {
+      out.push({ path, message: 'targetLabel is required for the replace, lowercase and uppercase actions' });
+    }
+    if (['keep', 'drop', 'lowercase', 'uppercase'].includes(rule.action) && !rule.sourceLabels?.length) {
+      out.push({ path, message: 'sourceLabels is required for the keep, drop, lowercase and uppercase actions' });
+    }
+  });
+  const keyPattern = specSchema.properties.workloadEntry.properties.serviceLabel.pattern;
+  for (const key of Object.keys(spec.workloadEntry.labels ?? {})) {
+    if (!new RegExp(keyPattern).test(key)) {
+      out.push({ path: 'spec.workloadEntry.labels', message: `label key "${key}" is not a valid Kubernetes label key` });
+    }
+  }
+}
+
+/** Validates and defaults a spec; throws ValidationError listing every problem. */
+export function validateSpec(input: unknown): VmRegistrySourceSpec {
+  const errors: FieldError[] = [];
+  if (!isRecord(input)) throw new ValidationError([{ path: 'spec', message: 'Required value' }]);
+  const spec = applyDefaults(input as Parameters<typeof applyDefaults>[0]);
+  walk(specSchema, spec, 'spec', errors);
+  if (errors.length === 0) crossFieldRules(spec, errors);
+  if (errors.length > 0) throw new ValidationError(errors);
+  return spec;
+}

@@ -1,0 +1,79 @@
+/**
+ * The one interface every registry implements. A provider only reads its registry and
+ * describes endpoints; mapping, planning and writing live in src/reconcile.
+ */
+import type { ProviderName, RelabelRule, VmRegistrySourceSpec } from '../api/types.ts';
+import type { ProviderMetrics } from '../metrics/provider-metrics.ts';
+import type { Logger } from '../metrics/logger.ts';
+
+/**
+ * One endpoint (VM instance, service instance) as the registry reports it, described
+ * with labels in Prometheus service-discovery vocabulary:
+ * - `__address__`: the address chosen by the provider's address setting (IP or DNS name; may be empty);
+ * - `__port__`: the port the registry reports, if any;
+ * - `__meta_<provider>_*`: everything else the registry knows (service, tags, zone, ...).
+ * Provider defaults (mapping.ts) and the user's relabel rules turn these into a WorkloadEntry.
+ */
+export interface Endpoint {
+  /** Identity that is stable while the endpoint exists: Consul node+service id, EC2 instance id, GCE instance id. */
+  readonly id: string;
+  /** A scope the endpoint belongs to (Consul service, GCE zone). See Snapshot.unknownScopes. */
+  readonly scope: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The registry's health verdict, when it has one (Consul health checks). */
+  readonly healthy?: boolean;
+}
+
+/**
+ * A complete answer from the registry. Providers never return partial data as if it
+ * were complete: when a part could not be read, its scope is listed in unknownScopes,
+ * and entries in those scopes are neither updated nor deleted by this sync.
+ */
+export interface Snapshot {
+  readonly endpoints: readonly Endpoint[];
+  readonly unknownScopes: readonly string[];
+  /** Why scopes are unknown (e.g. a GCE zone warning), for the status message. */
+  readonly warnings: readonly string[];
+}
+
+export interface Provider {
+  readonly name: ProviderName;
+  /** Reads the registry. Throws ProviderError when no complete answer could be had. */
+  snapshot(signal: AbortSignal): Promise<Snapshot>;
+  /**
+   * Watching providers (Consul) call onChange when the registry changed, so the source
+   * is reconciled at once instead of at the next interval. Polling providers omit it.
+   */
+  watch?(onChange: () => void): void;
+  /** Stops watches and frees clients. */
+  close(): Promise<void>;
+}
+
+/** A Secret key a provider needs, resolved by the controller before create(). */
+export interface SecretKeyReference {
+  readonly name: string;
+  readonly key: string;
+}
+
+export interface ProviderContext {
+  /** "namespace/name" of the VmRegistrySource, for logs and errors. */
+  readonly source: string;
+  readonly spec: VmRegistrySourceSpec;
+  /** Resolved Secret values, keyed by secretKey(ref). */
+  readonly secrets: ReadonlyMap<string, string>;
+  readonly metrics: ProviderMetrics;
+  readonly log: Logger;
+}
+
+export function secretKey(ref: SecretKeyReference): string {
+  return `${ref.name}/${ref.key}`;
+}
+
+export interface ProviderFactory {
+  readonly name: ProviderName;
+  /** Secret keys the spec refers to; the controller reads them and passes the values in. */
+  secretRefs(spec: VmRegistrySourceSpec): SecretKeyReference[];
+  create(ctx: ProviderContext): Provider;
+  /** Default relabel rules that map this provider's __meta_* labels to WorkloadEntry fields. */
+  defaultMapping(spec: VmRegistrySourceSpec): RelabelRule[];
+}
