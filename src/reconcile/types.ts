@@ -63,6 +63,8 @@ export interface DesiredEntry {
   readonly spec: WorkloadEntrySpec;
   /** Registry health verdict, written to the Healthy condition in Consul's status mode. */
   readonly healthy?: boolean;
+  /** Label keys the mapping could not make valid (dropped from labels), for status and metrics. */
+  readonly droppedLabels?: readonly string[];
 }
 
 export interface SkippedEndpoint {

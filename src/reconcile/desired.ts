@@ -1,0 +1,299 @@
+/**
+ * The pure mapping engine: endpoints (label sets) → desired WorkloadEntries, as
+ * docs/mapping.md describes. No I/O, no clock; the same input always gives the same
+ * output, whatever the order of the endpoints. Bad endpoint data skips the endpoint
+ * with a reason; only an invalid rule set throws (RelabelError: a bad spec).
+ */
+import type { RelabelRuleInput, VmRegistrySourceSpec } from '../api/types.ts';
+import type { Endpoint } from '../providers/provider.ts';
+import { workloadEntryName } from './names.ts';
+import { ENDPOINT_ANNOTATION, MANAGED_BY_LABEL, SCOPE_ANNOTATION, SOURCE_LABEL } from './ownership.ts';
+import { compileRuleSet, type CompiledRuleSet } from './relabel.ts';
+import {
+  isDns1123Label,
+  isDns1123Subdomain,
+  isValidLabelKey,
+  parseAddress,
+  sanitizeLabelKey,
+  sanitizeLabelValue,
+} from './sanitize.ts';
+import type { DesiredEntry, DesiredState, SkippedEndpoint, WorkloadEntrySpec } from './types.ts';
+
+/** The output labels of the pipeline (docs/mapping.md, "Output"). */
+export const OutputLabel = {
+  address: '__address__',
+  port: '__port__',
+  portName: '__port_name__',
+  service: '__service__',
+  network: '__network__',
+  locality: '__locality__',
+  weight: '__weight__',
+  serviceAccount: '__service_account__',
+} as const;
+
+/** `__port_<name>__`: the port called <name>. */
+export function portLabel(name: string): string {
+  return `__port_${name}__`;
+}
+
+const PORT_LABEL = /^__port_(.+)__$/s;
+const DEFAULT_PORT_NAME = 'tcp';
+const MAX_WEIGHT = 1_000_000;
+// Ownership labels are set by the engine alone; a mapped label must not pose as one.
+const RESERVED_LABELS: ReadonlySet<string> = new Set([MANAGED_BY_LABEL, SOURCE_LABEL]);
+
+export const PROVIDER_RULES_FIELD = 'provider default mapping';
+export const USER_RULES_FIELD = 'spec.workloadEntry.relabelings';
+
+export interface BuildInput {
+  readonly sourceName: string;
+  readonly spec: VmRegistrySourceSpec;
+  readonly endpoints: readonly Endpoint[];
+  readonly providerRules: readonly RelabelRuleInput[];
+}
+
+/** A value quoted for a reason message, cut so a huge label cannot flood status. */
+function quote(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 61)}...` : value);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function canonicalLabels(e: Endpoint): string {
+  return JSON.stringify(Object.entries(e.labels).sort(([a], [b]) => compare(a, b)));
+}
+
+/** Total order on endpoints: by id, ties (duplicate ids) broken by content, so input order never matters. */
+function compareEndpoints(a: Endpoint, b: Endpoint): number {
+  return (
+    compare(a.id, b.id) ||
+    compare(a.scope, b.scope) ||
+    compare(String(a.healthy), String(b.healthy)) ||
+    compare(canonicalLabels(a), canonicalLabels(b))
+  );
+}
+
+class Skip extends Error {}
+
+/** A strict decimal integer in [min, max], or a Skip naming the label. */
+function parseIntIn(raw: string, label: string, min: number, max: number): number {
+  const n = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) throw new Skip(`invalid ${label} ${quote(raw)}: must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function parsePort(raw: string, label: string): number {
+  return parseIntIn(raw, `port in ${label}`, 1, 65535);
+}
+
+function checkPortName(name: string, label: string): void {
+  if (!isDns1123Label(name)) throw new Skip(`invalid port name ${quote(name)} in ${label}: must be a DNS-1123 label`);
+}
+
+/** The non-empty value of a label, or undefined. */
+function get(labels: Map<string, string>, name: string): string | undefined {
+  const v = labels.get(name);
+  return v === undefined || v === '' ? undefined : v;
+}
+
+interface Settings {
+  readonly serviceLabel: string;
+  readonly ports: readonly { readonly name: string; readonly number?: number }[];
+  /** Labels the spec overwrites before the user's rules run (step 3). */
+  readonly overrides: readonly (readonly [string, string])[];
+}
+
+function settingsOf(spec: VmRegistrySourceSpec): Settings {
+  const we = spec.workloadEntry;
+  const overrides: [string, string][] = [];
+  if (we.network !== undefined && we.network !== '') overrides.push([OutputLabel.network, we.network]);
+  if (we.locality !== undefined && we.locality !== '') overrides.push([OutputLabel.locality, we.locality]);
+  if (we.weight !== undefined) overrides.push([OutputLabel.weight, String(we.weight)]);
+  if (we.serviceAccount !== undefined && we.serviceAccount !== '') {
+    overrides.push([OutputLabel.serviceAccount, we.serviceAccount]);
+  }
+  for (const [k, v] of Object.entries(we.labels ?? {})) overrides.push([k, v]);
+  // The schema validates serviceLabel; the fallback only guards specs that bypassed it.
+  return { serviceLabel: sanitizeLabelKey(we.serviceLabel) ?? 'app', ports: we.ports ?? [], overrides };
+}
+
+function portsOf(labels: Map<string, string>, specPorts: Settings['ports']): Record<string, number> | undefined {
+  const ports = new Map<string, number>();
+  const generic = get(labels, OutputLabel.port);
+  for (const p of specPorts) {
+    const own = get(labels, portLabel(p.name));
+    if (p.number !== undefined) ports.set(p.name, p.number);
+    else if (own !== undefined) ports.set(p.name, parsePort(own, portLabel(p.name)));
+    else if (generic !== undefined) ports.set(p.name, parsePort(generic, OutputLabel.port));
+    else {
+      throw new Skip(
+        `port ${quote(p.name)} has no number: set workloadEntry.ports[].number, or map the registry's port to ${portLabel(p.name)} or ${OutputLabel.port}`,
+      );
+    }
+  }
+  // Every other __port_<name>__ label adds a port (__port_name__ is the name of __port__, not a port).
+  for (const [label, value] of labels) {
+    const m = PORT_LABEL.exec(label);
+    if (m === null || label === OutputLabel.portName || value === '') continue;
+    const name = m[1] as string;
+    if (ports.has(name)) continue;
+    checkPortName(name, label);
+    ports.set(name, parsePort(value, label));
+  }
+  if (specPorts.length === 0 && generic !== undefined) {
+    const name = get(labels, OutputLabel.portName) ?? DEFAULT_PORT_NAME;
+    checkPortName(name, OutputLabel.portName);
+    if (!ports.has(name)) ports.set(name, parsePort(generic, OutputLabel.port));
+  }
+  if (ports.size === 0) return undefined;
+  return Object.fromEntries([...ports].sort(([a], [b]) => compare(a, b)));
+}
+
+interface MappedLabels {
+  readonly labels: Record<string, string>;
+  /** Label keys that could not be made valid, or lost to a key that already was. */
+  readonly dropped: readonly string[];
+}
+
+/**
+ * The WorkloadEntry labels: every label not starting with "__", sanitised, plus the
+ * service label. Keys that are valid as they are win over keys that had to be changed
+ * into the same key; among changed keys, the first in sorted order wins.
+ */
+export function outputLabels(labels: ReadonlyMap<string, string>, serviceLabel: string): MappedLabels {
+  const out = new Map<string, string>();
+  const dropped: string[] = [];
+  const toSanitise: string[] = [];
+  const keys = [...labels.keys()].filter((k) => !k.startsWith('__')).sort(compare);
+  for (const key of keys) {
+    if (isValidLabelKey(key)) out.set(key, sanitizeLabelValue(labels.get(key) ?? ''));
+    else toSanitise.push(key);
+  }
+  for (const key of toSanitise) {
+    const clean = sanitizeLabelKey(key);
+    if (clean === null || out.has(clean)) dropped.push(key);
+    else out.set(clean, sanitizeLabelValue(labels.get(key) ?? ''));
+  }
+  const service = labels.get(OutputLabel.service);
+  if (service !== undefined && service !== '') out.set(serviceLabel, sanitizeLabelValue(service));
+  for (const key of RESERVED_LABELS) {
+    if (out.delete(key)) dropped.push(key);
+  }
+  return { labels: Object.fromEntries([...out].sort(([a], [b]) => compare(a, b))), dropped };
+}
+
+interface Mapped {
+  readonly entry: DesiredEntry;
+  /** Network and canonical address: two entries with the same key are the same host. */
+  readonly addressKey: string;
+  readonly addressText: string;
+}
+
+function mapEndpoint(
+  sourceName: string,
+  endpoint: Endpoint,
+  settings: Settings,
+  providerRules: CompiledRuleSet,
+  userRules: CompiledRuleSet,
+): Mapped | null {
+  const labels = new Map(Object.entries(endpoint.labels));
+  if (!providerRules.apply(labels)) return null;
+  for (const [k, v] of settings.overrides) labels.set(k, v);
+  if (!userRules.apply(labels)) return null;
+
+  const rawAddress = get(labels, OutputLabel.address);
+  if (rawAddress === undefined) throw new Skip(`no address: ${OutputLabel.address} is empty`);
+  const address = parseAddress(rawAddress);
+  if (address === null) throw new Skip(`invalid address ${quote(rawAddress)}: not an IPv4 or IPv6 address or a DNS name`);
+
+  const spec: WorkloadEntrySpec = { address: address.address };
+  const ports = portsOf(labels, settings.ports);
+  if (ports !== undefined) spec.ports = ports;
+  const network = get(labels, OutputLabel.network);
+  if (network !== undefined) spec.network = network;
+  const locality = get(labels, OutputLabel.locality);
+  if (locality !== undefined) spec.locality = locality;
+  const weight = get(labels, OutputLabel.weight);
+  if (weight !== undefined) spec.weight = parseIntIn(weight, `weight in ${OutputLabel.weight}`, 1, MAX_WEIGHT);
+  const serviceAccount = get(labels, OutputLabel.serviceAccount);
+  if (serviceAccount !== undefined) {
+    if (!isDns1123Subdomain(serviceAccount)) {
+      throw new Skip(`invalid service account ${quote(serviceAccount)} in ${OutputLabel.serviceAccount}: must be a DNS-1123 subdomain`);
+    }
+    spec.serviceAccount = serviceAccount;
+  }
+  const mapped = outputLabels(labels, settings.serviceLabel);
+  spec.labels = { ...mapped.labels };
+
+  const entry: DesiredEntry = {
+    name: workloadEntryName(sourceName, endpoint.id, get(labels, OutputLabel.service)),
+    endpointId: endpoint.id,
+    scope: endpoint.scope,
+    labels: mapped.labels,
+    annotations: { [ENDPOINT_ANNOTATION]: endpoint.id, [SCOPE_ANNOTATION]: endpoint.scope },
+    spec,
+    ...(endpoint.healthy === undefined ? {} : { healthy: endpoint.healthy }),
+    ...(mapped.dropped.length === 0 ? {} : { droppedLabels: mapped.dropped }),
+  };
+  return {
+    entry,
+    addressKey: `${network ?? ''}\0${address.key}`,
+    addressText: network === undefined ? address.address : `${address.address} in network ${quote(network)}`,
+  };
+}
+
+/**
+ * Maps a source's endpoints to the WorkloadEntries it should have. Endpoints are taken
+ * in endpoint id order, so when two clash (same id, name or address) the first id wins
+ * and the result does not depend on the order the registry listed them in.
+ * Throws RelabelError when a rule set is invalid; never throws on endpoint data.
+ */
+export function buildDesiredState(input: BuildInput): DesiredState {
+  const providerRules = compileRuleSet(input.providerRules, { field: PROVIDER_RULES_FIELD });
+  const userRules = compileRuleSet(input.spec.workloadEntry.relabelings ?? [], { field: USER_RULES_FIELD });
+  const settings = settingsOf(input.spec);
+
+  const entries: DesiredEntry[] = [];
+  const skipped: SkippedEndpoint[] = [];
+  const byId = new Set<string>();
+  const byName = new Map<string, string>();
+  const byAddress = new Map<string, string>();
+
+  for (const endpoint of [...input.endpoints].sort(compareEndpoints)) {
+    const skip = (reason: string): void => {
+      skipped.push({ endpointId: endpoint.id, reason });
+    };
+    let mapped: Mapped | null;
+    try {
+      mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
+    } catch (e) {
+      if (!(e instanceof Skip)) throw e;
+      skip(e.message);
+      continue;
+    }
+    if (mapped === null) continue; // dropped on purpose by a keep or drop rule
+    const { entry, addressKey, addressText } = mapped;
+    if (byId.has(endpoint.id)) {
+      skip(`duplicate endpoint id: the registry reported ${quote(endpoint.id)} more than once`);
+      continue;
+    }
+    const nameOwner = byName.get(entry.name);
+    if (nameOwner !== undefined) {
+      skip(`duplicate name ${entry.name}: endpoint ${quote(nameOwner)} has it`);
+      continue;
+    }
+    const addressOwner = byAddress.get(addressKey);
+    if (addressOwner !== undefined) {
+      skip(`duplicate address ${addressText}: endpoint ${quote(addressOwner)} has it`);
+      continue;
+    }
+    byId.add(endpoint.id);
+    byName.set(entry.name, endpoint.id);
+    byAddress.set(addressKey, endpoint.id);
+    entries.push(entry);
+  }
+  entries.sort((a, b) => compare(a.name, b.name));
+  return { entries, skipped };
+}
