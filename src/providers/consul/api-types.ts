@@ -1,0 +1,106 @@
+/**
+ * The parts of Consul's HTTP API answers the provider reads, checked at the boundary
+ * (a wrong shape is a BadResponse, never a silently empty list).
+ */
+import { ProviderError } from '../errors.ts';
+
+export interface HealthNode {
+  readonly Node: string;
+  readonly Address: string;
+  readonly Datacenter: string;
+  readonly Meta: Readonly<Record<string, string>>;
+  readonly TaggedAddresses: Readonly<Record<string, string>>;
+}
+
+export interface HealthService {
+  readonly ID: string;
+  readonly Service: string;
+  readonly Tags: readonly string[];
+  readonly Address: string;
+  readonly Port: number;
+  readonly Meta: Readonly<Record<string, string>>;
+  readonly Namespace?: string;
+  readonly Partition?: string;
+}
+
+export interface HealthCheck {
+  readonly CheckID: string;
+  readonly Status: string;
+  readonly ServiceID: string;
+}
+
+/** One element of GET /v1/health/service/<name>. */
+export interface HealthEntry {
+  readonly Node: HealthNode;
+  readonly Service: HealthService;
+  readonly Checks: readonly HealthCheck[];
+}
+
+/** GET /v1/catalog/services: service name → union of its instances' tags. */
+export type CatalogServices = ReadonlyMap<string, readonly string[]>;
+
+function bad(what: string): ProviderError {
+  return new ProviderError('consul', 'BadResponse', `unexpected answer from Consul: ${what}`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function strMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isRecord(v)) return out;
+  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  return out;
+}
+
+function strList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+export function parseCatalogServices(body: unknown): CatalogServices {
+  if (!isRecord(body)) throw bad('catalog services is not an object');
+  const out = new Map<string, readonly string[]>();
+  for (const [name, tags] of Object.entries(body)) out.set(name, strList(tags));
+  return out;
+}
+
+export function parseHealthEntries(body: unknown, service: string): HealthEntry[] {
+  if (!Array.isArray(body)) throw bad(`health of service "${service}" is not a list`);
+  return body.map((raw: unknown, i): HealthEntry => {
+    if (!isRecord(raw) || !isRecord(raw['Node']) || !isRecord(raw['Service'])) throw bad(`health entry ${i} of "${service}" lacks Node or Service`);
+    const n = raw['Node'];
+    const s = raw['Service'];
+    const port = s['Port'];
+    const entry: HealthEntry = {
+      Node: {
+        Node: str(n['Node']),
+        Address: str(n['Address']),
+        Datacenter: str(n['Datacenter']),
+        Meta: strMap(n['Meta']),
+        TaggedAddresses: strMap(n['TaggedAddresses']),
+      },
+      Service: {
+        ID: str(s['ID']),
+        Service: str(s['Service']),
+        Tags: strList(s['Tags']),
+        Address: str(s['Address']),
+        Port: typeof port === 'number' && Number.isInteger(port) ? port : 0,
+        Meta: strMap(s['Meta']),
+        ...(typeof s['Namespace'] === 'string' && s['Namespace'] !== '' ? { Namespace: s['Namespace'] } : {}),
+        ...(typeof s['Partition'] === 'string' && s['Partition'] !== '' ? { Partition: s['Partition'] } : {}),
+      },
+      Checks: (Array.isArray(raw['Checks']) ? raw['Checks'] : []).filter(isRecord).map((c) => ({
+        CheckID: str(c['CheckID']),
+        Status: str(c['Status']),
+        ServiceID: str(c['ServiceID']),
+      })),
+    };
+    if (entry.Node.Node === '' || entry.Service.ID === '') throw bad(`health entry ${i} of "${service}" has no node name or service id`);
+    return entry;
+  });
+}

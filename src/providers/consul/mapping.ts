@@ -1,0 +1,36 @@
+/**
+ * The default mapping of Consul labels to WorkloadEntry fields (to be listed in the README's Consul section):
+ * - service name → __service__;
+ * - tags key<sep>value → WorkloadEntry labels key=value (Istio 1.7 Consul registry);
+ * - service meta `protocol` → __port_name__, lower-cased, when it is a protocol Istio
+ *   knows (Istio's registry named the port after this meta value); otherwise the
+ *   engine's default port name (tcp) applies;
+ * - datacenter → __locality__ (the region part; Istio's registry used the datacenter
+ *   as the instance's availability zone);
+ * - service meta `port_<name>` = number → __port_<name>__ (extra named ports), for
+ *   port names that are DNS labels.
+ */
+import type { RelabelRule } from '../../api/types.ts';
+import { L } from './labels.ts';
+
+/** Port names Istio derives a protocol from (its protocol.Parse list, lower case). */
+export const ISTIO_PROTOCOLS = ['http', 'http2', 'https', 'grpc', 'grpc-web', 'tcp', 'tls', 'mongo', 'mysql', 'redis', 'udp'] as const;
+
+const TMP_PROTOCOL = '__tmp_consul_protocol';
+
+function rule(r: Partial<RelabelRule> & Pick<RelabelRule, 'action'>): RelabelRule {
+  return { separator: ';', regex: '(.*)', replacement: '$1', ...r };
+}
+
+export function consulDefaultMapping(): RelabelRule[] {
+  return [
+    rule({ action: 'replace', sourceLabels: [L.service], targetLabel: '__service__' }),
+    rule({ action: 'labelmap', regex: `${L.tagPrefix}(.+)`, replacement: '$1' }),
+    rule({ action: 'replace', sourceLabels: [`${L.serviceMetaPrefix}protocol`], regex: '(.+)', targetLabel: TMP_PROTOCOL }),
+    rule({ action: 'lowercase', sourceLabels: [TMP_PROTOCOL], targetLabel: TMP_PROTOCOL }),
+    rule({ action: 'replace', sourceLabels: [TMP_PROTOCOL], regex: `(${ISTIO_PROTOCOLS.join('|')})`, targetLabel: '__port_name__' }),
+    rule({ action: 'labeldrop', regex: TMP_PROTOCOL }),
+    rule({ action: 'replace', sourceLabels: [L.dc], regex: '(.+)', targetLabel: '__locality__' }),
+    rule({ action: 'labelmap', regex: `${L.serviceMetaPrefix}port_([a-z0-9]([-a-z0-9]*[a-z0-9])?)`, replacement: '__port_${1}__' }),
+  ];
+}
