@@ -11,6 +11,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { EC2Client, RunInstancesCommand, type _InstanceType } from '@aws-sdk/client-ec2';
 import { cacheRoot, toolsDir } from './paths.ts';
 import { ManagedProcess, freePort } from './process.ts';
 
@@ -178,4 +179,70 @@ export class MotoServer {
 /** Starts a moto server: the entry point for tests and the demo. */
 export function startMoto(options: MotoOptions = {}): Promise<MotoServer> {
   return MotoServer.start(options);
+}
+
+/** Credentials any moto server accepts while IAM auth is off. */
+export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' } as const;
+
+/** An EC2 client for seeding a moto server (the operator under test builds its own). */
+export function motoEc2Client(server: MotoServer, region: string, credentials: { accessKeyId: string; secretAccessKey: string } = MOTO_CREDENTIALS): EC2Client {
+  return new EC2Client({ region, endpoint: server.endpoint, credentials, maxAttempts: 1 });
+}
+
+export interface LaunchOptions {
+  readonly count: number;
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly instanceType?: string;
+  readonly subnetId?: string;
+}
+
+/**
+ * Launches instances in one RunInstances call, i.e. one reservation (moto pages
+ * DescribeInstances by reservation: launch in several calls to get several pages).
+ * moto answers "pending" here but describes them as running at once.
+ */
+export async function launchInstances(client: EC2Client, options: LaunchOptions): Promise<string[]> {
+  const tags = Object.entries(options.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+  const out = await client.send(
+    new RunInstancesCommand({
+      ImageId: 'ami-12345678',
+      MinCount: options.count,
+      MaxCount: options.count,
+      InstanceType: (options.instanceType ?? 't3.micro') as _InstanceType,
+      ...(options.subnetId !== undefined ? { SubnetId: options.subnetId } : {}),
+      ...(tags.length > 0 ? { TagSpecifications: [{ ResourceType: 'instance', Tags: tags }] } : {}),
+    }),
+  );
+  return (out.Instances ?? []).map((i) => i.InstanceId ?? '').filter((id) => id !== '');
+}
+
+/**
+ * Creates an IAM user with an inline policy allowing `actions` and returns an access key
+ * for it, through moto's IAM Query API. Call it while auth is off (or within the free
+ * requests of enableAuth): it sends three requests that moto does not verify then.
+ */
+export async function createIamUser(server: MotoServer, userName: string, actions: readonly string[] = ['ec2:Describe*']): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  const call = async (params: Record<string, string>): Promise<string> => {
+    const res = await fetch(server.endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+        // moto routes by the credential scope; the signature is not checked before auth is on.
+        authorization: `AWS4-HMAC-SHA256 Credential=${MOTO_CREDENTIALS.accessKeyId}/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0`,
+      },
+      body: new URLSearchParams({ Version: '2010-05-08', ...params }).toString(),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new MotoSetupError(`IAM ${params['Action'] ?? ''} answered ${res.status}: ${text.slice(0, 500)}`);
+    return text;
+  };
+  await call({ Action: 'CreateUser', UserName: userName });
+  const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }] });
+  await call({ Action: 'PutUserPolicy', UserName: userName, PolicyName: 'allow', PolicyDocument: policy });
+  const xml = await call({ Action: 'CreateAccessKey', UserName: userName });
+  const accessKeyId = /<AccessKeyId>([^<]+)<\/AccessKeyId>/.exec(xml)?.[1];
+  const secretAccessKey = /<SecretAccessKey>([^<]+)<\/SecretAccessKey>/.exec(xml)?.[1];
+  if (accessKeyId === undefined || secretAccessKey === undefined) throw new MotoSetupError('IAM CreateAccessKey answer has no key');
+  return { accessKeyId, secretAccessKey };
 }

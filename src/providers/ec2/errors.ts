@@ -100,6 +100,12 @@ function kindOf(e: unknown): ProviderErrorKind {
   if (AUTH_CODES.has(name)) return 'Unauthorized';
   if (THROTTLE_CODES.has(name) || status === 429) return 'Throttled';
   if (CONFIG_CODES.has(name) || name.startsWith('InvalidParameter')) return 'BadConfig';
+  // An answer that is not an AWS error document (no $fault): a proxy page, a wrong endpoint
+  // URL, or a test server's unimplemented feature. Gateway failures still mean "unreachable".
+  const parsed = s.$fault === 'client' || s.$fault === 'server';
+  if (!parsed && status !== undefined && status !== 429 && ![502, 503, 504].includes(status)) {
+    return status === 401 || status === 403 ? 'Unauthorized' : 'BadResponse';
+  }
   const net = networkCode(e);
   if (net === 'ETIMEDOUT' || name === 'TimeoutError' || name === 'AbortError') return 'Timeout';
   if (net !== undefined) return 'Unreachable';

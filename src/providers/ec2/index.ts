@@ -71,7 +71,9 @@ export function createEc2Provider(ctx: ProviderContext, options: Ec2ProviderOpti
     const pages = api.describeInstances(filters, signal)[Symbol.asyncIterator]();
     const byId = new Map<string, Endpoint>();
     let pageCount = 0;
-    for (;;) {
+    let token: string | undefined;
+    // Stops at the page without NextToken itself, so every tracked call is one request.
+    for (let more = true; more; ) {
       if (signal.aborted) throw new ProviderError('ec2', 'Timeout', `${where}: DescribeInstances aborted after ${pageCount} pages`);
       const page = await ctx.metrics.track('ec2', 'DescribeInstances', () =>
         pages.next().catch((e: unknown) => {
@@ -80,6 +82,9 @@ export function createEc2Provider(ctx: ProviderContext, options: Ec2ProviderOpti
       );
       if (page.done === true) break;
       pageCount++;
+      const next = page.value.NextToken;
+      more = next !== undefined && next !== '' && next !== token;
+      token = next;
       for (const reservation of page.value.Reservations ?? []) {
         for (const instance of reservation.Instances ?? []) {
           const id = instance.InstanceId;
@@ -95,6 +100,7 @@ export function createEc2Provider(ctx: ProviderContext, options: Ec2ProviderOpti
         }
       }
     }
+    await pages.return?.(undefined);
     const endpoints = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     log.debug('listed instances', { instances: endpoints.length, pages: pageCount });
     return { endpoints, unknownScopes: [], warnings: [] };
