@@ -8,8 +8,8 @@
 /** The index to send with the next blocking query after a response carried `returned`. */
 export function nextIndex(previous: number, returned: number): number {
   if (!Number.isFinite(returned)) return 0;
-  if (returned < previous) return 0;
   if (returned <= 0) return 1;
+  if (returned < previous) return 0;
   return Math.floor(returned);
 }
 

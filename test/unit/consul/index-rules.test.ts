@@ -1,0 +1,54 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { backoffDelay, blockingWait, isSpuriousReturn, nextIndex, parseIndexHeader } from '../../../src/providers/consul/index-rules.ts';
+
+describe('blocking-query index rules', () => {
+  test('moves forward with the returned index', () => {
+    assert.equal(nextIndex(0, 17), 17);
+    assert.equal(nextIndex(17, 17), 17);
+    assert.equal(nextIndex(17, 42), 42);
+  });
+  test('resets to 0 when the index goes backwards (server state reset)', () => {
+    assert.equal(nextIndex(42, 7), 0);
+    assert.equal(nextIndex(42, 0), 1, 'an index <= 0 is never sent back, even after a reset');
+  });
+  test('never sends an index <= 0 back after a first answer', () => {
+    assert.equal(nextIndex(0, 0), 1);
+    assert.equal(nextIndex(0, -3), 1);
+  });
+  test('unparsable indexes start over', () => {
+    assert.equal(nextIndex(5, Number.NaN), 0);
+    assert.equal(parseIndexHeader(undefined), 0);
+    assert.equal(parseIndexHeader('abc'), 0);
+    assert.equal(parseIndexHeader('-4'), 0);
+    assert.equal(parseIndexHeader(' 123 '), 123);
+    assert.equal(parseIndexHeader(['9', '10']), 9);
+    assert.equal(parseIndexHeader('99999999999999999999999'), 0);
+  });
+  test('a quick return with an unchanged index is spurious; a timeout or a new index is not', () => {
+    assert.equal(isSpuriousReturn(10, 10, 5, 100), true);
+    assert.equal(isSpuriousReturn(10, 10, 60_000, 100), false);
+    assert.equal(isSpuriousReturn(10, 11, 5, 100), false);
+    assert.equal(isSpuriousReturn(0, 10, 5, 100), false, 'index 0 never blocks');
+  });
+});
+
+describe('backoff', () => {
+  test('grows exponentially, stays within [base/2, max], jittered', () => {
+    assert.equal(backoffDelay(0, 200, 10_000, () => 0), 100);
+    assert.equal(backoffDelay(0, 200, 10_000, () => 1), 200);
+    assert.equal(backoffDelay(3, 200, 10_000, () => 1), 1600);
+    assert.equal(backoffDelay(50, 200, 10_000, () => 1), 10_000);
+    const samples = new Set(Array.from({ length: 50 }, () => backoffDelay(4, 200, 10_000)));
+    assert.ok(samples.size > 5, 'jitter spreads retries');
+    for (const s of samples) assert.ok(s >= 100 && s <= 3200);
+  });
+});
+
+describe('blocking wait under the concurrency cap', () => {
+  test('full wait while every service has a slot, shorter when they take turns', () => {
+    assert.equal(blockingWait(60_000, 10, 64), 60_000);
+    assert.equal(blockingWait(60_000, 128, 64), 30_000);
+    assert.equal(blockingWait(60_000, 100_000, 64), 2000);
+  });
+});
