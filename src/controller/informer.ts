@@ -1,0 +1,87 @@
+/**
+ * A list-watch cache that keeps going. client-node's informer relists on 410 Gone and
+ * re-watches after a quiet timeout, but stops for good on any other error (an apiserver
+ * restart, a refused connection): this wrapper restarts it with exponential backoff.
+ * Handlers only enqueue keys, so nothing async runs inside informer callbacks.
+ */
+import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from '../metrics/logger.ts';
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+/** Objects come from JSON: timestamps are strings, so our types are not client-node's classes. */
+export type WatchedObject = { metadata?: { name?: string; namespace?: string } };
+
+export interface InformerOptions<T extends WatchedObject> {
+  readonly kc: KubeConfig;
+  /** Watch path, e.g. /apis/networking.istio.io/v1/workloadentries or .../namespaces/ns/... */
+  readonly path: string;
+  readonly list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
+  readonly labelSelector?: string;
+  readonly log: Logger;
+  readonly onEvent: (event: InformerEvent, obj: T) => void;
+}
+
+export class ResilientInformer<T extends WatchedObject> {
+  private readonly inner: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+  private readonly log: Logger;
+  private stopped = false;
+  private restartDelayMs = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private hasSynced = false;
+
+  constructor(options: InformerOptions<T>) {
+    this.log = options.log;
+    const list = options.list as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+    this.inner = makeInformer(options.kc, options.path, list, options.labelSelector);
+    this.inner.on('add', (o) => options.onEvent('add', o as T));
+    this.inner.on('update', (o) => options.onEvent('update', o as T));
+    this.inner.on('delete', (o) => options.onEvent('delete', o as T));
+    this.inner.on('connect', () => {
+      this.restartDelayMs = 0;
+    });
+    this.inner.on('error', (err: unknown) => this.scheduleRestart(err));
+  }
+
+  /** Lists (filling the cache) and starts watching; resolves once the first list is in. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.inner.start();
+    this.hasSynced = true;
+  }
+
+  get synced(): boolean {
+    return this.hasSynced;
+  }
+
+  private scheduleRestart(err: unknown): void {
+    if (this.stopped) return;
+    this.restartDelayMs = Math.min(30_000, this.restartDelayMs === 0 ? 500 : this.restartDelayMs * 2);
+    const status = (err as { statusCode?: number; code?: number | string } | undefined)?.statusCode ?? (err as { code?: unknown })?.code;
+    this.log.warn('watch failed; restarting', { delayMs: this.restartDelayMs, status, error: err });
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (this.stopped) return;
+      this.inner.start().then(
+        () => {
+          this.hasSynced = true;
+        },
+        (e: unknown) => this.scheduleRestart(e),
+      );
+    }, this.restartDelayMs);
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.inner.get(name, namespace) as T | undefined;
+  }
+
+  list(namespace?: string): readonly T[] {
+    return this.inner.list(namespace) as readonly T[];
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await this.inner.stop();
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * Wiring of the controller: informers on VmRegistrySources and on managed
+ * WorkloadEntries feed a keyed work queue; workers reconcile keys; only the leader
+ * (when leader election is on) starts them. Stopping finishes in-flight reconciles
+ * before returning, then releases the lease.
+ */
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, type VmRegistrySource } from '../api/types.ts';
+import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
+import type { Logger } from '../metrics/logger.ts';
+import type { ProviderFactories } from '../providers/registry.ts';
+import { MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
+import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcile/types.ts';
+import { EventRecorder } from './events.ts';
+import { ResilientInformer } from './informer.ts';
+import { KubeClient, type KubeClientOptions } from './kube-client.ts';
+import { LeaderElector } from './leader-election.ts';
+import { Reconciler, TerminalError } from './reconciler.ts';
+import { WorkQueue } from './work-queue.ts';
+
+const CONTROLLER = 'vmregistrysource';
+
+export interface OperatorOptions {
+  readonly kc: KubeConfig;
+  readonly factories: ProviderFactories;
+  readonly metrics: ControllerMetrics;
+  readonly log: Logger;
+  /** Namespaces to watch; empty: all. */
+  readonly namespaces?: readonly string[];
+  readonly workers?: number;
+  readonly leaderElection?: { readonly namespace: string; readonly name: string; readonly identity: string; readonly leaseDurationMs?: number; readonly renewDeadlineMs?: number; readonly retryPeriodMs?: number };
+  readonly client?: KubeClientOptions;
+  readonly resyncPeriodMs?: number;
+  /** Called when leadership is lost; the process should exit (as controller-runtime does). */
+  readonly onLostLeadership?: () => void;
+}
+
+type Watched<T> = { readonly path: string; readonly list: () => Promise<{ items: T[] }> };
+
+export class Operator {
+  private readonly o: OperatorOptions;
+  readonly client: KubeClient;
+  readonly queue: WorkQueue;
+  private readonly reconciler: Reconciler;
+  private readonly sourceInformers: ResilientInformer<VmRegistrySource>[] = [];
+  private readonly entryInformers: ResilientInformer<WorkloadEntry>[] = [];
+  private readonly elector: LeaderElector | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private workersStarted = false;
+  private stopping = false;
+  private longestTimer: NodeJS.Timeout | undefined;
+  private readonly staleTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(options: OperatorOptions) {
+    this.o = options;
+    this.client = new KubeClient(options.kc, options.metrics, options.client);
+    this.queue = new WorkQueue(CONTROLLER, options.metrics);
+    const events = new EventRecorder(this.client, options.log);
+    this.reconciler = new Reconciler({
+      client: this.client,
+      getSource: (ns, name) => this.sourceInformers.map((i) => i.get(name, ns)).find((s) => s !== undefined),
+      listManaged: (ns) => this.entryInformers.flatMap((i) => i.list(ns)),
+      factories: options.factories,
+      metrics: options.metrics,
+      log: options.log,
+      events,
+      enqueue: (key) => this.queue.add(key),
+      ...(options.resyncPeriodMs !== undefined ? { resyncPeriodMs: options.resyncPeriodMs } : {}),
+    });
+    for (const w of this.watchedSources()) {
+      this.sourceInformers.push(
+        new ResilientInformer<VmRegistrySource>({
+          kc: options.kc,
+          ...w,
+          log: options.log.with({ informer: 'vmregistrysources' }),
+          onEvent: (event, s) => {
+            const key = `${s.metadata.namespace}/${s.metadata.name}`;
+            // A new or changed spec asks the registry again; a status-only update does not.
+            if (event === 'add' || s.metadata.generation !== s.status?.observedGeneration) this.reconciler.markStale(key);
+            this.queue.add(key);
+          },
+        }),
+      );
+    }
+    for (const w of this.watchedEntries()) {
+      this.entryInformers.push(
+        new ResilientInformer<WorkloadEntry>({
+          kc: options.kc,
+          ...w,
+          labelSelector: MANAGED_SELECTOR,
+          log: options.log.with({ informer: 'workloadentries' }),
+          onEvent: (_event, e) => {
+            const source = e.metadata.labels?.[SOURCE_LABEL];
+            if (source) this.queue.add(`${e.metadata.namespace}/${source}`);
+          },
+        }),
+      );
+    }
+    if (options.leaderElection) {
+      this.elector = new LeaderElector({
+        kc: options.kc,
+        ...options.leaderElection,
+        log: options.log.with({ component: 'leader-election' }),
+        onStartedLeading: () => this.startWorkers(),
+        onStoppedLeading: () => {
+          void this.stop();
+          options.onLostLeadership?.();
+        },
+        onLeaderStatus: (leading) => options.metrics.leaderStatus.set({ name: options.leaderElection?.name ?? '' }, leading ? 1 : 0),
+      });
+    }
+  }
+
+  private watchedSources(): Watched<VmRegistrySource>[] {
+    const api = this.o.kc.makeApiClient(CustomObjectsApi);
+    const namespaces = this.o.namespaces ?? [];
+    if (namespaces.length === 0) {
+      return [{ path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, list: () => api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) }];
+    }
+    return namespaces.map((namespace) => ({
+      path: `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+      list: () => api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL }),
+    }));
+  }
+
+  private watchedEntries(): Watched<WorkloadEntry>[] {
+    const api = this.o.kc.makeApiClient(CustomObjectsApi);
+    const namespaces = this.o.namespaces ?? [];
+    const labelSelector = MANAGED_SELECTOR;
+    if (namespaces.length === 0) {
+      return [{ path: `/apis/${WE_GROUP}/${WE_VERSION}/${WE_PLURAL}`, list: () => api.listClusterCustomObject({ group: WE_GROUP, version: WE_VERSION, plural: WE_PLURAL, labelSelector }) }];
+    }
+    return namespaces.map((namespace) => ({
+      path: `/apis/${WE_GROUP}/${WE_VERSION}/namespaces/${namespace}/${WE_PLURAL}`,
+      list: () => api.listNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, labelSelector }),
+    }));
+  }
+
+  /** True once the caches are filled (readiness). */
+  get synced(): boolean {
+    return [...this.sourceInformers, ...this.entryInformers].every((i) => i.synced);
+  }
+
+  get isLeader(): boolean {
+    return this.elector ? this.elector.isLeader : this.workersStarted;
+  }
+
+  async start(): Promise<void> {
+    // Caches fill on every replica, so a standby takes over with warm caches.
+    await Promise.all([...this.entryInformers, ...this.sourceInformers].map((i) => i.start()));
+    this.longestTimer = setInterval(() => this.o.metrics.longestRunning.set({ name: CONTROLLER }, this.queue.longestRunningSeconds()), 1000);
+    this.longestTimer.unref();
+    if (this.elector) this.elector.start();
+    else this.startWorkers();
+  }
+
+  private startWorkers(): void {
+    if (this.workersStarted || this.stopping) return;
+    this.workersStarted = true;
+    for (const informer of this.sourceInformers) {
+      for (const s of informer.list()) this.queue.add(`${s.metadata.namespace}/${s.metadata.name}`);
+    }
+    for (let i = 0; i < (this.o.workers ?? 4); i++) void this.worker();
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const run = this.process(key);
+      this.inflight.add(run);
+      await run;
+      this.inflight.delete(run);
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const m = this.o.metrics;
+    m.activeWorkers.inc({ controller: CONTROLLER });
+    const end = m.reconcileTime.startTimer({ controller: CONTROLLER });
+    const log = this.o.log.with({ source: key });
+    try {
+      const outcome = await this.reconciler.reconcile(key, this.abort.signal);
+      this.queue.forget(key);
+      if (outcome.requeueAfterMs !== undefined) {
+        m.reconcileTotal.inc({ controller: CONTROLLER, result: 'requeue_after' });
+        this.queue.addAfter(key, outcome.requeueAfterMs);
+        // The interval tick asks the registry again; reconciles in between reuse the last snapshot.
+        clearTimeout(this.staleTimers.get(key));
+        const timer = setTimeout(() => this.reconciler.markStale(key), Math.max(0, outcome.requeueAfterMs - 50));
+        timer.unref();
+        this.staleTimers.set(key, timer);
+      } else {
+        m.reconcileTotal.inc({ controller: CONTROLLER, result: 'success' });
+      }
+    } catch (e) {
+      m.reconcileTotal.inc({ controller: CONTROLLER, result: 'error' });
+      m.reconcileErrors.inc({ controller: CONTROLLER });
+      if (e instanceof TerminalError) {
+        log.warn('reconcile failed; waiting for a spec change', { error: e });
+        this.queue.forget(key);
+      } else {
+        const delay = this.queue.addRateLimited(key);
+        this.reconciler.markStale(key);
+        log.warn('reconcile failed; retrying', { error: e, retryInMs: delay });
+      }
+    } finally {
+      end();
+      m.activeWorkers.dec({ controller: CONTROLLER });
+      this.queue.done(key);
+    }
+  }
+
+  /** Graceful stop: no new work, in-flight reconciles finish, the lease is released. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.queue.shutDown();
+    clearInterval(this.longestTimer);
+    for (const t of this.staleTimers.values()) clearTimeout(t);
+    await Promise.all([...this.inflight]);
+    await Promise.all([...this.sourceInformers, ...this.entryInformers].map((i) => i.stop()));
+    await this.reconciler.close();
+    this.abort.abort();
+    await this.elector?.stop();
+  }
+}

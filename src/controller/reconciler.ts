@@ -1,0 +1,323 @@
+/**
+ * Reconciles one VmRegistrySource, level-triggered: whatever caused the call, read the
+ * registry snapshot, map it, plan against the entries the source owns, apply, and write
+ * status when it changed. Data flows one way: snapshot → mapping → plan → apply → status.
+ */
+import { parseDuration } from '../api/duration.ts';
+import { providerOf, type VmRegistrySource, type VmRegistrySourceStatus } from '../api/types.ts';
+import { ValidationError, validateSpec } from '../api/validate.ts';
+import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
+import type { Logger } from '../metrics/logger.ts';
+import { isProviderError } from '../providers/errors.ts';
+import type { ProviderFactories } from '../providers/registry.ts';
+import { applyPlan, type ApplyResult } from '../reconcile/apply.ts';
+import { buildDesiredState } from '../reconcile/desired.ts';
+import { isOwnedBy, sourceSelector } from '../reconcile/ownership.ts';
+import { plan as makePlan, type HoldReason, type Plan } from '../reconcile/plan.ts';
+import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/types.ts';
+import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
+import type { EventRecorder } from './events.ts';
+import type { KubeClient } from './kube-client.ts';
+import { ProviderSlots, SecretError } from './provider-slots.ts';
+
+/** Istio's switch for WorkloadEntry health conditions written by a controller. */
+export const HEALTH_CHECKS_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
+
+export type Outcome = { readonly requeueAfterMs?: number };
+
+/** A reconcile failure that retrying cannot fix (the spec must change). */
+export class TerminalError extends Error {
+  override readonly name = 'TerminalError';
+}
+
+export interface ReconcilerDeps {
+  readonly client: KubeClient;
+  readonly getSource: (namespace: string, name: string) => VmRegistrySource | undefined;
+  /** Managed WorkloadEntries in a namespace (from the informer cache). */
+  readonly listManaged: (namespace: string) => readonly WorkloadEntry[];
+  readonly factories: ProviderFactories;
+  readonly metrics: ControllerMetrics;
+  readonly log: Logger;
+  readonly events: EventRecorder;
+  readonly enqueue: (key: string) => void;
+  /** How often owned entries are listed from the API instead of the cache. */
+  readonly resyncPeriodMs?: number;
+}
+
+interface SourceMemory {
+  /** Names applied by the last successful sync: a create of one of these is a hand deletion put back. */
+  applied: Set<string>;
+  lastDirectList: number;
+}
+
+export class Reconciler {
+  private readonly deps: ReconcilerDeps;
+  readonly providers: ProviderSlots;
+  private readonly memory = new Map<string, SourceMemory>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.deps = deps;
+    this.providers = new ProviderSlots({
+      factories: deps.factories,
+      client: deps.client,
+      metrics: deps.metrics.provider,
+      log: deps.log,
+      onChange: deps.enqueue,
+    });
+  }
+
+  /** Interval ticks and spec changes ask the registry again. */
+  markStale(key: string): void {
+    this.providers.markStale(key);
+  }
+
+  async reconcile(key: string, signal: AbortSignal): Promise<Outcome> {
+    const [namespace, name] = splitKey(key);
+    const source = this.deps.getSource(namespace, name);
+    if (!source || source.metadata.deletionTimestamp) {
+      // Deleting the source cascades to its entries through ownerReferences (garbage collector).
+      await this.providers.close(key);
+      this.memory.delete(key);
+      this.deps.events.forget(namespace, name);
+      return {};
+    }
+    const log = this.deps.log.with({ source: key });
+    const generation = source.metadata.generation ?? 0;
+
+    let spec;
+    try {
+      spec = validateSpec(source.spec);
+    } catch (e) {
+      const message = e instanceof ValidationError ? e.message : String(e);
+      await this.writeStatus(source, { provider: undefined, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidSpec', message }] });
+      this.deps.events.record(source, 'Warning', 'InvalidSpec', message);
+      throw new TerminalError(`invalid spec: ${message}`);
+    }
+    const validated: VmRegistrySource = { ...source, spec };
+    const provider = providerOf(spec);
+    const intervalMs = parseDuration(spec.interval);
+
+    if (spec.suspend) {
+      await this.providers.close(key);
+      await this.writeStatus(source, {
+        provider,
+        conditions: [{ type: 'Synced', status: 'False', reason: 'Suspended', message: 'spec.suspend is true: entries are kept as they are and not synced' }],
+      });
+      return {};
+    }
+
+    // 1. Snapshot.
+    let snapshot;
+    try {
+      snapshot = await this.providers.snapshot(key, validated, signal);
+    } catch (e) {
+      const { reason, message } = describeProviderFailure(e);
+      log.warn('registry read failed; entries kept', { reason, error: e });
+      this.deps.events.record(source, 'Warning', reason, `${message}; existing WorkloadEntries are kept`);
+      await this.writeStatus(source, {
+        provider,
+        conditions: [
+          { type: 'ProviderReady', status: 'False', reason, message: `${message}; existing WorkloadEntries are kept` },
+          { type: 'Synced', status: 'Unknown', reason: 'RegistryUnavailable', message: 'waiting for a complete answer from the registry' },
+        ],
+      });
+      throw e;
+    }
+
+    // 2. Mapping.
+    const factory = this.deps.factories.get(provider);
+    let desired: DesiredState;
+    try {
+      desired = buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory?.defaultMapping(spec) ?? [] });
+    } catch (e) {
+      const message = `relabel rules cannot be used: ${(e as Error).message}`;
+      await this.writeStatus(source, { provider, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidRelabelRule', message }] });
+      this.deps.events.record(source, 'Warning', 'InvalidRelabelRule', message);
+      throw new TerminalError(message);
+    }
+    const entries = spec.consul?.health.mode === 'status' ? desired.entries.map(withHealthChecks) : desired.entries;
+
+    // 3. Plan against what the source owns (listed from the API now and then, in case a watch missed something).
+    const owned = await this.ownedEntries(key, validated);
+    const thePlan = makePlan({ desired: entries, owned, policy: spec.policy, unknownScopes: snapshot.unknownScopes, guard: spec.deletionGuard });
+
+    // 4. Apply.
+    const result = await applyPlan(this.deps.client, validated, thePlan);
+    this.countWrites(key, thePlan, result);
+    this.recordEvents(validated, thePlan, result, desired);
+    const memory = this.memoryOf(key);
+    if (result.errors.length === 0) memory.applied = new Set(entries.map((d) => d.name).filter((n) => !result.conflicts.some((c) => c.name === n)));
+
+    // 5. Status.
+    const managed = owned.length + result.created.length + result.adopted.filter((n) => entries.some((d) => d.name === n)).length - result.deleted.length;
+    const providerReady: ConditionInput =
+      snapshot.unknownScopes.length > 0
+        ? {
+            type: 'ProviderReady',
+            status: 'False',
+            reason: 'PartialSnapshot',
+            message: `could not read ${snapshot.unknownScopes.join(', ')}: ${snapshot.warnings.join('; ') || 'no detail'}; entries there are kept`,
+          }
+        : { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
+    await this.writeStatus(source, {
+      provider,
+      conditions: [providerReady, syncedCondition(thePlan, result, entries.length)],
+      counts: {
+        desiredEntries: entries.length,
+        managedEntries: Math.max(0, managed),
+        conflicts: result.conflicts.length,
+        skipped: desired.skipped.length,
+        heldBackDeletes: [...thePlan.heldBack.values()].reduce((a, b) => a + b, 0),
+      },
+    });
+    const metrics = this.deps.metrics;
+    metrics.entries.set({ source: key, state: 'desired' }, entries.length);
+    metrics.entries.set({ source: key, state: 'managed' }, Math.max(0, managed));
+    metrics.entries.set({ source: key, state: 'conflicts' }, result.conflicts.length);
+    metrics.entries.set({ source: key, state: 'skipped' }, desired.skipped.length);
+
+    if (result.errors.length > 0) {
+      const first = result.errors[0];
+      throw new Error(`${result.errors.length} WorkloadEntry writes failed; first: ${first?.name}: ${first?.error.message}`);
+    }
+    metrics.lastSync.set({ source: key }, Date.now() / 1000);
+    return { requeueAfterMs: jitter(intervalMs) };
+  }
+
+  private memoryOf(key: string): SourceMemory {
+    let m = this.memory.get(key);
+    if (!m) {
+      m = { applied: new Set(), lastDirectList: Date.now() };
+      this.memory.set(key, m);
+    }
+    return m;
+  }
+
+  private async ownedEntries(key: string, source: VmRegistrySource): Promise<WorkloadEntry[]> {
+    const memory = this.memoryOf(key);
+    const period = this.deps.resyncPeriodMs ?? 10 * 60_000;
+    let candidates: readonly WorkloadEntry[];
+    if (Date.now() - memory.lastDirectList > period) {
+      candidates = await this.deps.client.listWorkloadEntries(source.metadata.namespace, sourceSelector(source.metadata.name));
+      memory.lastDirectList = Date.now();
+    } else {
+      candidates = this.deps.listManaged(source.metadata.namespace);
+    }
+    return candidates.filter((e) => isOwnedBy(e, source));
+  }
+
+  private countWrites(key: string, p: Plan, result: ApplyResult): void {
+    const m = this.deps.metrics;
+    m.entryWrites.inc({ operation: 'create' }, result.created.length + result.adopted.length);
+    m.entryWrites.inc({ operation: 'update' }, result.updated.length);
+    m.entryWrites.inc({ operation: 'delete' }, result.deleted.length);
+    m.entryWrites.inc({ operation: 'status' }, result.healthWrites);
+    const applied = this.memoryOf(key).applied;
+    const recreated = result.created.filter((n) => applied.has(n)).length;
+    // An update whose desired content did not change means someone edited the object.
+    const edited = p.updates.filter((u) => !u.fields.includes('applied-hash') && result.updated.includes(u.desired.name)).length;
+    if (recreated > 0) m.driftCorrections.inc({ source: key, kind: 'deleted' }, recreated);
+    if (edited > 0) m.driftCorrections.inc({ source: key, kind: 'edited' }, edited);
+  }
+
+  private recordEvents(source: VmRegistrySource, p: Plan, result: ApplyResult, desired: DesiredState): void {
+    const ev = this.deps.events;
+    const changed = result.created.length + result.updated.length + result.deleted.length;
+    if (changed > 0) {
+      ev.record(source, 'Normal', 'Synced', `created ${result.created.length}, updated ${result.updated.length}, deleted ${result.deleted.length} WorkloadEntries`);
+    }
+    if (result.conflicts.length > 0) {
+      ev.record(source, 'Warning', 'Conflict', conflictMessage(result));
+    }
+    const guard = p.heldBack.get('DeletionGuard');
+    if (guard) ev.record(source, 'Warning', 'DeletionGuard', guardMessage(guard, source));
+    if (desired.skipped.length > 0) {
+      const sample = desired.skipped.slice(0, 5).map((s) => `${s.endpointId}: ${s.reason}`).join('; ');
+      ev.record(source, 'Warning', 'EndpointsSkipped', `${desired.skipped.length} endpoints skipped: ${sample}`);
+    }
+  }
+
+  private async writeStatus(
+    source: VmRegistrySource,
+    next: { provider: VmRegistrySourceStatus['provider']; conditions: ConditionInput[]; counts?: Partial<VmRegistrySourceStatus> },
+  ): Promise<void> {
+    const generation = source.metadata.generation ?? 0;
+    const now = new Date().toISOString();
+    const all = [...next.conditions];
+    for (const type of ['ProviderReady', 'Synced'] as const) {
+      if (!all.some((c) => c.type === type)) all.push({ type, status: 'Unknown', reason: 'NotChecked', message: 'not reached in this sync' });
+    }
+    const ordered = [readyFrom(all), ...all];
+    const previous = source.status;
+    const status: VmRegistrySourceStatus = {
+      observedGeneration: generation,
+      ...(next.provider ? { provider: next.provider } : {}),
+      conditions: mergeConditions(previous?.conditions, ordered, generation, now),
+      desiredEntries: previous?.desiredEntries ?? 0,
+      managedEntries: previous?.managedEntries ?? 0,
+      conflicts: previous?.conflicts ?? 0,
+      skipped: previous?.skipped ?? 0,
+      heldBackDeletes: previous?.heldBackDeletes ?? 0,
+      ...next.counts,
+      lastSyncTime: previous?.lastSyncTime ?? now,
+    };
+    if (statusEqual(previous, status)) return;
+    status.lastSyncTime = now;
+    await this.deps.client.patchSourceStatus(source.metadata.namespace, source.metadata.name, status);
+  }
+
+  async close(): Promise<void> {
+    await this.providers.closeAll();
+  }
+}
+
+function withHealthChecks(d: DesiredEntry): DesiredEntry {
+  return { ...d, annotations: { ...d.annotations, [HEALTH_CHECKS_ANNOTATION]: 'true' } };
+}
+
+function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number): ConditionInput {
+  if (result.errors.length > 0) {
+    const first = result.errors[0];
+    return { type: 'Synced', status: 'False', reason: 'ApplyFailed', message: `${result.errors.length} writes failed; first: ${first?.name}: ${first?.error.message}` };
+  }
+  if (result.conflicts.length > 0) return { type: 'Synced', status: 'False', reason: 'Conflict', message: conflictMessage(result) };
+  const guard = p.heldBack.get('DeletionGuard');
+  if (guard) return { type: 'Synced', status: 'False', reason: 'DeletionGuard', message: guardMessage(guard) };
+  const held = heldText(p.heldBack);
+  return { type: 'Synced', status: 'True', reason: 'InSync', message: `${desiredCount} WorkloadEntries match the registry${held}` };
+}
+
+function heldText(held: ReadonlyMap<HoldReason, number>): string {
+  const parts: string[] = [];
+  const policy = held.get('Policy');
+  if (policy) parts.push(`${policy} deletions not made because of the policy`);
+  const scope = held.get('UnknownScope');
+  if (scope) parts.push(`${scope} entries kept in unreadable scopes`);
+  return parts.length > 0 ? ` (${parts.join('; ')})` : '';
+}
+
+function conflictMessage(result: ApplyResult): string {
+  const list = result.conflicts.slice(0, 5).map((c) => `${c.name} (${c.reason})`).join(', ');
+  return `${result.conflicts.length} WorkloadEntries exist but are not owned by this source: ${list}. Delete or rename them, or set spec.adopt: true to take over unowned ones`;
+}
+
+function guardMessage(count: number, source?: VmRegistrySource): string {
+  const pct = source?.spec.deletionGuard.maxDeletePercent;
+  return `held back ${count} deletions: more than ${pct ?? 'the allowed'}${pct !== undefined ? '%' : ''} of this source's entries would go at once. If the registry really shrank, raise spec.deletionGuard.maxDeletePercent or set spec.deletionGuard.enabled: false for one sync`;
+}
+
+function describeProviderFailure(e: unknown): { reason: string; message: string } {
+  if (isProviderError(e)) return { reason: e.reason, message: e.message };
+  if (e instanceof SecretError) return { reason: 'SecretUnavailable', message: e.message };
+  return { reason: 'ProviderFailed', message: (e as Error).message ?? String(e) };
+}
+
+export function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** ±10% so that many sources with one interval spread out. */
+function jitter(ms: number): number {
+  return Math.round(ms * (0.9 + Math.random() * 0.2));
+}

@@ -1,0 +1,142 @@
+/**
+ * The only writer of WorkloadEntries. Carries out a plan with server-side apply (our own
+ * field manager), bounded concurrency, and a check before every create that the name is
+ * not taken by an object this source does not own.
+ */
+import type { VmRegistrySource } from '../api/types.ts';
+import { isNotFound, type KubeClient } from '../controller/kube-client.ts';
+import { mapLimit } from '../controller/rate-limit.ts';
+import { isAdoptable, isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownerReference, SOURCE_LABEL } from './ownership.ts';
+import { APPLIED_HASH_ANNOTATION, appliedHash, type Plan } from './plan.ts';
+import type { DesiredEntry, WorkloadEntry } from './types.ts';
+
+export interface Conflict {
+  readonly name: string;
+  readonly reason: string;
+}
+
+export interface ApplyResult {
+  readonly created: string[];
+  readonly updated: string[];
+  readonly deleted: string[];
+  readonly adopted: string[];
+  readonly conflicts: Conflict[];
+  readonly errors: { readonly name: string; readonly error: Error }[];
+  healthWrites: number;
+}
+
+export interface ApplyOptions {
+  readonly concurrency?: number;
+  readonly now?: () => string;
+}
+
+/** The object we apply for a desired entry: our fields only. */
+export function toAppliedObject(desired: DesiredEntry, source: VmRegistrySource): WorkloadEntry {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'WorkloadEntry',
+    metadata: {
+      name: desired.name,
+      namespace: source.metadata.namespace,
+      labels: { ...desired.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: source.metadata.name },
+      annotations: { ...desired.annotations, [APPLIED_HASH_ANNOTATION]: appliedHash(desired) },
+      ownerReferences: [ownerReference(source)],
+    },
+    spec: desired.spec,
+  };
+}
+
+export async function applyPlan(client: KubeClient, source: VmRegistrySource, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
+  const ns = source.metadata.namespace;
+  const limit = options.concurrency ?? 8;
+  const now = options.now ?? (() => new Date().toISOString());
+  const result: ApplyResult = { created: [], updated: [], deleted: [], adopted: [], conflicts: [], errors: [], healthWrites: 0 };
+  const fail = (name: string, e: unknown): void => {
+    result.errors.push({ name, error: e instanceof Error ? e : new Error(String(e)) });
+  };
+
+  // Adoption by address needs to see unowned entries; list them once, only when it matters.
+  const adoptableByAddress = new Map<string, WorkloadEntry>();
+  if (source.spec.adopt && plan.creates.length > 0) {
+    for (const e of await client.listWorkloadEntries(ns)) {
+      if (isAdoptable(e) && e.spec?.address) adoptableByAddress.set(e.spec.address, e);
+    }
+  }
+
+  const healthOf = new Map<string, boolean>();
+  await mapLimit(plan.creates, limit, async (desired) => {
+    try {
+      let existing: WorkloadEntry | undefined;
+      try {
+        existing = await client.getWorkloadEntry(ns, desired.name);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+      if (existing && !isOwnedBy(existing, source)) {
+        if (!(source.spec.adopt && isAdoptable(existing))) {
+          result.conflicts.push({ name: desired.name, reason: describeForeign(existing) });
+          return;
+        }
+        result.adopted.push(desired.name);
+      }
+      await client.applyWorkloadEntry(toAppliedObject(desired, source));
+      if (!existing) result.created.push(desired.name);
+      if (desired.healthy !== undefined) healthOf.set(desired.name, desired.healthy);
+      // A hand-written entry for the same address is replaced by the managed one.
+      const twin = adoptableByAddress.get(desired.spec.address);
+      if (twin && twin.metadata.name !== desired.name) {
+        await client.deleteWorkloadEntry(ns, twin.metadata.name, twin.metadata.uid);
+        result.adopted.push(twin.metadata.name);
+      }
+    } catch (e) {
+      fail(desired.name, e);
+    }
+  });
+
+  await mapLimit(plan.updates, limit, async ({ desired }) => {
+    try {
+      await client.applyWorkloadEntry(toAppliedObject(desired, source));
+      result.updated.push(desired.name);
+    } catch (e) {
+      fail(desired.name, e);
+    }
+  });
+
+  await mapLimit(plan.deletes, limit, async (entry) => {
+    try {
+      await client.deleteWorkloadEntry(ns, entry.metadata.name, entry.metadata.uid);
+      result.deleted.push(entry.metadata.name);
+    } catch (e) {
+      if (isNotFound(e)) result.deleted.push(entry.metadata.name);
+      else fail(entry.metadata.name, e);
+    }
+  });
+
+  for (const h of plan.healthUpdates) healthOf.set(h.name, h.healthy);
+  await mapLimit([...healthOf], limit, async ([name, healthy]) => {
+    try {
+      await client.applyWorkloadEntryHealth(ns, name, {
+        type: 'Healthy',
+        status: healthy ? 'True' : 'False',
+        lastProbeTime: now(),
+        lastTransitionTime: now(),
+        reason: healthy ? 'HealthCheckPassing' : 'HealthCheckFailing',
+        message: healthy ? 'the registry reports the instance healthy' : 'the registry reports the instance unhealthy',
+      });
+      result.healthWrites++;
+    } catch (e) {
+      fail(name, e);
+    }
+  });
+  for (const list of [result.created, result.updated, result.deleted, result.adopted]) list.sort();
+  result.conflicts.sort((a, b) => a.name.localeCompare(b.name));
+  return result;
+}
+
+function describeForeign(entry: WorkloadEntry): string {
+  const controller = entry.metadata.ownerReferences?.find((r) => r.controller);
+  if (controller) return `owned by ${controller.kind} ${controller.name}`;
+  const manager = entry.metadata.labels?.[MANAGED_BY_LABEL];
+  if (manager) return `managed by ${manager}`;
+  return 'not owned by this source (set spec.adopt to take it over)';
+}
