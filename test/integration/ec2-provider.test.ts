@@ -236,6 +236,25 @@ describe('EC2 provider against moto', () => {
       await rejectsWith(wrongSecret, 'Unauthorized');
     });
 
+    test('assumeRole goes through STS (AWS_ENDPOINT_URL_STS); rejected base keys are Unauthorized', async () => {
+      await moto.disableAuth();
+      await launchInstances(seed, { count: 2 });
+      const saved = process.env['AWS_ENDPOINT_URL_STS'];
+      process.env['AWS_ENDPOINT_URL_STS'] = moto.endpoint;
+      try {
+        const role = { assumeRole: { roleArn: 'arn:aws:iam::123456789012:role/reader' } };
+        const unknownKeys = { 'aws/AWS_ACCESS_KEY_ID': 'AKIAUNKNOWN000000000', 'aws/AWS_SECRET_ACCESS_KEY': 'wrong' };
+        assert.equal((await snap(provider(role, { secrets: unknownKeys }))).endpoints.length, 2);
+        await moto.enableAuth(0);
+        // STS answers InvalidClientTokenId (EC2 itself would say AuthFailure): the role path was taken.
+        const err = await rejectsWith(provider(role, { secrets: unknownKeys }), 'Unauthorized');
+        assert.match(err.message, /InvalidClientTokenId/);
+      } finally {
+        if (saved === undefined) delete process.env['AWS_ENDPOINT_URL_STS'];
+        else process.env['AWS_ENDPOINT_URL_STS'] = saved;
+      }
+    });
+
     test('a user without ec2:DescribeInstances is Unauthorized', async () => {
       await moto.disableAuth();
       const keys = await createIamUser(moto, 'no-ec2', ['s3:ListBucket']);
