@@ -54,12 +54,22 @@ export interface AgentServiceDefinition {
   readonly Checks?: readonly Readonly<Record<string, unknown>>[];
 }
 
+/** A service in the catalog API's form: its name is `Service`, not `Name`. */
+export interface CatalogServiceDefinition {
+  readonly ID?: string;
+  readonly Service: string;
+  readonly Tags?: readonly string[];
+  readonly Address?: string;
+  readonly Port?: number;
+  readonly Meta?: Readonly<Record<string, string>>;
+}
+
 /** A node and service registered directly in the catalog (PUT /v1/catalog/register). */
 export interface CatalogRegistration {
   readonly Node: string;
   readonly Address: string;
   readonly NodeMeta?: Readonly<Record<string, string>>;
-  readonly Service?: AgentServiceDefinition;
+  readonly Service?: CatalogServiceDefinition;
   readonly Checks?: readonly Readonly<Record<string, unknown>>[];
 }
 
