@@ -1,0 +1,52 @@
+/** The Google Compute Engine provider: a polling provider (no watch) over the Compute API. */
+import type { VmRegistrySourceSpec } from '../../api/types.ts';
+import { ProviderError } from '../errors.ts';
+import { secretKey, type ProviderContext, type ProviderFactory, type SecretKeyReference } from '../provider.ts';
+import { createComputeClient } from './compute-client.ts';
+import { gceDefaultMapping } from './mapping.ts';
+import { GceProvider } from './provider.ts';
+
+export { GceProvider } from './provider.ts';
+export type { GceClient } from './client.ts';
+
+/** Timeout of one page request; a sync reads several pages. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+function credentialsRef(spec: VmRegistrySourceSpec): SecretKeyReference | undefined {
+  const ref = spec.gce?.credentialsSecretRef;
+  return ref ? { name: ref.name, key: ref.key ?? 'key.json' } : undefined;
+}
+
+export const gceProviderFactory: ProviderFactory = {
+  name: 'gce',
+
+  secretRefs(spec) {
+    const ref = credentialsRef(spec);
+    return ref ? [ref] : [];
+  },
+
+  create(ctx: ProviderContext) {
+    const gce = ctx.spec.gce;
+    if (!gce) throw new ProviderError('gce', 'BadConfig', `${ctx.source}: spec.gce is not set`);
+    const ref = credentialsRef(ctx.spec);
+    const credentialsJson = ref ? ctx.secrets.get(secretKey(ref)) : undefined;
+    if (ref && credentialsJson === undefined) {
+      throw new ProviderError('gce', 'BadConfig', `${ctx.source}: Secret key ${secretKey(ref)} (spec.gce.credentialsSecretRef) was not resolved`);
+    }
+    return new GceProvider({
+      project: gce.project,
+      zones: gce.zones ?? [],
+      filter: gce.filter,
+      labels: {
+        project: gce.project,
+        addressType: gce.addressType ?? 'internal',
+        networkInterface: gce.networkInterface ?? 'nic0',
+        portsMetadataKey: gce.portsMetadataKey,
+      },
+      metrics: ctx.metrics,
+      client: () => createComputeClient({ endpoint: gce.endpoint, credentialsJson, requestTimeoutMs: REQUEST_TIMEOUT_MS }),
+    });
+  },
+
+  defaultMapping: gceDefaultMapping,
+};
