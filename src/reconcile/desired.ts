@@ -135,6 +135,7 @@ function portsOf(labels: Map<string, string>, specPorts: Settings['ports']): Rec
   }
   // Every other __port_<name>__ label adds a port (__port_name__ is the name of __port__, not a port).
   for (const [label, value] of labels) {
+    if (!label.startsWith('__port_')) continue;
     const m = PORT_LABEL.exec(label);
     if (m === null || label === OutputLabel.portName || value === '') continue;
     const name = m[1] as string;
@@ -165,13 +166,13 @@ interface MappedLabels {
 export function outputLabels(labels: ReadonlyMap<string, string>, serviceLabel: string): MappedLabels {
   const out = new Map<string, string>();
   const dropped: string[] = [];
-  const toSanitise: string[] = [];
-  const keys = [...labels.keys()].filter((k) => !k.startsWith('__')).sort(compare);
-  for (const key of keys) {
-    if (isValidLabelKey(key)) out.set(key, sanitizeLabelValue(labels.get(key) ?? ''));
-    else toSanitise.push(key);
+  let toSanitise: string[] | undefined;
+  for (const [key, value] of labels) {
+    if (key.startsWith('__')) continue;
+    if (isValidLabelKey(key)) out.set(key, sanitizeLabelValue(value));
+    else (toSanitise ??= []).push(key);
   }
-  for (const key of toSanitise) {
+  for (const key of toSanitise?.sort(compare) ?? []) {
     const clean = sanitizeLabelKey(key);
     if (clean === null || out.has(clean)) dropped.push(key);
     else out.set(clean, sanitizeLabelValue(labels.get(key) ?? ''));
@@ -181,7 +182,11 @@ export function outputLabels(labels: ReadonlyMap<string, string>, serviceLabel: 
   for (const key of RESERVED_LABELS) {
     if (out.delete(key)) dropped.push(key);
   }
-  return { labels: Object.fromEntries([...out].sort(([a], [b]) => compare(a, b))), dropped };
+  // Keys in sorted order, so serialised entries are stable. No key starts with "__",
+  // so plain assignment cannot hit the __proto__ setter.
+  const sorted: Record<string, string> = {};
+  for (const key of [...out.keys()].sort(compare)) sorted[key] = out.get(key) as string;
+  return { labels: sorted, dropped };
 }
 
 interface Mapped {

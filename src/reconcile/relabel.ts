@@ -236,9 +236,6 @@ function setOrDelete(labels: Map<string, string>, name: string, value: string): 
   else labels.set(name, value);
 }
 
-function sortedEntries(labels: Map<string, string>): [string, string][] {
-  return [...labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
 
 function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unknown) => never): CompiledRule {
   const action = rule.action ?? DEFAULTS.action;
@@ -287,13 +284,16 @@ function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unk
       };
     case 'labelmap':
       return (labels) => {
-        // Over a sorted snapshot, so the result does not depend on insertion order.
-        for (const [name, v] of sortedEntries(labels)) {
+        // Collect first (new labels are not mapped again), then apply in name order so
+        // that when two names map to the same label the result does not depend on
+        // insertion order: the last name in sorted order wins, as in Prometheus.
+        const hits: [name: string, mapped: string, value: string][] = [];
+        for (const [name, v] of labels) {
           const match = regex.exec(name);
-          if (match === null) continue;
-          const mapped = expandTemplate(replacement, match);
-          if (mapped !== '') setOrDelete(labels, mapped, v);
+          if (match !== null) hits.push([name, expandTemplate(replacement, match), v]);
         }
+        if (hits.length > 1) hits.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        for (const [, mapped, v] of hits) if (mapped !== '') setOrDelete(labels, mapped, v);
         return true;
       };
     case 'labeldrop':
