@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DEPS_STAMP := node_modules/.deps-stamp
 TEST_FLAGS ?= --test-reporter=spec
 
-.PHONY: all deps build lint typecheck manifests check-manifests test test-unit test-integration demo bench clean
+.PHONY: all deps build lint typecheck manifests test test-unit test-integration demo dev bench install deploy docker-build clean
 
 all: build
 
@@ -40,6 +40,19 @@ test-integration: deps
 
 demo: deps
 	node src/cli/main.ts demo
+
+dev: deps
+	node src/cli/main.ts dev --consul
+
+# Against a real cluster (kubectl's current context).
+install: deps
+	kubectl apply --server-side -k config/crd
+
+deploy: install
+	kubectl apply --server-side -k config/default
+
+docker-build:
+	docker build -t vm-registry-operator:$$(node -p 'require("./package.json").version') .
 
 bench: deps
 	node bench/run.ts

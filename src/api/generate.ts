@@ -4,5 +4,8 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../dev/paths.ts';
 import { crdYaml, CRD_FILE } from './crd-yaml.ts';
 
-writeFileSync(join(REPO_ROOT, CRD_FILE), crdYaml());
-process.stdout.write(`wrote ${CRD_FILE}\n`);
+// crds/ is what the local cluster applies; config/crd/bases/ is the copy kustomize may load.
+for (const file of [CRD_FILE, 'config/crd/bases/vmregistry.io_vmregistrysources.yaml']) {
+  writeFileSync(join(REPO_ROOT, file), crdYaml());
+  process.stdout.write(`wrote ${file}\n`);
+}

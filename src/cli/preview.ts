@@ -1,0 +1,77 @@
+/**
+ * `vmreg preview -f source.yaml`: reads the registry (no cluster needed) and prints the
+ * WorkloadEntries the source would produce, for review in a GitOps pull request.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { parseAllDocuments, stringify } from 'yaml';
+import { KIND, providerOf, type VmRegistrySource } from '../api/types.ts';
+import { validateSpec } from '../api/validate.ts';
+import { ControllerMetrics } from '../metrics/controller-metrics.ts';
+import { createLogger } from '../metrics/logger.ts';
+import { builtinProviders } from '../providers/index.ts';
+import { secretKey } from '../providers/provider.ts';
+import { toAppliedObject } from '../reconcile/apply.ts';
+import { buildDesiredState } from '../reconcile/desired.ts';
+import { UsageError } from './errors.ts';
+import { Registry } from 'prom-client';
+
+export const PREVIEW_HELP = `vmreg preview — print the WorkloadEntries a VmRegistrySource would produce
+
+Usage: vmreg preview -f source.yaml [--secret NAME/KEY=VALUE ...] [--timeout 30s]
+
+Reads the registry named in the source (Consul, EC2, GCE) with your local credentials
+and prints the WorkloadEntries as YAML; skipped endpoints are listed on stderr.
+Secrets the source refers to are given with --secret (e.g. --secret consul-acl/token=...).
+`;
+
+export async function preview(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { file: { type: 'string', short: 'f' }, secret: { type: 'string', multiple: true, default: [] }, 'log-level': { type: 'string', default: 'warn' } },
+    strict: true,
+  });
+  if (!values.file) throw new UsageError('-f FILE is required');
+  const secrets = new Map<string, string>();
+  for (const s of values.secret) {
+    const m = /^([^/=]+)\/([^=]+)=(.*)$/s.exec(s);
+    if (!m) throw new UsageError(`--secret must look like NAME/KEY=VALUE, got "${s.split('=')[0]}..."`);
+    secrets.set(`${m[1]}/${m[2]}`, m[3] ?? '');
+  }
+  const text = await readFile(values.file, 'utf8');
+  const sources = parseAllDocuments(text)
+    .map((d) => d.toJSON() as Partial<VmRegistrySource> | null)
+    .filter((d): d is Partial<VmRegistrySource> => d?.kind === KIND);
+  if (sources.length === 0) throw new UsageError(`${values.file} holds no ${KIND}`);
+
+  const factories = builtinProviders();
+  const log = createLogger(values['log-level'] === 'debug' ? 'debug' : 'warn');
+  const metrics = new ControllerMetrics(new Registry(), { defaultMetrics: false });
+  for (const raw of sources) {
+    const name = raw.metadata?.name ?? 'preview';
+    const namespace = raw.metadata?.namespace ?? 'default';
+    const spec = validateSpec(raw.spec);
+    const factory = factories.get(providerOf(spec));
+    if (!factory) throw new UsageError(`provider ${providerOf(spec)} is not in this build`);
+    for (const ref of factory.secretRefs(spec)) {
+      if (!secrets.has(secretKey(ref))) throw new UsageError(`${namespace}/${name} needs Secret key ${ref.name}/${ref.key}: pass --secret ${ref.name}/${ref.key}=VALUE`);
+    }
+    const provider = factory.create({ source: `${namespace}/${name}`, spec, secrets, metrics: metrics.provider, log });
+    try {
+      const snapshot = await provider.snapshot(AbortSignal.timeout(60_000));
+      const desired = buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory.defaultMapping(spec) });
+      const source: VmRegistrySource = { apiVersion: 'vmregistry.io/v1alpha1', kind: KIND, metadata: { name, namespace, uid: 'preview' }, spec };
+      out(`# ${namespace}/${name}: ${desired.entries.length} WorkloadEntries from ${snapshot.endpoints.length} endpoints (ownerReferences are added in the cluster)\n`);
+      for (const d of desired.entries) {
+        const obj = toAppliedObject(d, source);
+        delete obj.metadata.ownerReferences;
+        out('---\n' + stringify(obj));
+      }
+      for (const s of desired.skipped) err(`skipped ${s.endpointId}: ${s.reason}\n`);
+      for (const w of snapshot.warnings) err(`warning: ${w}\n`);
+    } finally {
+      await provider.close();
+    }
+  }
+  return 0;
+}
