@@ -302,6 +302,13 @@ describe('Consul provider against an ACL-protected agent', { timeout: 900_000 },
     const good = harness({ address: agent.address, services: ['secure'], ...ref }, { 'consul-acl/token': `${token}\n` });
     const [ep] = await good.snap();
     assert.equal(ep?.labels['__address__'], '10.5.0.1');
+    assert.deepEqual((await good.provider.snapshot(AbortSignal.timeout(5000))).warnings, []);
+    // A token that may read only some services gets a filtered answer, flagged as a warning.
+    const narrow = await agent.createToken('service "other" { policy = "read" }\nnode_prefix "" { policy = "read" }');
+    const partial = harness({ address: agent.address, ...ref }, { 'consul-acl/token': narrow }, false);
+    const snap = await partial.provider.snapshot(AbortSignal.timeout(5000));
+    assert.deepEqual(snap.endpoints, []);
+    assert.match(snap.warnings.join(' '), /hid some services/);
     const bad = harness({ address: agent.address, services: ['secure'], ...ref }, { 'consul-acl/token': '00000000-0000-4000-8000-000000000000' }, false);
     await rejectsWith(bad.snap(), 'Unauthorized');
   });

@@ -39,6 +39,8 @@ export interface RequestOptions {
 export interface ConsulResponse {
   readonly body: unknown;
   readonly index: number;
+  /** Consul hid part of the answer because the token may not read it (X-Consul-Results-Filtered-By-ACLs). */
+  readonly filteredByAcls: boolean;
 }
 
 export class ConsulClient {
@@ -136,7 +138,11 @@ export class ConsulClient {
             return;
           }
           try {
-            resolve({ body: JSON.parse(text) as unknown, index: parseIndexHeader(res.headers['x-consul-index']) });
+            resolve({
+              body: JSON.parse(text) as unknown,
+              index: parseIndexHeader(res.headers['x-consul-index']),
+              filteredByAcls: res.headers['x-consul-results-filtered-by-acls'] === 'true',
+            });
           } catch (e) {
             reject(new ProviderError('consul', 'BadResponse', `${what}: answer is not JSON`, { cause: e }));
           }

@@ -12,6 +12,9 @@ import { ConsulWatcher, DEFAULT_TUNING, type WatchTuning } from './watcher.ts';
 /** Health requests in flight at once while building a snapshot without watch caches. */
 const SNAPSHOT_CONCURRENCY = 16;
 
+export const ACL_FILTERED_WARNING =
+  'Consul hid some services or nodes from this ACL token (X-Consul-Results-Filtered-By-ACLs); grant service:read and node:read to see them all';
+
 function secret(ctx: ProviderContext, ref: { name: string; key: string } | undefined, what: string): string | undefined {
   if (ref === undefined) return undefined;
   const value = ctx.secrets.get(secretKey(ref));
@@ -65,9 +68,10 @@ export class ConsulProvider implements Provider {
 
   async snapshot(signal: AbortSignal): Promise<Snapshot> {
     if (this.closed) throw new ProviderError('consul', 'BadConfig', 'provider is closed');
-    const cached = this.watcher?.cached();
-    const endpoints = cached ?? (await this.fetchAll(signal));
-    return { endpoints: [...endpoints].sort(byId), unknownScopes: [], warnings: [] };
+    const { endpoints, filteredByAcls } = this.watcher?.cached() ?? (await this.fetchAll(signal));
+    // Consul drops what the token may not read and says so only in a header: pass it on.
+    const warnings = filteredByAcls ? [ACL_FILTERED_WARNING] : [];
+    return { endpoints: [...endpoints].sort(byId), unknownScopes: [], warnings };
   }
 
   watch(onChange: () => void): void {
@@ -85,9 +89,10 @@ export class ConsulProvider implements Provider {
   }
 
   /** Reads everything afresh; any failed request fails the whole snapshot (never a partial list). */
-  private async fetchAll(signal: AbortSignal): Promise<Endpoint[]> {
+  private async fetchAll(signal: AbortSignal): Promise<{ endpoints: Endpoint[]; filteredByAcls: boolean }> {
     const catalog = await this.client.get('/v1/catalog/services', catalogQuery(this.spec), { operation: 'catalog_services', signal });
     const names = selectServices(parseCatalogServices(catalog.body), this.spec);
+    let filteredByAcls = catalog.filteredByAcls;
     const inner = new AbortController();
     const both = AbortSignal.any([signal, inner.signal]);
     const query = healthQuery(this.spec);
@@ -97,6 +102,7 @@ export class ConsulProvider implements Provider {
       while (next < names.length) {
         const name = names[next++] as string;
         const res = await this.client.get(`/v1/health/service/${encodeURIComponent(name)}`, query, { operation: 'health_service', signal: both });
+        filteredByAcls ||= res.filteredByAcls;
         results.push(endpointsOf(parseHealthEntries(res.body, name), this.spec));
       }
     };
@@ -106,7 +112,7 @@ export class ConsulProvider implements Provider {
       inner.abort(e);
       throw e;
     }
-    return results.flat();
+    return { endpoints: results.flat(), filteredByAcls };
   }
 }
 

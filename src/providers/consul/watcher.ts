@@ -34,6 +34,7 @@ interface ServiceWatch {
   /** Endpoints from the latest successful answer; undefined until the first one or after an error. */
   endpoints: Endpoint[] | undefined;
   fingerprint: string | undefined;
+  filteredByAcls: boolean;
   done: Promise<void>;
 }
 
@@ -47,6 +48,7 @@ export class ConsulWatcher {
   private readonly slots: Semaphore;
   private readonly services = new Map<string, ServiceWatch>();
   private catalogFresh = false;
+  private catalogFiltered = false;
   private catalogDone: Promise<void> | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private lastSelection = '';
@@ -66,14 +68,16 @@ export class ConsulWatcher {
   }
 
   /** Endpoints of every selected service when all watches hold a current answer; otherwise undefined. */
-  cached(): Endpoint[] | undefined {
+  cached(): { endpoints: Endpoint[]; filteredByAcls: boolean } | undefined {
     if (!this.catalogFresh || this.root.signal.aborted) return undefined;
-    const out: Endpoint[] = [];
+    const endpoints: Endpoint[] = [];
+    let filteredByAcls = this.catalogFiltered;
     for (const w of this.services.values()) {
       if (w.endpoints === undefined) return undefined;
-      out.push(...w.endpoints);
+      endpoints.push(...w.endpoints);
+      filteredByAcls ||= w.filteredByAcls;
     }
-    return out;
+    return { endpoints, filteredByAcls };
   }
 
   async close(): Promise<void> {
@@ -122,6 +126,7 @@ export class ConsulWatcher {
         const recovered = failures > 0 || !this.catalogFresh;
         failures = 0;
         this.catalogFresh = true;
+        this.catalogFiltered = res.filteredByAcls;
         const changed = this.applySelection(names);
         if (changed || recovered) this.notify();
         if (isSpuriousReturn(sent, res.index, Date.now() - started, MIN_BLOCK_MS)) {
@@ -157,7 +162,7 @@ export class ConsulWatcher {
     for (const name of names) {
       if (this.services.has(name)) continue;
       const abort = new AbortController();
-      const w: ServiceWatch = { abort, endpoints: undefined, fingerprint: undefined, done: Promise.resolve() };
+      const w: ServiceWatch = { abort, endpoints: undefined, fingerprint: undefined, filteredByAcls: false, done: Promise.resolve() };
       this.services.set(name, w);
       w.done = this.serviceLoop(name, w, AbortSignal.any([this.root.signal, abort.signal]));
     }
@@ -187,6 +192,7 @@ export class ConsulWatcher {
         const changed = fingerprint !== w.fingerprint || failures > 0;
         w.endpoints = endpoints;
         w.fingerprint = fingerprint;
+        w.filteredByAcls = res.filteredByAcls;
         failures = 0;
         if (changed && !signal.aborted) this.notify();
         if (isSpuriousReturn(sent, res.index, Date.now() - started, MIN_BLOCK_MS)) {
