@@ -2,8 +2,10 @@
  * Leader election with a coordination.k8s.io Lease, with controller-runtime's timings
  * (lease 15 s, renew deadline 10 s, retry 2 s). Writes carry the Lease's
  * resourceVersion, so of two candidates racing only one succeeds (409 for the other).
+ * Leases go through the generic object API as plain JSON: the typed client serialises
+ * MicroTime with milliseconds, which the apiserver rejects (it wants microseconds).
  */
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../metrics/logger.ts';
 
@@ -22,6 +24,27 @@ export interface LeaderElectionOptions {
   readonly onLeaderStatus?: (leading: boolean) => void;
 }
 
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+interface Lease {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec?: LeaseSpec;
+}
+
+/** RFC 3339 with microseconds, as metav1.MicroTime requires. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' } as const;
+
 function isHttpStatus(e: unknown, code: number): boolean {
   const c = (e as { code?: unknown }).code;
   return c === code;
@@ -29,7 +52,7 @@ function isHttpStatus(e: unknown, code: number): boolean {
 
 export class LeaderElector {
   private readonly o: Required<Omit<LeaderElectionOptions, 'onLeaderStatus'>> & Pick<LeaderElectionOptions, 'onLeaderStatus'>;
-  private readonly api: CoordinationV1Api;
+  private readonly api: CustomObjectsApi;
   private leading = false;
   private stopped = false;
   private lastRenew = 0;
@@ -37,7 +60,7 @@ export class LeaderElector {
 
   constructor(options: LeaderElectionOptions) {
     this.o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
-    this.api = options.kc.makeApiClient(CoordinationV1Api);
+    this.api = options.kc.makeApiClient(CustomObjectsApi);
   }
 
   get isLeader(): boolean {
@@ -82,25 +105,24 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(now: number): Promise<boolean> {
     const { namespace, name, identity } = this.o;
-    const nowIso = new Date(now).toISOString();
-    let lease: V1Lease;
+    const nowIso = microTime(now);
+    let lease: Lease;
     try {
-      lease = await this.api.readNamespacedLease({ namespace, name });
+      lease = (await this.api.getNamespacedCustomObject({ ...LEASES, namespace, name })) as Lease;
     } catch (e) {
       if (!isHttpStatus(e, 404)) throw e;
-      await this.api.createNamespacedLease({
-        namespace,
-        body: {
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: identity,
-            leaseDurationSeconds: Math.round(this.o.leaseDurationMs / 1000),
-            acquireTime: new Date(now),
-            renewTime: new Date(now),
-            leaseTransitions: 0,
-          },
-        },
-      });
+      const body: Lease = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name, namespace },
+        spec: { holderIdentity: identity, leaseDurationSeconds: Math.round(this.o.leaseDurationMs / 1000), acquireTime: nowIso, renewTime: nowIso, leaseTransitions: 0 },
+      };
+      try {
+        await this.api.createNamespacedCustomObject({ ...LEASES, namespace, body });
+      } catch (err) {
+        if (isHttpStatus(err, 409)) return false; // another candidate created it first
+        throw err;
+      }
       return true;
     }
     const spec = lease.spec ?? {};
@@ -117,11 +139,11 @@ export class LeaderElector {
       ...spec,
       holderIdentity: identity,
       leaseDurationSeconds: Math.round(this.o.leaseDurationMs / 1000),
-      renewTime: new Date(nowIso),
-      ...(takeover ? { acquireTime: new Date(nowIso), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+      renewTime: nowIso,
+      ...(takeover ? { acquireTime: nowIso, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
     try {
-      await this.api.replaceNamespacedLease({ namespace, name, body: lease });
+      await this.api.replaceNamespacedCustomObject({ ...LEASES, namespace, name, body: lease });
       return true;
     } catch (e) {
       if (isHttpStatus(e, 409)) return false; // someone else wrote first
@@ -137,10 +159,11 @@ export class LeaderElector {
     this.leading = false;
     this.o.onLeaderStatus?.(false);
     try {
-      const lease = await this.api.readNamespacedLease({ namespace: this.o.namespace, name: this.o.name });
+      const ref = { ...LEASES, namespace: this.o.namespace, name: this.o.name };
+      const lease = (await this.api.getNamespacedCustomObject(ref)) as Lease;
       if (lease.spec?.holderIdentity === this.o.identity) {
-        lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date() };
-        await this.api.replaceNamespacedLease({ namespace: this.o.namespace, name: this.o.name, body: lease });
+        lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(Date.now()) };
+        await this.api.replaceNamespacedCustomObject({ ...ref, body: lease });
       }
     } catch (e) {
       this.o.log.warn('could not release the lease', { error: e });

@@ -12,6 +12,7 @@ import { isProviderError } from '../providers/errors.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { applyPlan, type ApplyResult } from '../reconcile/apply.ts';
 import { buildDesiredState } from '../reconcile/desired.ts';
+import { isRelabelError } from '../reconcile/relabel.ts';
 import { isOwnedBy, sourceSelector } from '../reconcile/ownership.ts';
 import { plan as makePlan, type HoldReason, type Plan } from '../reconcile/plan.ts';
 import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/types.ts';
@@ -130,7 +131,8 @@ export class Reconciler {
     try {
       desired = buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory?.defaultMapping(spec) ?? [] });
     } catch (e) {
-      const message = `relabel rules cannot be used: ${(e as Error).message}`;
+      if (!isRelabelError(e)) throw e;
+      const message = `relabel rules cannot be used: ${e.message}`;
       await this.writeStatus(source, { provider, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidRelabelRule', message }] });
       this.deps.events.record(source, 'Warning', 'InvalidRelabelRule', message);
       throw new TerminalError(message);

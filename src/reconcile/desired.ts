@@ -265,6 +265,7 @@ export function buildDesiredState(input: BuildInput): DesiredState {
   const byId = new Set<string>();
   const byName = new Map<string, string>();
   const byAddress = new Map<string, string>();
+  const serviceLabel = input.spec.workloadEntry.serviceLabel;
 
   for (const endpoint of [...input.endpoints].sort(compareEndpoints)) {
     const skip = (reason: string): void => {
@@ -289,14 +290,18 @@ export function buildDesiredState(input: BuildInput): DesiredState {
       skip(`duplicate name ${entry.name}: endpoint ${quote(nameOwner)} has it`);
       continue;
     }
-    const addressOwner = byAddress.get(addressKey);
+    // One VM often runs several services, or one service on several ports: only an
+    // endpoint that would describe the same workload again (same network, address,
+    // service and ports) is a duplicate.
+    const workloadKey = [addressKey, entry.labels[serviceLabel] ?? '', JSON.stringify(Object.entries(entry.spec.ports ?? {}).sort())].join('\0');
+    const addressOwner = byAddress.get(workloadKey);
     if (addressOwner !== undefined) {
-      skip(`duplicate address ${addressText}: endpoint ${quote(addressOwner)} has it`);
+      skip(`duplicate address ${addressText}: endpoint ${quote(addressOwner)} has it with the same service and ports`);
       continue;
     }
     byId.add(endpoint.id);
     byName.set(entry.name, endpoint.id);
-    byAddress.set(addressKey, endpoint.id);
+    byAddress.set(workloadKey, endpoint.id);
     entries.push(entry);
   }
   entries.sort((a, b) => compare(a.name, b.name));

@@ -113,7 +113,7 @@ describe('buildDesiredState properties', () => {
         assert.equal(new Set(names).size, names.length);
         assert.deepEqual(names, [...names].sort());
         assert.equal(new Set(entries.map((e) => e.endpointId)).size, entries.length);
-        const addresses = entries.map((e) => `${e.spec.network ?? ''} ${e.spec.address}`);
+        const addresses = entries.map((e) => `${e.spec.network ?? ''} ${e.spec.address} ${e.labels['app'] ?? ''} ${JSON.stringify(Object.entries(e.spec.ports ?? {}).sort())}`);
         assert.equal(new Set(addresses).size, addresses.length);
       }),
       { numRuns: 500 },

@@ -320,7 +320,17 @@ describe('buildDesiredState: duplicates and order', () => {
       endpoint('a').address('10.0.0.1').build(),
     ]);
     assert.deepEqual(state.entries.map((e) => e.endpointId), ['a']);
-    assert.deepEqual(state.skipped, [{ endpointId: 'b', reason: 'duplicate address 10.0.0.1: endpoint "a" has it' }]);
+    assert.deepEqual(state.skipped, [{ endpointId: 'b', reason: 'duplicate address 10.0.0.1: endpoint "a" has it with the same service and ports' }]);
+  });
+
+  test('one address may carry several services, or one service on different ports', () => {
+    const state = build(consul(), [
+      endpoint('a').address('10.0.0.1').meta({ __meta_consul_service: 'orders' }).build(),
+      endpoint('b').address('10.0.0.1').meta({ __meta_consul_service: 'billing' }).build(),
+      endpoint('c').address('10.0.0.1').meta({ __meta_consul_service: 'orders' }).label('__port__', '9090').build(),
+    ]);
+    assert.deepEqual(state.entries.map((e) => e.endpointId).sort(), ['a', 'b', 'c']);
+    assert.deepEqual(state.skipped, []);
   });
 
   test('IPv6 duplicates are found whatever their spelling', () => {
