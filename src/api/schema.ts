@@ -208,7 +208,7 @@ export const gceSpecSchema = {
     },
     filter: {
       type: 'string',
-      description: 'Compute Engine filter expression, e.g. labels.mesh = "true" AND status = RUNNING.',
+      description: 'Compute Engine filter expression, e.g. labels.mesh = "true". Unless the filter names status, only RUNNING instances are selected.',
       maxLength: 4096,
     },
     addressType: {
