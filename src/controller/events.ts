@@ -1,7 +1,7 @@
 /**
  * Kubernetes Events about a VmRegistrySource. The same reason and message for the same
- * source is recorded once (a periodic sync must not flood the event stream); failures to
- * record are logged, never fatal.
+ * source is recorded at most once per quiet period (a periodic sync must not flood the
+ * event stream); failures to record are logged, never fatal.
  */
 import { API_VERSION, KIND, type VmRegistrySource } from '../api/types.ts';
 import type { Logger } from '../metrics/logger.ts';
@@ -9,8 +9,10 @@ import type { KubeClient } from './kube-client.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
+const QUIET_PERIOD_MS = 10 * 60_000;
+
 export class EventRecorder {
-  private readonly last = new Map<string, string>();
+  private readonly last = new Map<string, { message: string; at: number }>();
   private readonly client: KubeClient;
   private readonly log: Logger;
   private readonly component: string;
@@ -23,8 +25,9 @@ export class EventRecorder {
 
   record(source: VmRegistrySource, type: EventType, reason: string, message: string): void {
     const key = `${source.metadata.namespace}/${source.metadata.name}/${reason}`;
-    if (this.last.get(key) === message) return;
-    this.last.set(key, message);
+    const previous = this.last.get(key);
+    if (previous?.message === message && Date.now() - previous.at < QUIET_PERIOD_MS) return;
+    this.last.set(key, { message, at: Date.now() });
     const now = new Date().toISOString();
     const event = {
       apiVersion: 'v1',

@@ -163,7 +163,7 @@ export class Reconciler {
         : { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
     await this.writeStatus(source, {
       provider,
-      conditions: [providerReady, syncedCondition(thePlan, result, entries.length)],
+      conditions: [providerReady, syncedCondition(thePlan, result, entries.length, spec.deletionGuard.maxDeletePercent)],
       counts: {
         desiredEntries: entries.length,
         managedEntries: Math.max(0, managed),
@@ -232,7 +232,7 @@ export class Reconciler {
       ev.record(source, 'Warning', 'Conflict', conflictMessage(result));
     }
     const guard = p.heldBack.get('DeletionGuard');
-    if (guard) ev.record(source, 'Warning', 'DeletionGuard', guardMessage(guard, source));
+    if (guard) ev.record(source, 'Warning', 'DeletionGuard', guardMessage(guard, source.spec.deletionGuard.maxDeletePercent));
     if (desired.skipped.length > 0) {
       const sample = desired.skipped.slice(0, 5).map((s) => `${s.endpointId}: ${s.reason}`).join('; ');
       ev.record(source, 'Warning', 'EndpointsSkipped', `${desired.skipped.length} endpoints skipped: ${sample}`);
@@ -277,14 +277,14 @@ function withHealthChecks(d: DesiredEntry): DesiredEntry {
   return { ...d, annotations: { ...d.annotations, [HEALTH_CHECKS_ANNOTATION]: 'true' } };
 }
 
-function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number): ConditionInput {
+function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number, maxDeletePercent: number): ConditionInput {
   if (result.errors.length > 0) {
     const first = result.errors[0];
     return { type: 'Synced', status: 'False', reason: 'ApplyFailed', message: `${result.errors.length} writes failed; first: ${first?.name}: ${first?.error.message}` };
   }
   if (result.conflicts.length > 0) return { type: 'Synced', status: 'False', reason: 'Conflict', message: conflictMessage(result) };
   const guard = p.heldBack.get('DeletionGuard');
-  if (guard) return { type: 'Synced', status: 'False', reason: 'DeletionGuard', message: guardMessage(guard) };
+  if (guard) return { type: 'Synced', status: 'False', reason: 'DeletionGuard', message: guardMessage(guard, maxDeletePercent) };
   const held = heldText(p.heldBack);
   return { type: 'Synced', status: 'True', reason: 'InSync', message: `${desiredCount} WorkloadEntries match the registry${held}` };
 }
@@ -303,9 +303,8 @@ function conflictMessage(result: ApplyResult): string {
   return `${result.conflicts.length} WorkloadEntries exist but are not owned by this source: ${list}. Delete or rename them, or set spec.adopt: true to take over unowned ones`;
 }
 
-function guardMessage(count: number, source?: VmRegistrySource): string {
-  const pct = source?.spec.deletionGuard.maxDeletePercent;
-  return `held back ${count} deletions: more than ${pct ?? 'the allowed'}${pct !== undefined ? '%' : ''} of this source's entries would go at once. If the registry really shrank, raise spec.deletionGuard.maxDeletePercent or set spec.deletionGuard.enabled: false for one sync`;
+function guardMessage(count: number, maxDeletePercent: number): string {
+  return `held back ${count} deletions: more than ${maxDeletePercent}% of this source's entries would go at once. If the registry really shrank, raise spec.deletionGuard.maxDeletePercent or set spec.deletionGuard.enabled: false for one sync`;
 }
 
 function describeProviderFailure(e: unknown): { reason: string; message: string } {
