@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureKubeBinaries, type KubeBinaries } from './kube-binaries.ts';
 import { makeCa, makeLeaf, makeServiceAccountKey, type CertPair } from './pki.ts';
-import { freePort, ManagedProcess } from './process.ts';
+import { forgetOnExit, freePort, ManagedProcess, removeOnExit } from './process.ts';
 
 
 export interface ControlPlaneOptions {
@@ -28,6 +28,7 @@ export class LocalControlPlane {
   readonly bins: KubeBinaries;
   readonly server: string;
   readonly kubeconfig: string;
+  readonly etcdUrl: string;
   private readonly ca: CertPair;
   private readonly admin: CertPair;
   private readonly apiserverArgs: string[];
@@ -46,8 +47,10 @@ export class LocalControlPlane {
     apiserverArgs: string[];
     etcd: ManagedProcess;
     apiserver: ManagedProcess;
+    etcdUrl: string;
     keepDir: boolean;
   }) {
+    this.etcdUrl = init.etcdUrl;
     this.dir = init.dir;
     this.bins = init.bins;
     this.server = init.server;
@@ -64,6 +67,9 @@ export class LocalControlPlane {
     const log = options.log ?? (() => {});
     const bins = await ensureKubeBinaries(log);
     const dir = await mkdtemp(join(tmpdir(), 'vmreg-cp-'));
+    let etcdProc: ManagedProcess | undefined;
+    let apiserverProc: ManagedProcess | undefined;
+    if (!options.keepDir) removeOnExit(dir);
     try {
       const ca = await makeCa(dir, 'ca');
       const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
@@ -75,7 +81,7 @@ export class LocalControlPlane {
       const admin = await makeLeaf(dir, ca, 'admin', '/CN=admin/O=system:masters', 'client');
       const saKey = await makeServiceAccountKey(dir);
 
-      const etcd = ManagedProcess.start('etcd', bins.etcd, [
+      etcdProc = ManagedProcess.start('etcd', bins.etcd, [
         `--data-dir=${join(dir, 'etcd')}`,
         `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
         `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
@@ -85,6 +91,7 @@ export class LocalControlPlane {
         '--unsafe-no-fsync',
         '--log-level=warn',
       ], join(dir, 'etcd.log'));
+      const etcd = etcdProc;
       await etcd.waitUntil(async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok, 30_000, 'etcd /health');
 
       const apiserverArgs = [
@@ -106,16 +113,21 @@ export class LocalControlPlane {
         `--service-account-signing-key-file=${saKey}`,
         '--api-audiences=https://kubernetes.default.svc.cluster.local',
       ];
-      const apiserver = ManagedProcess.start('kube-apiserver', bins.apiserver, apiserverArgs, join(dir, 'kube-apiserver.log'));
+      apiserverProc = ManagedProcess.start('kube-apiserver', bins.apiserver, apiserverArgs, join(dir, 'kube-apiserver.log'));
+      const apiserver = apiserverProc;
       const server = `https://127.0.0.1:${apiPort}`;
       const kubeconfig = join(dir, 'kubeconfig');
       await writeFile(kubeconfig, await kubeconfigYaml(server, ca.cert, admin, 'admin'));
-      const cp = new LocalControlPlane({ dir, bins, server, kubeconfig, ca, admin, apiserverArgs, etcd, apiserver, keepDir: options.keepDir ?? false });
+      const cp = new LocalControlPlane({ dir, bins, server, kubeconfig, ca, admin, apiserverArgs, etcd, apiserver, etcdUrl: `http://127.0.0.1:${etcdPort}`, keepDir: options.keepDir ?? false });
       await cp.waitReady();
       if (options.controllerManager ?? true) await cp.startControllerManager();
       return cp;
     } catch (e) {
-      if (!options.keepDir) await rm(dir, { recursive: true, force: true });
+      await Promise.all([etcdProc?.stop(), apiserverProc?.stop()]);
+      if (!options.keepDir) {
+        await rm(dir, { recursive: true, force: true });
+        forgetOnExit(dir);
+      }
       throw e;
     }
   }
@@ -208,7 +220,26 @@ export class LocalControlPlane {
     await this.controllerManager?.stop();
     await this.apiserver.stop();
     await this.etcd.stop();
-    if (!this.keepDir) await rm(this.dir, { recursive: true, force: true });
+    if (!this.keepDir) {
+      await rm(this.dir, { recursive: true, force: true });
+      forgetOnExit(this.dir);
+    }
+  }
+
+  /**
+   * Writes a key straight to etcd and compacts its history up to that revision, so a
+   * watch resuming from an older resourceVersion gets 410 Gone (for tests of relisting).
+   */
+  async compactEtcd(): Promise<number> {
+    const post = async (path: string, body: unknown): Promise<{ header?: { revision?: string } }> => {
+      const res = await fetch(`${this.etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { header?: { revision?: string } };
+    };
+    const put = await post('/v3/kv/put', { key: Buffer.from('/vmreg-test/compact').toString('base64'), value: Buffer.from(String(Date.now())).toString('base64') });
+    const revision = Number(put.header?.revision ?? 0);
+    await post('/v3/kv/compaction', { revision: String(revision), physical: true });
+    return revision;
   }
 }
 

@@ -4,7 +4,7 @@
  * parent exits, is interrupted, or the owner stops it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,25 @@ export class ProcessStartError extends Error {
 }
 
 const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 let hooked = false;
+
+/** Removes dir when the process exits, however it exits (normal end, error, Ctrl-C). */
+export function removeOnExit(dir: string): void {
+  hookExit();
+  tempDirs.add(dir);
+}
+
+/** The owner removed dir itself. */
+export function forgetOnExit(dir: string): void {
+  tempDirs.delete(dir);
+}
+
+function cleanUp(): void {
+  for (const c of live) killGroup(c, 'SIGKILL');
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  tempDirs.clear();
+}
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -28,12 +46,10 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
-  process.on('exit', () => {
-    for (const c of live) killGroup(c, 'SIGKILL');
-  });
+  process.on('exit', cleanUp);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
-      for (const c of live) killGroup(c, 'SIGKILL');
+      cleanUp();
       process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
     });
   }
