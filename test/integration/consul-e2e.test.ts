@@ -290,7 +290,7 @@ describe('Consul → operator → WorkloadEntries', { timeout: 900_000 }, () => 
     assert.equal((await getSource(cluster, ns, 'edge')).status?.desiredEntries, 2);
   });
 
-  test('awkward names and meta become valid entries; what cannot be mapped is skipped, with reasons in status and an Event', async () => {
+  test('awkward names and meta become valid entries; what cannot be mapped is skipped, with reasons in status and an Event', async (t) => {
     const ns = 'e2e-odd';
     await applySource(ns, 'odd', { address: agent.address, tags: ['odd'] });
     const long = 'é'.repeat(250); // Consul caps a meta value at 512 bytes.
@@ -318,6 +318,9 @@ describe('Consul → operator → WorkloadEntries', { timeout: 900_000 }, () => 
     assert.equal(billing.spec.labels?.['long'], 'x'.repeat(63));
     const uber = entries.get(id('übersicht-1'));
     assert.ok(uber);
+    t.diagnostic(`unicode service: ${uber.metadata.name} ${JSON.stringify(uber.spec.labels)}`);
+    assert.match(uber.metadata.name, /^odd-bersicht-[0-9a-f]{10}$/);
+    assert.deepEqual(uber.spec.labels, { app: 'bersicht', gr__e: 'gro' }, 'invalid characters become _, values trimmed to alphanumeric ends');
     for (const e of [billing, uber]) {
       for (const [k, v] of Object.entries(e.spec.labels ?? {})) {
         assert.match(k, /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, `label key ${k}`);
@@ -340,6 +343,11 @@ describe('Consul → operator → WorkloadEntries', { timeout: 900_000 }, () => 
     assert.match(event?.message ?? '', /2 endpoints skipped/);
     assert.match(event?.message ?? '', /bad-addr-1: invalid address "not a host!"/);
     assert.match(event?.message ?? '', /bad-port-1: invalid .*99999/);
+
+    // A skipped endpoint fixed in the registry becomes an entry, and is no longer counted.
+    await agent.registerService({ ID: 'bad-addr-1', Name: 'bad-addr', Tags: ['odd'], Address: '10.15.0.3', Port: 80 });
+    await waitForEndpoints(ns, [id('Billing.API:1'), id('übersicht-1'), id('bad-addr-1')]);
+    await eventually('one skipped endpoint left', async () => (await getSource(cluster, ns, 'odd')).status?.skipped === 1);
   });
 });
 
@@ -354,7 +362,7 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
     await acl?.stop();
   });
 
-  test('good token → entries; bad token → ConsulUnauthorized; missing Secret → SecretUnavailable; entries kept throughout', async () => {
+  test('good token → entries; bad token → ConsulUnauthorized; missing Secret → SecretUnavailable; entries kept throughout', async (t) => {
     const ns = 'e2e-acl';
     const token = await acl.createToken('service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }');
     const ids = [id('secure-1', acl), id('secure-2', acl)];
@@ -366,11 +374,14 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
     const uids = [...entries.values()].map((e) => e.metadata.uid).sort();
     await waitForCondition(ns, 'secure', 'Ready', 'True');
 
+    let phase = Date.now();
     await applySecret(ns, 'consul-acl', { token: '00000000-0000-4000-8000-000000000000' });
     let source = await waitForCondition(ns, 'secure', 'ProviderReady', 'False', 'ConsulUnauthorized');
+    t.diagnostic(`bad token in status after ${Date.now() - phase} ms`);
     assert.equal(condition(source, 'Ready')?.status, 'False');
     assert.match(condition(source, 'ProviderReady')?.message ?? '', /kept/);
     assert.doesNotMatch(JSON.stringify(source.status), /00000000-0000-4000/, 'the token never shows in status');
+    t.diagnostic(`ProviderReady: ${condition(source, 'ProviderReady')?.message}`);
     const [unauthorized] = await eventually('a ConsulUnauthorized event', async () => {
       const evs = await eventsOf(ns, 'secure', 'ConsulUnauthorized');
       return evs.length > 0 ? evs : undefined;
@@ -379,15 +390,19 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
     await sleep(2500); // several 1 s intervals with the bad token
     assert.deepEqual([...(await byEndpoint(ns)).values()].map((e) => e.metadata.uid).sort(), uids, 'every entry is kept');
 
+    phase = Date.now();
     await cluster.kubectl(['delete', 'secret', 'consul-acl', '-n', ns]);
     source = await waitForCondition(ns, 'secure', 'ProviderReady', 'False', 'SecretUnavailable');
+    t.diagnostic(`missing Secret in status after ${Date.now() - phase} ms: ${condition(source, 'ProviderReady')?.message}`);
     assert.match(condition(source, 'ProviderReady')?.message ?? '', /consul-acl/);
     assert.equal(condition(source, 'Ready')?.status, 'False');
     await sleep(2500);
     assert.deepEqual([...(await byEndpoint(ns)).values()].map((e) => e.metadata.uid).sort(), uids, 'every entry is kept');
 
+    phase = Date.now();
     await applySecret(ns, 'consul-acl', { token });
-    source = await waitForCondition(ns, 'secure', 'Ready', 'True');
+    source = await waitForCondition(ns, 'secure', 'Ready', 'True', undefined, 60_000);
+    t.diagnostic(`good token again: Ready after ${Date.now() - phase} ms`);
     assert.equal(condition(source, 'Synced')?.reason, 'InSync');
     assert.equal(source.status?.managedEntries, 2);
   });
