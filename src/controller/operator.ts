@@ -201,7 +201,7 @@ export class Operator {
         log.warn('reconcile failed; waiting for a spec change', { error: e });
         this.queue.forget(key);
       } else {
-        const delay = this.queue.addRateLimited(key);
+        const delay = this.queue.addRateLimited(key, this.reconciler.intervalOf(key));
         this.reconciler.markStale(key);
         log.warn('reconcile failed; retrying', { error: e, retryInMs: delay });
       }

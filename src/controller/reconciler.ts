@@ -67,6 +67,17 @@ export class Reconciler {
     });
   }
 
+  /** The source's sync interval, if it is known and valid. */
+  intervalOf(key: string): number | undefined {
+    const [namespace, name] = splitKey(key);
+    const interval = this.deps.getSource(namespace, name)?.spec?.interval;
+    try {
+      return interval === undefined ? undefined : parseDuration(interval);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Interval ticks and spec changes ask the registry again. */
   markStale(key: string): void {
     this.providers.markStale(key);
@@ -163,7 +174,7 @@ export class Reconciler {
         : { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
     await this.writeStatus(source, {
       provider,
-      conditions: [providerReady, syncedCondition(thePlan, result, entries.length, spec.deletionGuard.maxDeletePercent)],
+      conditions: [providerReady, syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent)],
       counts: {
         desiredEntries: entries.length,
         managedEntries: Math.max(0, managed),
@@ -277,7 +288,7 @@ function withHealthChecks(d: DesiredEntry): DesiredEntry {
   return { ...d, annotations: { ...d.annotations, [HEALTH_CHECKS_ANNOTATION]: 'true' } };
 }
 
-function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number, maxDeletePercent: number): ConditionInput {
+function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number, skipped: number, maxDeletePercent: number): ConditionInput {
   if (result.errors.length > 0) {
     const first = result.errors[0];
     return { type: 'Synced', status: 'False', reason: 'ApplyFailed', message: `${result.errors.length} writes failed; first: ${first?.name}: ${first?.error.message}` };
@@ -286,7 +297,8 @@ function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number, max
   const guard = p.heldBack.get('DeletionGuard');
   if (guard) return { type: 'Synced', status: 'False', reason: 'DeletionGuard', message: guardMessage(guard, maxDeletePercent) };
   const held = heldText(p.heldBack);
-  return { type: 'Synced', status: 'True', reason: 'InSync', message: `${desiredCount} WorkloadEntries match the registry${held}` };
+  const skippedText = skipped > 0 ? `; ${skipped} endpoints skipped as invalid (see Events)` : '';
+  return { type: 'Synced', status: 'True', reason: 'InSync', message: `${desiredCount} WorkloadEntries match the registry${held}${skippedText}` };
 }
 
 function heldText(held: ReadonlyMap<HoldReason, number>): string {

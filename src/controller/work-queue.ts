@@ -77,12 +77,15 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
-  /** Re-adds a failed key after its exponential backoff (with ±20% jitter). */
-  addRateLimited(key: string): number {
+  /**
+   * Re-adds a failed key after its exponential backoff (with ±20% jitter), never later
+   * than capMs (a source is retried at least as often as its interval).
+   */
+  addRateLimited(key: string, capMs = this.backoff.maxMs): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
     this.metrics?.queueRetries.inc({ name: this.name });
-    const base = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** n);
+    const base = Math.min(this.backoff.maxMs, capMs, this.backoff.baseMs * 2 ** n);
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.addAfter(key, delay);
     return delay;
