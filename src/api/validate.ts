@@ -38,7 +38,8 @@ function walk(schema: JsonSchema, value: unknown, path: string, out: FieldError[
       for (const key of schema.required ?? []) if (value[key] === undefined) out.push({ path: `${path}.${key}`, message: 'Required value' });
       if (schema.maxProperties !== undefined && Object.keys(value).length > schema.maxProperties) fail(`at most ${schema.maxProperties} entries`);
       for (const [key, child] of Object.entries(value)) {
-        const sub = schema.properties?.[key] ?? schema.additionalProperties;
+        const declared = schema.properties !== undefined && Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
+        const sub = declared ?? schema.additionalProperties;
         if (!sub) {
           if (!schema['x-kubernetes-preserve-unknown-fields']) out.push({ path: `${path}.${key}`, message: 'field not declared in schema' });
           continue;

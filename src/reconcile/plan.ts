@@ -81,9 +81,9 @@ export function changedFields(desired: DesiredEntry, current: WorkloadEntry): st
   return fields;
 }
 
-export function healthyCondition(entry: WorkloadEntry): boolean | undefined {
-  const c = entry.status?.conditions?.find((x) => x.type === 'Healthy');
-  return c === undefined ? undefined : c.status === 'True';
+/** The entry's Healthy condition status ('True', 'False', 'Unknown'), if any. */
+export function healthyStatus(entry: WorkloadEntry): string | undefined {
+  return entry.status?.conditions?.find((x) => x.type === 'Healthy')?.status;
 }
 
 export function plan(input: PlanInput): Plan {
@@ -108,7 +108,7 @@ export function plan(input: PlanInput): Plan {
       const fields = changedFields(desired, current);
       if (fields.length > 0) updates.push({ desired, current, fields });
     }
-    if (desired.healthy !== undefined && healthyCondition(current) !== desired.healthy) {
+    if (desired.healthy !== undefined && healthyStatus(current) !== (desired.healthy ? 'True' : 'False')) {
       healthUpdates.push({ name: desired.name, healthy: desired.healthy });
     }
   }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { toAppliedObject } from '../../../src/reconcile/apply.ts';
 import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
-import { APPLIED_HASH_ANNOTATION, changedFields, healthyCondition, isEmptyPlan, plan, type Plan } from '../../../src/reconcile/plan.ts';
+import { APPLIED_HASH_ANNOTATION, changedFields, healthyStatus, isEmptyPlan, plan, type Plan } from '../../../src/reconcile/plan.ts';
 import type { DesiredEntry, WorkloadEntry, WorkloadEntrySpec } from '../../../src/reconcile/types.ts';
 import { source } from '../../fixtures/builders.ts';
 
@@ -155,7 +155,7 @@ describe('plan properties (policy sync, guard off, no unknown scopes)', () => {
           const current = byName.get(d.name);
           assert.ok(current);
           assert.deepEqual(changedFields(d, current), [], `${d.name} matches its desired entry`);
-          if (d.healthy !== undefined) assert.equal(healthyCondition(current), d.healthy, `${d.name} carries its health`);
+          if (d.healthy !== undefined) assert.equal(healthyStatus(current), d.healthy ? 'True' : 'False', `${d.name} carries its health`);
         }
       }),
       RUNS,

@@ -434,6 +434,7 @@ describe('plan: health updates', () => {
     ['healthy and no condition', true, undefined, true],
     ['unhealthy and no condition', false, undefined, true],
     ['healthy and condition Unknown', true, 'Unknown', true],
+    ['unhealthy and condition Unknown', false, 'Unknown', true],
     ['no verdict (exclude mode) and condition False', undefined, 'False', false],
     ['no verdict and no condition', undefined, undefined, false],
   ];
