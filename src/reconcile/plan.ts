@@ -22,7 +22,7 @@ export interface PlanInput {
   /** Entries this source owns now (see ownership.isOwnedBy). */
   readonly owned: readonly WorkloadEntry[];
   readonly policy: Policy;
-  /** Scopes the provider could not read this time: their entries are neither updated nor deleted. */
+  /** Scopes the provider could not read this time: their entries are kept (providers report no endpoints there). */
   readonly unknownScopes: readonly string[];
   readonly guard: DeletionGuard;
 }

@@ -155,6 +155,10 @@ describe('EC2 through the operator', () => {
     const requests = await op.metrics.registry.getSingleMetric('vmregistry_provider_requests_total')?.get();
     const describeCalls = (requests?.values ?? []).filter((v) => v.labels['provider'] === 'ec2' && v.labels['operation'] === 'DescribeInstances' && v.labels['outcome'] === 'success').reduce((n, v) => n + v.value, 0);
     assert.ok(describeCalls >= 2, `a snapshot of ${COUNT} reservations reads two pages (saw ${describeCalls} successful calls)`);
+    // The registry does page at 1000: every entry past the first page came through NextToken.
+    const firstPage = await seed.send(new DescribeInstancesCommand({ MaxResults: 1000, Filters: [{ Name: 'tag:suite', Values: ['scale'] }] }));
+    assert.equal(firstPage.Reservations?.length, 1000);
+    assert.ok(firstPage.NextToken, 'moto has a second page');
 
     const entries = await byInstance('ec2-scale');
     assert.deepEqual(new Set(entries.keys()), new Set(ids), 'one entry per instance, none missing, none extra');
