@@ -116,7 +116,7 @@ function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
   }
 }
 
-/** Validates and defaults a spec; throws ValidationError listing every problem. */
+/** Validates and defaults a spec; throws ValidationError listing every schema problem, then (once the shape is right) every cross-field one. */
 export function validateSpec(input: unknown): VmRegistrySourceSpec {
   const errors: FieldError[] = [];
   if (!isRecord(input)) throw new ValidationError([{ path: 'spec', message: 'Required value' }]);

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
+import { parseDuration } from '../api/duration.ts';
 import { KIND, providerOf, type VmRegistrySource } from '../api/types.ts';
 import { validateSpec } from '../api/validate.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
@@ -28,10 +29,21 @@ Secrets the source refers to are given with --secret (e.g. --secret consul-acl/t
 export async function preview(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { file: { type: 'string', short: 'f' }, secret: { type: 'string', multiple: true, default: [] }, 'log-level': { type: 'string', default: 'warn' } },
+    options: {
+      file: { type: 'string', short: 'f' },
+      secret: { type: 'string', multiple: true, default: [] },
+      timeout: { type: 'string', default: '30s' },
+      'log-level': { type: 'string', default: 'warn' },
+    },
     strict: true,
   });
   if (!values.file) throw new UsageError('-f FILE is required');
+  let timeoutMs: number;
+  try {
+    timeoutMs = parseDuration(values.timeout);
+  } catch (e) {
+    throw new UsageError(`--timeout: ${(e as Error).message}`);
+  }
   const secrets = new Map<string, string>();
   for (const s of values.secret) {
     const m = /^([^/=]+)\/([^=]+)=(.*)$/s.exec(s);
@@ -58,7 +70,7 @@ export async function preview(argv: string[], out: (s: string) => void = (s) => 
     }
     const provider = factory.create({ source: `${namespace}/${name}`, spec, secrets, metrics: metrics.provider, log });
     try {
-      const snapshot = await provider.snapshot(AbortSignal.timeout(60_000));
+      const snapshot = await provider.snapshot(AbortSignal.timeout(timeoutMs));
       const desired = buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory.defaultMapping(spec) });
       const source: VmRegistrySource = { apiVersion: 'vmregistry.io/v1alpha1', kind: KIND, metadata: { name, namespace, uid: 'preview' }, spec };
       out(`# ${namespace}/${name}: ${desired.entries.length} WorkloadEntries from ${snapshot.endpoints.length} endpoints (ownerReferences are added in the cluster)\n`);
