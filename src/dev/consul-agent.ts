@@ -9,11 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGoTools } from './gobuild.ts';
 import { freePort, ManagedProcess } from './process.ts';
+import { VERSIONS } from './versions.ts';
 
-/** github.com/hashicorp/consul release required by tools/consul/go.mod. */
-export const CONSUL_VERSION = 'v1.22.2';
-/** The release's commit, stamped into `consul version` (the version itself is embedded by Consul). */
-const CONSUL_COMMIT = '71f21bf33d6070fc1522b3ba225b4aac0a390049';
+export const CONSUL_VERSION = VERSIONS.consul;
 
 export class ConsulAgentError extends Error {
   override readonly name = 'ConsulAgentError';
@@ -25,7 +23,7 @@ export async function ensureConsulBinary(log?: (line: string) => void): Promise<
     {
       module: 'consul',
       label: CONSUL_VERSION,
-      ldflags: `-X github.com/hashicorp/consul/version.GitCommit=${CONSUL_COMMIT.slice(0, 8)}`,
+      ldflags: `-X github.com/hashicorp/consul/version.GitCommit=${VERSIONS.consulCommit.slice(0, 8)}`,
       binaries: { consul: 'github.com/hashicorp/consul' },
     },
     log,

@@ -3,6 +3,9 @@ export const VERSIONS = {
   /** k8s.io/kubernetes; its go.mod pins etcd (tools/kube/go.mod requires the same etcd). */
   kubernetes: 'v1.35.4',
   etcd: 'v3.6.5',
+  /** github.com/hashicorp/consul release required by tools/consul/go.mod, and its commit (stamped into `consul version`). */
+  consul: 'v1.22.2',
+  consulCommit: '71f21bf33d6070fc1522b3ba225b4aac0a390049',
   /** istio.io/api module that carries Istio's CRDs. */
   istioApi: 'v1.31.1',
 } as const;
