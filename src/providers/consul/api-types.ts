@@ -104,3 +104,16 @@ export function parseHealthEntries(body: unknown, service: string): HealthEntry[
     return entry;
   });
 }
+
+/** One health check as /v1/health/state/any lists it (only what change detection needs). */
+export interface CheckState {
+  readonly Node: string;
+  readonly CheckID: string;
+  readonly Status: string;
+  readonly ServiceName: string;
+}
+
+export function parseCheckStates(body: unknown): CheckState[] {
+  if (!Array.isArray(body)) throw bad('health state is not a list');
+  return body.filter(isRecord).map((c) => ({ Node: str(c['Node']), CheckID: str(c['CheckID']), Status: str(c['Status']), ServiceName: str(c['ServiceName']) }));
+}

@@ -7,7 +7,7 @@ import { secretKey, type Endpoint, type Provider, type ProviderContext, type Sna
 import { parseCatalogServices, parseHealthEntries } from './api-types.ts';
 import { ConsulClient } from './client.ts';
 import { catalogQuery, endpointsOf, healthQuery, selectServices } from './selection.ts';
-import { ConsulWatcher, DEFAULT_TUNING, type WatchTuning } from './watcher.ts';
+import { ConsulWatcher, DEFAULT_TUNING, REFRESH_CONCURRENCY, type WatchTuning } from './watcher.ts';
 
 /** Health requests in flight at once while building a snapshot without watch caches. */
 const SNAPSHOT_CONCURRENCY = 16;
@@ -55,7 +55,8 @@ export class ConsulProvider implements Provider {
       address: this.spec.address,
       timeoutMs,
       metrics: ctx.metrics,
-      maxSockets: this.tuning.maxConcurrent + 8,
+      // Service watches, the catalog and health-state watches, re-reads, and snapshots.
+      maxSockets: this.tuning.maxConcurrent + REFRESH_CONCURRENCY + 8,
       insecureSkipVerify: this.spec.tls?.insecureSkipVerify ?? false,
       ...(token ? { token } : {}),
       ...(ca ? { ca } : {}),

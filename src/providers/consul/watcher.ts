@@ -3,12 +3,17 @@
  * each selected service. Keeps the latest complete answer per service and calls
  * onChange (debounced) when the selected endpoints actually changed, or when the
  * watch lost or regained Consul, so the source is reconciled at once.
+ *
+ * With more selected services than watch slots (Consul limits connections per client),
+ * the service watches take turns, and a change would wait for its service's turn. Then
+ * one more blocking query on every check of the datacenter (/v1/health/state/any)
+ * spots which services' health changed, and those are re-read at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsulSpec } from '../../api/types.ts';
 import type { Logger } from '../../metrics/logger.ts';
 import type { Endpoint } from '../provider.ts';
-import { parseCatalogServices, parseHealthEntries } from './api-types.ts';
+import { parseCatalogServices, parseCheckStates, parseHealthEntries, type CheckState } from './api-types.ts';
 import type { ConsulClient } from './client.ts';
 import { backoffDelay, blockingWait, isSpuriousReturn, nextIndex } from './index-rules.ts';
 import { catalogQuery, endpointsOf, healthQuery, selectServices } from './selection.ts';
@@ -25,6 +30,9 @@ export interface WatchTuning {
 }
 
 export const DEFAULT_TUNING: WatchTuning = { waitMs: 60_000, maxConcurrent: 64, debounceMs: 75, backoffBaseMs: 250, backoffMaxMs: 10_000 };
+
+/** Services re-read at once after their checks changed, at most this many at a time. */
+export const REFRESH_CONCURRENCY = 16;
 
 /** A query that returns faster than this without a new index did not block. */
 const MIN_BLOCK_MS = 100;
@@ -46,6 +54,9 @@ export class ConsulWatcher {
   private readonly onChange: () => void;
   private readonly root = new AbortController();
   private readonly slots: Semaphore;
+  /** Immediate re-reads of services whose checks changed. */
+  private readonly refreshSlots = new Semaphore(REFRESH_CONCURRENCY);
+  private checksDone: Promise<void> | undefined;
   private readonly services = new Map<string, ServiceWatch>();
   private catalogFresh = false;
   private catalogFiltered = false;
@@ -65,6 +76,7 @@ export class ConsulWatcher {
   start(): void {
     if (this.catalogDone) return;
     this.catalogDone = this.catalogLoop();
+    this.checksDone = this.checksLoop();
   }
 
   /** Endpoints of every selected service when all watches hold a current answer; otherwise undefined. */
@@ -84,7 +96,7 @@ export class ConsulWatcher {
     this.root.abort(new Error('watch closed'));
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = undefined;
-    await Promise.allSettled([this.catalogDone, ...[...this.services.values()].map((w) => w.done)]);
+    await Promise.allSettled([this.catalogDone, this.checksDone, ...[...this.services.values()].map((w) => w.done)]);
     this.services.clear();
   }
 
@@ -144,6 +156,74 @@ export class ConsulWatcher {
         index = 0;
         if (!(await this.pause(backoffDelay(failures, this.tuning.backoffBaseMs, this.tuning.backoffMaxMs), signal))) return;
       }
+    }
+  }
+
+  /** Runs only while the service watches take turns (more services than slots). */
+  private async checksLoop(): Promise<void> {
+    const signal = this.root.signal;
+    let index = 0;
+    let failures = 0;
+    let previous: Map<string, string> | undefined;
+    while (!signal.aborted) {
+      if (this.services.size <= this.tuning.maxConcurrent) {
+        index = 0;
+        previous = undefined;
+        if (!(await this.pause(1000, signal))) return;
+        continue;
+      }
+      const sent = index;
+      const started = Date.now();
+      try {
+        const res = await this.client.get('/v1/health/state/any', catalogQuery(this.spec), {
+          operation: 'watch_health_state',
+          signal,
+          blocking: { index: sent, waitMs: this.tuning.waitMs },
+        });
+        index = nextIndex(sent, res.index);
+        const current = serviceCheckFingerprints(parseCheckStates(res.body));
+        if (previous) {
+          for (const [name, w] of this.services) {
+            if (current.get(name) !== previous.get(name)) void this.refresh(name, w, signal);
+          }
+        }
+        previous = current;
+        failures = 0;
+        if (isSpuriousReturn(sent, res.index, Date.now() - started, MIN_BLOCK_MS)) {
+          if (!(await this.pause(backoffDelay(2, this.tuning.backoffBaseMs, this.tuning.backoffMaxMs), signal))) return;
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        if (failures === 0) this.log.warn('Consul health-state watch failed; retrying with backoff', { err: e });
+        failures += 1;
+        index = 0;
+        previous = undefined;
+        if (!(await this.pause(backoffDelay(failures, this.tuning.backoffBaseMs, this.tuning.backoffMaxMs), signal))) return;
+      }
+    }
+  }
+
+  /** Re-reads one service now (outside its turn); its own watch catches up later. */
+  private async refresh(name: string, w: ServiceWatch, signal: AbortSignal): Promise<void> {
+    try {
+      await this.refreshSlots.acquire(signal);
+    } catch {
+      return;
+    }
+    try {
+      const res = await this.client.get(`/v1/health/service/${encodeURIComponent(name)}`, healthQuery(this.spec), { operation: 'refresh_health_service', signal });
+      const endpoints = endpointsOf(parseHealthEntries(res.body, name), this.spec);
+      const fingerprint = JSON.stringify(endpoints);
+      if (fingerprint !== w.fingerprint && this.services.get(name) === w) {
+        w.endpoints = endpoints;
+        w.fingerprint = fingerprint;
+        w.filteredByAcls = res.filteredByAcls;
+        this.notify();
+      }
+    } catch (e) {
+      if (!signal.aborted) this.log.debug('re-reading a Consul service failed; its watch will retry', { service: name, err: e });
+    } finally {
+      this.refreshSlots.release();
     }
   }
 
@@ -212,4 +292,23 @@ export class ConsulWatcher {
       }
     }
   }
+}
+
+/**
+ * A fingerprint of the checks of each service: its own checks and the node-level checks
+ * (serfHealth, maintenance) of every node it runs on, which count for its health too.
+ */
+export function serviceCheckFingerprints(checks: readonly CheckState[]): Map<string, string> {
+  const nodeChecks = new Map<string, string[]>();
+  for (const c of checks) {
+    if (c.ServiceName === '') nodeChecks.set(c.Node, [...(nodeChecks.get(c.Node) ?? []), `${c.CheckID}=${c.Status}`]);
+  }
+  const parts = new Map<string, string[]>();
+  for (const c of checks) {
+    if (c.ServiceName === '') continue;
+    const list = parts.get(c.ServiceName) ?? [];
+    list.push(`${c.Node}/${c.CheckID}=${c.Status}`, `${c.Node}#${(nodeChecks.get(c.Node) ?? []).sort().join(',')}`);
+    parts.set(c.ServiceName, list);
+  }
+  return new Map([...parts].map(([name, list]) => [name, [...new Set(list)].sort().join('|')]));
 }
