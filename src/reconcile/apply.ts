@@ -25,6 +25,9 @@ export interface ApplyResult {
   healthWrites: number;
 }
 
+/** Above this many creates in one sync, one LIST replaces a GET per create. */
+export const LIST_INSTEAD_OF_GET = 20;
+
 export interface ApplyOptions {
   readonly concurrency?: number;
   readonly now?: () => string;
@@ -55,23 +58,33 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
     result.errors.push({ name, error: e instanceof Error ? e : new Error(String(e)) });
   };
 
-  // Adoption by address needs to see unowned entries; list them once, only when it matters.
+  // Before a create, the name must not be taken by an object this source does not own.
+  // For a few creates a GET each is cheapest; for many (the first sync of a large
+  // registry) one paged LIST of the namespace halves the requests. Adoption by address
+  // needs the list anyway.
   const adoptableByAddress = new Map<string, WorkloadEntry>();
-  if (source.spec.adopt && plan.creates.length > 0) {
-    for (const e of await client.listWorkloadEntries(ns)) {
-      if (isAdoptable(e) && e.spec?.address) adoptableByAddress.set(e.spec.address, e);
+  let existingByName: Map<string, WorkloadEntry> | undefined;
+  if (plan.creates.length > LIST_INSTEAD_OF_GET || (source.spec.adopt && plan.creates.length > 0)) {
+    const all = await client.listWorkloadEntries(ns);
+    existingByName = new Map(all.map((e) => [e.metadata.name, e]));
+    if (source.spec.adopt) {
+      for (const e of all) if (isAdoptable(e) && e.spec?.address) adoptableByAddress.set(e.spec.address, e);
     }
   }
+  const lookUp = async (name: string): Promise<WorkloadEntry | undefined> => {
+    if (existingByName) return existingByName.get(name);
+    try {
+      return await client.getWorkloadEntry(ns, name);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  };
 
   const healthOf = new Map<string, boolean>();
   await mapLimit(plan.creates, limit, async (desired) => {
     try {
-      let existing: WorkloadEntry | undefined;
-      try {
-        existing = await client.getWorkloadEntry(ns, desired.name);
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
+      const existing = await lookUp(desired.name);
       if (existing && !isOwnedBy(existing, source)) {
         if (!(source.spec.adopt && isAdoptable(existing))) {
           result.conflicts.push({ name: desired.name, reason: describeForeign(existing) });

@@ -158,6 +158,31 @@ spec: {address: 172.16.0.9}
     });
   });
 
+  test('a first sync of many endpoints checks names with one LIST, and still never touches a foreign object', async () => {
+    const { url, reg } = registry('bulk');
+    for (let i = 1; i <= 30; i++) reg.set(`vm-${i}`, `10.9.1.${i}`);
+    await applyYaml(cluster, sourceYaml('bulk', 'bulk', url, '  suspend: true\n'));
+    const { buildDesiredState } = await import('../../src/reconcile/desired.ts');
+    const { validateSpec } = await import('../../src/api/validate.ts');
+    const spec = validateSpec((await getSource(cluster, 'bulk', 'bulk')).spec);
+    const providerRules = memoryProviderFactory(registries).defaultMapping(spec);
+    const desired = buildDesiredState({ sourceName: 'bulk', spec, endpoints: reg.snapshot().endpoints, providerRules }).entries;
+    const taken = desired[7];
+    assert.ok(taken);
+    await applyYaml(cluster, `apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: ${taken.name}, namespace: bulk}\nspec: {address: 172.16.9.9}\n`);
+    const gets = async (): Promise<number> => ((await op.metrics.restRequests.get()).values.filter((v) => v.labels['method'] === 'GET').reduce((a, v) => a + v.value, 0));
+    const getsBefore = await gets();
+    await cluster.kubectl(['patch', 'vmrs', 'bulk', '-n', 'bulk', '--type=merge', '-p', '{"spec":{"suspend":false}}']);
+    const source = await eventually('29 entries and one conflict', async () => {
+      const s = await getSource(cluster, 'bulk', 'bulk');
+      return s.status?.managedEntries === 29 && s.status.conflicts === 1 ? s : undefined;
+    });
+    assert.equal(condition(source, 'Synced')?.reason, 'Conflict');
+    const foreign = (await getEntries(cluster, 'bulk')).find((e) => e.metadata.name === taken.name);
+    assert.equal(foreign?.spec.address, '172.16.9.9', 'the foreign object is untouched');
+    assert.ok((await gets()) - getsBefore < 30, 'names were not checked with a GET each');
+  });
+
   test('keeps every entry while the registry is down, and says so in status', async () => {
     const { url, reg } = registry('outage');
     reg.set('vm-1', '10.3.0.1');
