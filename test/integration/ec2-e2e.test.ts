@@ -10,6 +10,7 @@ import { CreateTagsCommand, DescribeInstancesCommand, StopInstancesCommand, Term
 import { builtinProviders } from '../../src/providers/index.ts';
 import { MOTO_CREDENTIALS, createIamUser, launchInstances, motoEc2Client, startMoto, type MotoServer } from '../../src/dev/moto.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
+import { freePort } from '../../src/dev/process.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import type { WorkloadEntry } from '../../src/reconcile/types.ts';
 import { ENDPOINT_ANNOTATION, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
@@ -265,20 +266,17 @@ describe('EC2 through the operator', () => {
     }
   });
 
-  test('the endpoint going away: EC2Unreachable, entries kept; back with the same instances: converges without churn', { timeout: 180_000 }, async () => {
-    // moto keeps state in memory only. Seeding its random generator right after a start
-    // makes the same launches give the same instance ids and addresses, so the restarted
-    // server holds the same fleet, as a real region would after an outage.
-    const fleet = async (): Promise<string[]> => {
-      await fetch(`${moto.endpoint}/moto-api/seed?a=20260101`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
-      return launchInstances(seed, { count: 3, tags: { suite: 'outage', service: 'cache' } });
-    };
-    await moto.restart();
-    const ids = await fleet();
+  test('the endpoint going away: EC2Unreachable, entries kept; back: converges without churn', { timeout: 180_000 }, async () => {
+    // moto keeps its state in memory only, so the outage is the endpoint becoming
+    // unreachable for this source (a closed port), while the fleet stays as it was, as a
+    // real region's would. Stopping and restarting moto itself is covered by the
+    // provider's own tests.
+    const ids = await launchInstances(seed, { count: 3, tags: { suite: 'outage', service: 'cache' } });
     await applyYaml(cluster, sourceYaml('ec2-outage', 'o', { filters: { suite: 'outage' } }));
     const entries = await waitForIds('ec2-outage', ids);
 
-    await moto.stop();
+    const closed = await freePort();
+    await cluster.kubectl(['patch', 'vmrs', 'o', '-n', 'ec2-outage', '--type=merge', '-p', JSON.stringify({ spec: { ec2: { endpoint: `http://127.0.0.1:${closed}` } } })]);
     const down = await waitForSource('ec2-outage', 'o', 'ProviderReady=False', (s) => condition(s, 'ProviderReady')?.status === 'False');
     assert.equal(condition(down, 'ProviderReady')?.reason, 'EC2Unreachable');
     assert.equal(condition(down, 'Ready')?.status, 'False');
@@ -287,14 +285,7 @@ describe('EC2 through the operator', () => {
     assert.equal((await byInstance('ec2-outage')).size, 3, 'entries are kept while the endpoint is down');
     assert.ok((await eventReasons('ec2-outage')).includes('EC2Unreachable'));
 
-    // Paused only while the fleet is put back, so the operator's own requests do not
-    // consume moto's random numbers between the seed and the launch.
-    await cluster.kubectl(['patch', 'vmrs', 'o', '-n', 'ec2-outage', '--type=merge', '-p', '{"spec":{"suspend":true}}']);
-    await waitForSource('ec2-outage', 'o', 'Suspended', (s) => condition(s, 'Synced')?.reason === 'Suspended');
-    await moto.restart();
-    assert.deepEqual(await fleet(), ids, 'the restarted server holds the same instances');
-    await cluster.kubectl(['patch', 'vmrs', 'o', '-n', 'ec2-outage', '--type=merge', '-p', '{"spec":{"suspend":false}}']);
-
+    await cluster.kubectl(['patch', 'vmrs', 'o', '-n', 'ec2-outage', '--type=merge', '-p', JSON.stringify({ spec: { ec2: { endpoint: moto.endpoint } } })]);
     const back = await waitForSource('ec2-outage', 'o', 'Ready again', (s) => condition(s, 'Ready')?.status === 'True' && s.status?.observedGeneration === s.metadata.generation, 60_000);
     assert.equal(condition(back, 'Synced')?.reason, 'InSync');
     assert.equal(back.status?.managedEntries, 3);
