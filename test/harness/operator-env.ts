@@ -12,6 +12,7 @@ import type { ProviderFactory } from '../../src/providers/provider.ts';
 import { factoriesOf } from '../../src/providers/registry.ts';
 import type { WorkloadEntry } from '../../src/reconcile/types.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
+import { ENDPOINT_ANNOTATION } from '../../src/reconcile/ownership.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const testLog: Logger = process.env['VMREG_TEST_LOG'] ? createLogger('debug') : silentLogger;
@@ -69,4 +70,31 @@ export function condition(source: VmRegistrySource, type: string): { status: str
 
 export async function applyYaml(cluster: LocalCluster, yaml: string): Promise<string> {
   return cluster.kubectl(['apply', '-f', '-'], { input: yaml });
+}
+
+/** Entries of a namespace keyed by the registry endpoint they stand for (foreign ones by name). */
+export async function entriesByEndpoint(cluster: LocalCluster, namespace: string, selector?: string): Promise<Map<string, WorkloadEntry>> {
+  const items = await getEntries(cluster, namespace, selector);
+  return new Map(items.map((e) => [e.metadata.annotations?.[ENDPOINT_ANNOTATION] ?? `foreign:${e.metadata.name}`, e]));
+}
+
+/** Waits until the entries of a namespace stand for exactly these endpoint ids. */
+export async function waitForEndpoints(cluster: LocalCluster, namespace: string, ids: readonly string[], timeoutMs = 30_000): Promise<Map<string, WorkloadEntry>> {
+  const want = [...ids].sort().join(',');
+  return eventually(`entries in ${namespace} for ${ids.length} endpoints`, async () => {
+    const got = await entriesByEndpoint(cluster, namespace);
+    return [...got.keys()].sort().join(',') === want ? got : undefined;
+  }, timeoutMs);
+}
+
+export async function waitForSource(cluster: LocalCluster, namespace: string, name: string, what: string, ok: (s: VmRegistrySource) => boolean, timeoutMs = 30_000): Promise<VmRegistrySource> {
+  return eventually(what, async () => {
+    const s = await getSource(cluster, namespace, name);
+    return ok(s) ? s : undefined;
+  }, timeoutMs);
+}
+
+export async function eventReasons(cluster: LocalCluster, namespace: string): Promise<string[]> {
+  const out = JSON.parse(await cluster.kubectl(['get', 'events', '-n', namespace, '-o', 'json'])) as { items: { reason: string }[] };
+  return out.items.map((e) => e.reason);
 }

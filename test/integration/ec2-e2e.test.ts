@@ -14,7 +14,7 @@ import { freePort } from '../../src/dev/process.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import type { WorkloadEntry } from '../../src/reconcile/types.ts';
 import { ENDPOINT_ANNOTATION, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, entriesByEndpoint, eventReasons as eventReasonsIn, waitForEndpoints, waitForSource as waitForSourceIn } from '../harness/operator-env.ts';
 
 const REGION = 'eu-west-1';
 
@@ -76,31 +76,11 @@ stringData:
   AWS_SECRET_ACCESS_KEY: "${keys.secretAccessKey}"`;
 }
 
-/** Entries of a namespace by the EC2 instance id they stand for. */
-async function byInstance(ns: string, selector?: string): Promise<Map<string, WorkloadEntry>> {
-  const items = await getEntries(cluster, ns, selector);
-  return new Map(items.map((e) => [e.metadata.annotations?.[ENDPOINT_ANNOTATION] ?? `foreign:${e.metadata.name}`, e]));
-}
-
-async function waitForIds(ns: string, ids: readonly string[], timeoutMs = 30_000): Promise<Map<string, WorkloadEntry>> {
-  const want = [...ids].sort().join(',');
-  return eventually(`entries in ${ns} for ${ids.length} instances`, async () => {
-    const got = await byInstance(ns);
-    return [...got.keys()].sort().join(',') === want ? got : undefined;
-  }, timeoutMs);
-}
-
-async function waitForSource(ns: string, name: string, what: string, ok: (s: VmRegistrySource) => boolean, timeoutMs = 30_000): Promise<VmRegistrySource> {
-  return eventually(what, async () => {
-    const s = await getSource(cluster, ns, name);
-    return ok(s) ? s : undefined;
-  }, timeoutMs);
-}
-
-async function eventReasons(ns: string): Promise<string[]> {
-  const out = JSON.parse(await cluster.kubectl(['get', 'events', '-n', ns, '-o', 'json'])) as { items: { reason: string }[] };
-  return out.items.map((e) => e.reason);
-}
+const byInstance = (ns: string, selector?: string): Promise<Map<string, WorkloadEntry>> => entriesByEndpoint(cluster, ns, selector);
+const waitForIds = (ns: string, ids: readonly string[], timeoutMs?: number): Promise<Map<string, WorkloadEntry>> => waitForEndpoints(cluster, ns, ids, timeoutMs);
+const waitForSource = (ns: string, name: string, what: string, ok: (s: VmRegistrySource) => boolean, timeoutMs?: number): Promise<VmRegistrySource> =>
+  waitForSourceIn(cluster, ns, name, what, ok, timeoutMs);
+const eventReasons = (ns: string): Promise<string[]> => eventReasonsIn(cluster, ns);
 
 async function instance(id: string): Promise<{ ip: string; vpc: string }> {
   const out = await seed.send(new DescribeInstancesCommand({ InstanceIds: [id] }));

@@ -13,7 +13,7 @@ import type { VmRegistrySource } from '../../src/api/types.ts';
 import type { WorkloadEntry } from '../../src/reconcile/types.ts';
 import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 import { GceFakeServer, type InstanceJson } from '../harness/gce-server.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, entriesByEndpoint, eventReasons as eventReasonsIn, waitForEndpoints, waitForSource as waitForSourceIn } from '../harness/operator-env.ts';
 
 const ZONES = ['europe-west1-b', 'europe-west1-c', 'us-central1-a'] as const;
 const READER = 'mesh-reader@test-project.iam.gserviceaccount.com';
@@ -66,31 +66,11 @@ spec:
 ${extraGce}`;
 }
 
-/** Entries of a namespace by GCE instance id. */
-async function byInstance(ns: string, selector?: string): Promise<Map<string, WorkloadEntry>> {
-  const items = await getEntries(cluster, ns, selector);
-  return new Map(items.map((e) => [e.metadata.annotations?.[ENDPOINT_ANNOTATION] ?? `foreign:${e.metadata.name}`, e]));
-}
-
-async function waitForIds(ns: string, ids: readonly string[], timeoutMs = 30_000): Promise<Map<string, WorkloadEntry>> {
-  const want = [...ids].sort().join(',');
-  return eventually(`entries in ${ns} for ${ids.length} instances`, async () => {
-    const got = await byInstance(ns);
-    return [...got.keys()].sort().join(',') === want ? got : undefined;
-  }, timeoutMs);
-}
-
-async function waitForSource(ns: string, name: string, what: string, ok: (s: VmRegistrySource) => boolean, timeoutMs = 30_000): Promise<VmRegistrySource> {
-  return eventually(what, async () => {
-    const s = await getSource(cluster, ns, name);
-    return ok(s) ? s : undefined;
-  }, timeoutMs);
-}
-
-async function eventReasons(ns: string): Promise<string[]> {
-  const out = JSON.parse(await cluster.kubectl(['get', 'events', '-n', ns, '-o', 'json'])) as { items: { reason: string }[] };
-  return out.items.map((e) => e.reason);
-}
+const byInstance = (ns: string, selector?: string): Promise<Map<string, WorkloadEntry>> => entriesByEndpoint(cluster, ns, selector);
+const waitForIds = (ns: string, ids: readonly string[], timeoutMs?: number): Promise<Map<string, WorkloadEntry>> => waitForEndpoints(cluster, ns, ids, timeoutMs);
+const waitForSource = (ns: string, name: string, what: string, ok: (s: VmRegistrySource) => boolean, timeoutMs?: number): Promise<VmRegistrySource> =>
+  waitForSourceIn(cluster, ns, name, what, ok, timeoutMs);
+const eventReasons = (ns: string): Promise<string[]> => eventReasonsIn(cluster, ns);
 
 function networkIpOf(i: InstanceJson): string {
   const nics = i['networkInterfaces'] as { networkIP: string }[];
