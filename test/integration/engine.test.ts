@@ -183,6 +183,30 @@ spec: {address: 172.16.0.9}
     assert.ok((await gets()) - getsBefore < 30, 'names were not checked with a GET each');
   });
 
+  test('adoption by address replaces a hand-written entry for the same VM with the managed one', async () => {
+    const { url, reg } = registry('migrate');
+    reg.set('vm-1', '10.9.2.1');
+    await applyYaml(cluster, `apiVersion: v1
+kind: Namespace
+metadata: {name: migrate}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: legacy-hand-written, namespace: migrate, labels: {app: web}}
+spec: {address: 10.9.2.1}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: unrelated, namespace: migrate}
+spec: {address: 10.9.2.99}
+`);
+    await applyYaml(cluster, sourceYaml('migrate', 'mig', url, '  adopt: true\n'));
+    await waitFor('migrate', { 'vm-1': '10.9.2.1' });
+    const names = (await getEntries(cluster, 'migrate')).map((e) => e.metadata.name);
+    assert.ok(!names.includes('legacy-hand-written'), 'the hand-written twin is gone');
+    assert.ok(names.includes('unrelated'), 'an entry for another address is untouched');
+  });
+
   test('keeps every entry while the registry is down, and says so in status', async () => {
     const { url, reg } = registry('outage');
     reg.set('vm-1', '10.3.0.1');
