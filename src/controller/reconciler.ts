@@ -8,18 +8,18 @@ import { providerOf, type VmRegistrySource, type VmRegistrySourceStatus } from '
 import { ValidationError, validateSpec } from '../api/validate.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
-import { isProviderError } from '../providers/errors.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { applyPlan, type ApplyResult } from '../reconcile/apply.ts';
 import { buildDesiredState } from '../reconcile/desired.ts';
 import { isRelabelError } from '../reconcile/relabel.ts';
 import { isOwnedBy, sourceSelector } from '../reconcile/ownership.ts';
-import { plan as makePlan, type HoldReason, type Plan } from '../reconcile/plan.ts';
+import { plan as makePlan, type Plan } from '../reconcile/plan.ts';
 import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/types.ts';
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
+import { conflictMessage, describeProviderFailure, guardMessage, syncedCondition } from './status-messages.ts';
 import type { EventRecorder } from './events.ts';
 import type { KubeClient } from './kube-client.ts';
-import { ProviderSlots, SecretError } from './provider-slots.ts';
+import { ProviderSlots } from './provider-slots.ts';
 
 /** Istio's switch for WorkloadEntry health conditions written by a controller. */
 export const HEALTH_CHECKS_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
@@ -286,43 +286,6 @@ export class Reconciler {
 
 function withHealthChecks(d: DesiredEntry): DesiredEntry {
   return { ...d, annotations: { ...d.annotations, [HEALTH_CHECKS_ANNOTATION]: 'true' } };
-}
-
-function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number, skipped: number, maxDeletePercent: number): ConditionInput {
-  if (result.errors.length > 0) {
-    const first = result.errors[0];
-    return { type: 'Synced', status: 'False', reason: 'ApplyFailed', message: `${result.errors.length} writes failed; first: ${first?.name}: ${first?.error.message}` };
-  }
-  if (result.conflicts.length > 0) return { type: 'Synced', status: 'False', reason: 'Conflict', message: conflictMessage(result) };
-  const guard = p.heldBack.get('DeletionGuard');
-  if (guard) return { type: 'Synced', status: 'False', reason: 'DeletionGuard', message: guardMessage(guard, maxDeletePercent) };
-  const held = heldText(p.heldBack);
-  const skippedText = skipped > 0 ? `; ${skipped} endpoints skipped as invalid (see Events)` : '';
-  return { type: 'Synced', status: 'True', reason: 'InSync', message: `${desiredCount} WorkloadEntries match the registry${held}${skippedText}` };
-}
-
-function heldText(held: ReadonlyMap<HoldReason, number>): string {
-  const parts: string[] = [];
-  const policy = held.get('Policy');
-  if (policy) parts.push(`${policy} deletions not made because of the policy`);
-  const scope = held.get('UnknownScope');
-  if (scope) parts.push(`${scope} entries kept in unreadable scopes`);
-  return parts.length > 0 ? ` (${parts.join('; ')})` : '';
-}
-
-function conflictMessage(result: ApplyResult): string {
-  const list = result.conflicts.slice(0, 5).map((c) => `${c.name} (${c.reason})`).join(', ');
-  return `${result.conflicts.length} WorkloadEntries exist but are not owned by this source: ${list}. Delete or rename them, or set spec.adopt: true to take over unowned ones`;
-}
-
-function guardMessage(count: number, maxDeletePercent: number): string {
-  return `held back ${count} deletions: more than ${maxDeletePercent}% of this source's entries would go at once. If the registry really shrank, raise spec.deletionGuard.maxDeletePercent or set spec.deletionGuard.enabled: false for one sync`;
-}
-
-function describeProviderFailure(e: unknown): { reason: string; message: string } {
-  if (isProviderError(e)) return { reason: e.reason, message: e.message };
-  if (e instanceof SecretError) return { reason: 'SecretUnavailable', message: e.message };
-  return { reason: 'ProviderFailed', message: (e as Error).message ?? String(e) };
 }
 
 export function splitKey(key: string): [string, string] {
