@@ -2,12 +2,16 @@
  * A real Consul dev agent for tests and the local demo, built from tools/consul.
  * Every agent listens on free loopback ports only (no DNS, gRPC or WAN listeners), so
  * several can run side by side; restart() brings one back on the same ports.
+ * With `tls: true` it also serves the HTTP API over HTTPS, with a certificate for
+ * 127.0.0.1 and localhost signed by a CA of its own (see httpsAddress and caPem).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGoTools } from './gobuild.ts';
+import { makeCa, makeLeaf } from './pki.ts';
 import { freePort, ManagedProcess } from './process.ts';
 import { VERSIONS } from './versions.ts';
 
@@ -36,6 +40,12 @@ export interface ConsulAgentOptions {
   readonly node?: string;
   /** Enable ACLs with default-deny and a generated management token. */
   readonly acl?: boolean;
+  /**
+   * Also serve the HTTP API over HTTPS (client certificates not required), with a server
+   * certificate for 127.0.0.1 and localhost from a CA made for this agent. The plain HTTP
+   * port stays open, so api() and the helpers keep working.
+   */
+  readonly tls?: boolean;
   readonly startTimeoutMs?: number;
   readonly log?: (line: string) => void;
 }
@@ -77,9 +87,11 @@ interface Ports {
   readonly http: number;
   readonly serfLan: number;
   readonly server: number;
+  /** Only with `tls: true`. */
+  readonly https?: number;
 }
 
-async function allocatePorts(): Promise<Ports> {
+async function allocatePorts(tls: boolean): Promise<Ports> {
   const seen = new Set<number>();
   const next = async (): Promise<number> => {
     for (;;) {
@@ -90,7 +102,38 @@ async function allocatePorts(): Promise<Ports> {
       }
     }
   };
-  return { http: await next(), serfLan: await next(), server: await next() };
+  const ports = { http: await next(), serfLan: await next(), server: await next() };
+  return tls ? { ...ports, https: await next() } : ports;
+}
+
+/**
+ * Makes a CA and a server certificate for 127.0.0.1 and localhost in dir, and an HCL file
+ * (tls.hcl) that serves the HTTP API over HTTPS on httpsPort with them; returns the CA's PEM.
+ * TLS applies to the HTTPS listener only: internal RPC stays as in any dev agent.
+ */
+async function writeTlsConfig(dir: string, httpsPort: number): Promise<string> {
+  const ca = await makeCa(dir, 'consul-ca');
+  const server = await makeLeaf(dir, ca, 'consul-server', '/CN=server.dc1.consul', 'server', [
+    'IP:127.0.0.1',
+    'DNS:localhost',
+    'DNS:server.dc1.consul',
+  ]);
+  const hcl = [
+    'ports {',
+    `  https = ${httpsPort}`,
+    '}',
+    'tls {',
+    '  https {',
+    `    ca_file = ${JSON.stringify(ca.cert)}`,
+    `    cert_file = ${JSON.stringify(server.cert)}`,
+    `    key_file = ${JSON.stringify(server.key)}`,
+    '    verify_incoming = false',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  await writeFile(join(dir, 'tls.hcl'), hcl, { mode: 0o600 });
+  return readFile(ca.cert, 'utf8');
 }
 
 export class ConsulAgent {
@@ -99,14 +142,25 @@ export class ConsulAgent {
   /** Management token when ACLs are enabled. */
   readonly managementToken: string | undefined;
   readonly datacenter = 'dc1';
+  /** PEM of the CA that signed the HTTPS certificate (only with `tls: true`). */
+  readonly caPem: string | undefined;
   private readonly binary: string;
   private readonly workDir: string;
   private readonly startTimeoutMs: number;
   private proc: ManagedProcess | undefined;
   private starts = 0;
 
-  private constructor(binary: string, workDir: string, node: string, ports: Ports, token: string | undefined, timeoutMs: number) {
+  private constructor(
+    binary: string,
+    workDir: string,
+    node: string,
+    ports: Ports,
+    token: string | undefined,
+    timeoutMs: number,
+    caPem: string | undefined,
+  ) {
     this.binary = binary;
+    this.caPem = caPem;
     this.workDir = workDir;
     this.node = node;
     this.ports = ports;
@@ -120,7 +174,17 @@ export class ConsulAgent {
     const workDir = await mkdtemp(join(tmpdir(), 'vmreg-consul-'));
     const node = options.node ?? `vmreg-${randomUUID().slice(0, 8)}`;
     const token = options.acl ? randomUUID() : undefined;
-    const agent = new ConsulAgent(binary, workDir, node, await allocatePorts(), token, options.startTimeoutMs ?? 60_000);
+    const ports = await allocatePorts(options.tls ?? false);
+    let caPem: string | undefined;
+    if (ports.https !== undefined) {
+      try {
+        caPem = await writeTlsConfig(workDir, ports.https);
+      } catch (e) {
+        await rm(workDir, { recursive: true, force: true });
+        throw e;
+      }
+    }
+    const agent = new ConsulAgent(binary, workDir, node, ports, token, options.startTimeoutMs ?? 60_000, caPem);
     if (token !== undefined) {
       // The agent token lets the agent sync its own node; the tests use the management token.
       const hcl = `acl {\n  enabled = true\n  default_policy = "deny"\n  enable_token_persistence = false\n  tokens {\n    initial_management = "${token}"\n    agent = "${token}"\n  }\n}\n`;
@@ -138,6 +202,12 @@ export class ConsulAgent {
   /** Base URL of the HTTP API. */
   get address(): string {
     return `http://127.0.0.1:${this.ports.http}`;
+  }
+
+  /** Base URL of the HTTPS API (only with `tls: true`); its certificate names 127.0.0.1 and localhost. */
+  get httpsAddress(): string {
+    if (this.ports.https === undefined) throw new ConsulAgentError('this agent was started without tls: true');
+    return `https://127.0.0.1:${this.ports.https}`;
   }
 
   get running(): boolean {
@@ -166,6 +236,7 @@ export class ConsulAgent {
       '-log-level=warn',
     ];
     if (this.managementToken !== undefined) args.push(`-config-file=${join(this.workDir, 'acl.hcl')}`);
+    if (this.ports.https !== undefined) args.push(`-config-file=${join(this.workDir, 'tls.hcl')}`);
     await mkdir(this.workDir, { recursive: true });
     // No CONSUL_HTTP_* variables from the environment may leak into the agent.
     const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: this.workDir };
@@ -182,7 +253,24 @@ export class ConsulAgent {
       headers: this.headers(),
       signal: AbortSignal.timeout(2000),
     });
-    return nodes.ok && (await nodes.text()) !== 'null';
+    if (!nodes.ok || (await nodes.text()) === 'null') return false;
+    return this.ports.https === undefined || (await this.httpsAnswers());
+  }
+
+  /** The HTTPS listener answers, with a certificate that the agent's CA verifies for 127.0.0.1. */
+  private httpsAnswers(): Promise<boolean> {
+    return new Promise((resolvePromise, reject) => {
+      const req = https.get(
+        `${this.httpsAddress}/v1/status/leader`,
+        { ...(this.caPem !== undefined ? { ca: this.caPem } : {}), agent: false, signal: AbortSignal.timeout(2000) },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolvePromise(res.statusCode === 200));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+    });
   }
 
   private headers(token = this.managementToken): Record<string, string> {
