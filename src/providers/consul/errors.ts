@@ -31,11 +31,13 @@ export function errorForFailure(err: unknown, what: string, address: string): Pr
   const e = err as { code?: unknown; message?: unknown; name?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const message = typeof e.message === 'string' ? e.message : String(err);
+  // One line, short: OpenSSL messages carry newlines and source paths.
+  const detail = (code && !message.includes(code) ? `${code}: ${message}` : message || code).replace(/\s+/g, ' ').trim().slice(0, 300);
   if (code === 'ETIMEDOUT' || e.name === 'TimeoutError') {
     return new ProviderError('consul', 'Timeout', `${what}: Consul at ${address} did not answer in time`, { cause: err });
   }
   if (TLS_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || /certificate|ssl|tls/i.test(message)) {
-    return new ProviderError('consul', 'Unreachable', `${what}: TLS handshake with ${address} failed (${code || message}); check spec.consul.tls`, { cause: err });
+    return new ProviderError('consul', 'Unreachable', `${what}: TLS handshake with ${address} failed (${detail}); check spec.consul.tls`, { cause: err });
   }
-  return new ProviderError('consul', 'Unreachable', `${what}: cannot reach Consul at ${address} (${code || message})`, { cause: err });
+  return new ProviderError('consul', 'Unreachable', `${what}: cannot reach Consul at ${address} (${detail})`, { cause: err });
 }
