@@ -3,6 +3,7 @@
  * source is recorded at most once per quiet period (a periodic sync must not flood the
  * event stream); failures to record are logged, never fatal.
  */
+import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type VmRegistrySource } from '../api/types.ts';
 import type { Logger } from '../metrics/logger.ts';
 import type { KubeClient } from './kube-client.ts';
@@ -28,8 +29,8 @@ export class EventRecorder {
     const previous = this.last.get(key);
     if (previous?.message === message && Date.now() - previous.at < QUIET_PERIOD_MS) return;
     this.last.set(key, { message, at: Date.now() });
-    const now = new Date().toISOString();
-    const event = {
+    const now = new Date();
+    const event: CoreV1Event = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${source.metadata.name}.`, namespace: source.metadata.namespace },
@@ -51,7 +52,7 @@ export class EventRecorder {
       lastTimestamp: now,
       count: 1,
     };
-    this.client.createEvent(event).catch((e: unknown) => this.log.warn('could not record event', { reason, error: e }));
+    this.client.createEvent(source.metadata.namespace, event).catch((e: unknown) => this.log.warn('could not record event', { reason, error: e }));
   }
 
   /** Forgets a deleted source's history. */

@@ -6,6 +6,7 @@
 import {
   ApiException,
   CoreV1Api,
+  type CoreV1Event,
   CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
@@ -191,7 +192,7 @@ export class KubeClient {
 
   // --- Events -------------------------------------------------------------------------
 
-  async createEvent(event: Record<string, unknown> & { metadata: { namespace: string } }): Promise<void> {
-    await this.call('POST', 'create event', () => this.core.createNamespacedEvent({ namespace: event.metadata.namespace, body: event as never }));
+  async createEvent(namespace: string, event: CoreV1Event): Promise<void> {
+    await this.call('POST', 'create event', () => this.core.createNamespacedEvent({ namespace, body: event }));
   }
 }
