@@ -248,6 +248,10 @@ export class Reconciler {
       const sample = desired.skipped.slice(0, 5).map((s) => `${s.endpointId}: ${s.reason}`).join('; ');
       ev.record(source, 'Warning', 'EndpointsSkipped', `${desired.skipped.length} endpoints skipped: ${sample}`);
     }
+    const dropped = [...new Set(desired.entries.flatMap((d) => d.droppedLabels ?? []))].sort();
+    if (dropped.length > 0) {
+      ev.record(source, 'Warning', 'LabelsDropped', `label keys that cannot be made valid (or are reserved) were left out: ${dropped.slice(0, 10).join(', ')}`);
+    }
   }
 
   private async writeStatus(

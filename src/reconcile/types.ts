@@ -63,7 +63,7 @@ export interface DesiredEntry {
   readonly spec: WorkloadEntrySpec;
   /** Registry health verdict, written to the Healthy condition in Consul's status mode. */
   readonly healthy?: boolean;
-  /** Label keys the mapping could not make valid (dropped from labels), for status and metrics. */
+  /** Label keys the mapping could not make valid (dropped from labels); reported in a LabelsDropped Event. */
   readonly droppedLabels?: readonly string[];
 }
 

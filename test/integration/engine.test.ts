@@ -71,7 +71,8 @@ describe('the reconcile engine', () => {
     const { url, reg } = registry('crud');
     reg.set('vm-1', '10.0.0.1', { service: 'payments' });
     reg.set('vm-2', '10.0.0.2', { service: 'payments' });
-    await applyYaml(cluster, sourceYaml('crud', 'pay', url));
+    // A user rule that maps a label to a key Kubernetes cannot take, and one that is reserved.
+    await applyYaml(cluster, sourceYaml('crud', 'pay', url, '    relabelings:\n      - {action: replace, targetLabel: "!!!", replacement: x}\n      - {action: replace, targetLabel: vmregistry.io/source, replacement: forged}\n'));
     await waitFor('crud', { 'vm-1': '10.0.0.1', 'vm-2': '10.0.0.2' });
 
     const [entry] = await getEntries(cluster, 'crud');
@@ -99,6 +100,10 @@ describe('the reconcile engine', () => {
     assert.equal(source.status?.observedGeneration, source.metadata.generation);
     assert.equal(source.status?.provider, 'consul');
     assert.equal(condition(source, 'Synced')?.reason, 'InSync');
+    const dropped = await cluster.kubectl(['get', 'events', '-n', 'crud', '--field-selector', 'reason=LabelsDropped', '-o', 'jsonpath={.items[*].message}']);
+    assert.match(dropped, /!!!/);
+    assert.match(dropped, /vmregistry\.io\/source/);
+    assert.equal(entry.metadata.labels?.[SOURCE_LABEL], 'pay', 'a reserved label cannot be forged');
     const table = await cluster.kubectl(['get', 'vmrs', '-n', 'crud']);
     assert.match(table, /NAME\s+PROVIDER\s+READY\s+ENTRIES\s+AGE/);
     assert.match(table, /pay\s+consul\s+True\s+2\s+/);
