@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DEPS_STAMP := node_modules/.deps-stamp
 TEST_FLAGS ?= --test-reporter=spec
 
-.PHONY: all deps build lint typecheck manifests test test-unit test-integration demo dev bench install deploy docker-build clean
+.PHONY: all deps tools build lint typecheck manifests test test-unit test-integration demo dev bench install deploy docker-build clean
 
 all: build
 
@@ -25,17 +25,21 @@ typecheck: deps
 	tsc -p tsconfig.json
 
 manifests: deps
-	node src/api/generate.ts
+	node src/dev/generate-manifests.ts
 
 lint: typecheck
 
-test: deps lint
+# Builds (first run) or finds (cached) every real component the tests start, with progress.
+tools: deps
+	node test/harness/prepare-tools.ts
+
+test: deps lint tools
 	node --test --test-concurrency=1 $(TEST_FLAGS) 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
 
 test-unit: deps
 	node --test $(TEST_FLAGS) 'test/unit/**/*.test.ts'
 
-test-integration: deps
+test-integration: deps tools
 	node --test --test-concurrency=1 $(TEST_FLAGS) 'test/integration/**/*.test.ts'
 
 demo: deps

@@ -29,15 +29,11 @@ async function main(argv: string[]): Promise<number> {
       if (wantsHelp) return print(m.PREVIEW_HELP);
       return m.preview(rest);
     }
-    case 'dev': {
-      const m = await import('./dev.ts');
-      if (wantsHelp) return print(m.DEV_HELP);
-      return m.dev(rest);
-    }
+    case 'dev':
     case 'demo': {
-      const m = await import('./demo.ts');
-      if (wantsHelp) return print(m.DEMO_HELP);
-      return m.demo(rest);
+      const m = await importDevCommand(command);
+      if (wantsHelp) return print(m.help);
+      return m.run(rest);
     }
     case undefined:
     case 'help':
@@ -47,6 +43,25 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/**
+ * dev and demo build a local control plane from Go modules: they exist in a checkout, not
+ * in the image. The specifier is computed so that the production build does not follow it.
+ */
+async function importDevCommand(command: 'dev' | 'demo'): Promise<{ help: string; run: (argv: string[]) => Promise<number> }> {
+  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  let m: Record<string, unknown>;
+  try {
+    m = (await import(new URL(`./${command}${extension}`, import.meta.url).href)) as Record<string, unknown>;
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    throw new UsageError(`"vmreg ${command}" runs a local control plane and is available from a source checkout (make ${command}), not in this build`);
+  }
+  const help = m[`${command.toUpperCase()}_HELP`];
+  const run = m[command];
+  if (typeof help !== 'string' || typeof run !== 'function') throw new Error(`src/cli/${command} does not export its help and command`);
+  return { help, run: (argv) => (run as (a: string[]) => Promise<number>)(argv) };
 }
 
 function print(text: string): number {

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { access, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,6 +38,17 @@ test('production install holds no development packages', async () => {
   const deps = Object.keys((JSON.parse(stdout) as { dependencies?: Record<string, unknown> }).dependencies ?? {});
   for (const devOnly of ['typescript', 'fast-check', 'node', '@types/node']) assert.ok(!deps.includes(devOnly), `${devOnly} is not installed`);
   assert.ok(deps.includes('@kubernetes/client-node'));
+});
+
+test('the build leaves out the local control plane, the demo and the build scripts', async () => {
+  for (const devOnly of ['dist/dev', 'dist/cli/demo.js', 'dist/cli/dev.js']) {
+    await assert.rejects(access(join(dir, devOnly)), `${devOnly} is not in the build`);
+  }
+  await assert.rejects(execFileP(process.execPath, [join(dir, 'dist/cli/main.js'), 'demo'], { cwd: dir }), (e: { code?: number; stderr?: string }) => {
+    assert.equal(e.code, 2);
+    assert.match(e.stderr ?? '', /available from a source checkout \(make demo\)/);
+    return true;
+  });
 });
 
 test('the built operator starts with production dependencies only, serves probes and metrics, and stops on SIGTERM', async () => {

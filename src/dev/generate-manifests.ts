@@ -1,8 +1,8 @@
-/** Writes crds/vmregistry.io_vmregistrysources.yaml from schema.ts (make manifests). */
+/** Build step (make manifests): writes the CRD files from src/api/schema.ts. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../dev/paths.ts';
-import { crdYaml, CRD_FILE } from './crd-yaml.ts';
+import { crdYaml, CRD_FILE } from '../api/crd-yaml.ts';
+import { REPO_ROOT } from './paths.ts';
 
 // crds/ is what the local cluster applies; config/crd/bases/ is the copy kustomize may load.
 for (const file of [CRD_FILE, 'config/crd/bases/vmregistry.io_vmregistrysources.yaml']) {
