@@ -8,7 +8,7 @@ import type { RelabelRuleInput, VmRegistrySourceSpec } from '../api/types.ts';
 import type { Endpoint } from '../providers/provider.ts';
 import { workloadEntryName } from './names.ts';
 import { ENDPOINT_ANNOTATION, MANAGED_BY_LABEL, SCOPE_ANNOTATION, SOURCE_LABEL } from './ownership.ts';
-import { compileRuleSet, type CompiledRuleSet } from './relabel.ts';
+import { compileRuleSet, RelabelInputTooLongError, type CompiledRuleSet } from './relabel.ts';
 import {
   isDns1123Label,
   isDns1123Subdomain,
@@ -275,7 +275,8 @@ export function buildDesiredState(input: BuildInput): DesiredState {
     try {
       mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
     } catch (e) {
-      if (!(e instanceof Skip)) throw e;
+      // Registry data the rules cannot read (a value over the input bound) skips the endpoint too.
+      if (!(e instanceof Skip || e instanceof RelabelInputTooLongError)) throw e;
       skip(e.message);
       continue;
     }

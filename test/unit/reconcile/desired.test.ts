@@ -117,6 +117,17 @@ describe('buildDesiredState: pipeline order', () => {
     assert.throws(() => build(src, []), (e: unknown) => e instanceof RelabelError && e.message.startsWith('spec.workloadEntry.relabelings[1]:'));
   });
 
+  test('a registry value longer than a rule reads skips that endpoint with a reason; the others sync', () => {
+    const src = consul().relabel({ action: 'keep', sourceLabels: ['__meta_consul_tags'], regex: '.*,(a+)+b,.*' });
+    const long = endpoint('long').address('10.0.0.1').meta({ __meta_consul_tags: `,${'a'.repeat(10_000)},` }).build();
+    const short = endpoint('short').address('10.0.0.2').meta({ __meta_consul_tags: ',aab,' }).build();
+    const state = build(src, [long, short]);
+    assert.deepEqual(state.entries.map((e) => e.endpointId), ['short']);
+    assert.equal(state.skipped.length, 1);
+    assert.equal(state.skipped[0]?.endpointId, 'long');
+    assert.match(state.skipped[0]?.reason ?? '', /^spec\.workloadEntry\.relabelings\[0\] reads the value of __meta_consul_tags of 10002 characters; this rule reads at most \d+$/);
+  });
+
   test('an invalid provider rule throws a RelabelError naming the provider mapping', () => {
     assert.throws(
       () => build(consul(), [], [{ action: 'keep', regex: 'x' }]),
