@@ -153,7 +153,8 @@ export const ec2SpecSchema = {
     },
     portsTagKey: {
       type: 'string',
-      description: 'Optional tag listing ports as name=number pairs separated by commas, e.g. "http=8080,grpc=9090".',
+      description:
+        'Tag listing ports as name=number pairs separated by commas, e.g. "http=8080,grpc=9090". No default: without it no tag is read as ports. An instance whose tag has a bad pair is skipped with a reason.',
       maxLength: 128,
     },
     networkTagKey: { type: 'string', description: 'Optional tag whose value is the mesh network.', maxLength: 128 },
