@@ -413,6 +413,12 @@ describe('RE2 only syntax and semantics', () => {
     assert.equal(out?.['t'], 'a/bcd/');
   });
 
+  test('the default (.*) needs no matching and behaves as the regex would', () => {
+    const out = relabel({ v: 'a\nb' }, [{ sourceLabels: ['v'], targetLabel: 't', replacement: '<$0|$1|${2}|$x>' }]);
+    assert.equal(out?.['t'], '<a\nb|a\nb||>');
+    assert.equal(compileAnchored('(.*)').test(''), true);
+  });
+
   test('the anchors hold around an alternation', () => {
     assert.equal(compileAnchored('a|b').test('ab'), false);
     assert.equal(compileAnchored('a|b').test('b'), true);
@@ -446,8 +452,9 @@ describe('linear time and bounded input', () => {
 
   test('the input bound shrinks as the regex grows, down to a floor', () => {
     assert.equal(compileAnchored('(.*)').maxInputLength, MAX_RELABEL_INPUT_LENGTH);
+    assert.equal(compileAnchored('(.+)').maxInputLength, MAX_RELABEL_INPUT_LENGTH / 2);
     const big = compileAnchored('[a-z]{480}').maxInputLength;
-    assert.ok(big >= 64 && big < 100, `a 480-repeat reads ${big} characters`);
+    assert.ok(big >= 32 && big < 40, `a 480-repeat reads ${big} characters`);
   });
 
   test('a value over the bound is an input error naming the rule, not a silent non-match', () => {
