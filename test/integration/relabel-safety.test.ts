@@ -1,7 +1,7 @@
 /**
- * Relabel rules cannot freeze the operator (issue: one regex froze everything), and a
- * restarted operator does not repeat its Events. Real Consul agent, real control plane,
- * in-process operator with the providers this build ships.
+ * Relabel rules cannot freeze the operator (issue: one regex froze everything). Real
+ * Consul agent, real control plane, in-process operator with the providers this build
+ * ships.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,8 +12,7 @@ import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { startProbeServer } from '../../src/metrics/server.ts';
 import { builtinProviders } from '../../src/providers/index.ts';
 import { compileAnchored } from '../../src/reconcile/relabel.ts';
-import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { applyYaml, eventually, getSource, startLocalCluster, startOperator, waitForEndpoints, waitForSource, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, eventually, startLocalCluster, startOperator, waitForEndpoints, waitForSource, type RunningOperator } from '../harness/operator-env.ts';
 
 let cluster: LocalCluster;
 let agent: ConsulAgent;
@@ -93,46 +92,5 @@ describe('a nested-quantifier regex over long registry values', { timeout: 300_0
     await agent.registerService({ ID: 'redos-match-2', Name: 'redos', Tags: ['redos', 'aaab'], Address: '10.20.1.5', Port: 80 });
     await waitForEndpoints(cluster, ns, [`${agent.node}/web-1`, `${agent.node}/web-2`, `${agent.node}/redos-match`, `${agent.node}/redos-match-2`]);
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
-  });
-});
-
-describe('Events across a restart', { timeout: 300_000 }, () => {
-  const registries = new Map<string, MemoryRegistry>([['http://events.registry.test', new MemoryRegistry()]]);
-
-  test('a restarted operator bumps the count of its Event instead of creating another', async () => {
-    const ns = 'events-restart';
-    // A rule RE2 rejects (lookahead): the source gets an InvalidRelabelRule Warning each start.
-    await applyYaml(
-      cluster,
-      sourceJson(ns, 'bad-rule', { consul: { address: 'http://events.registry.test' }, workloadEntry: { relabelings: [{ action: 'keep', sourceLabels: ['a'], regex: '(?=a)a' }] } }),
-    );
-    const first = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
-    let events: EventItem[];
-    try {
-      events = await eventually('the InvalidRelabelRule event', async () => {
-        const items = await eventsOf(ns, 'bad-rule', 'InvalidRelabelRule');
-        return items.length > 0 ? items : undefined;
-      });
-    } finally {
-      await first.stop();
-    }
-    assert.equal(events.length, 1);
-    assert.equal(events[0]?.count, 1);
-    assert.match(events[0]?.message ?? '', /invalid regex "\(\?=a\)a": invalid or unsupported Perl syntax/);
-    const source = await getSource(cluster, ns, 'bad-rule');
-    assert.equal(source.status?.conditions?.find((c) => c.type === 'Synced')?.reason, 'InvalidRelabelRule');
-
-    // A fresh process knows nothing of the first one's Events.
-    const second = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
-    try {
-      const bumped = await eventually('the same Event with count 2', async () => {
-        const items = await eventsOf(ns, 'bad-rule', 'InvalidRelabelRule');
-        return items.some((e) => e.count === 2) ? items : undefined;
-      });
-      assert.equal(bumped.length, 1, 'one Event, not a second identical one');
-      assert.equal(bumped[0]?.metadata.name, events[0]?.metadata.name);
-    } finally {
-      await second.stop();
-    }
   });
 });
