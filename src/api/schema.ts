@@ -14,6 +14,8 @@ const LABEL_KEY =
   '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
 const LABEL_VALUE = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
 
+export const CONSUL_TIMEOUT_MESSAGE = 'consul.timeout must be at least 1s';
+
 const duration = (description: string, def: string) =>
   ({ type: 'string', description, pattern: DURATION, maxLength: 32, default: def }) as const;
 
@@ -96,7 +98,10 @@ export const consulSpecSchema = {
         },
       },
     },
-    timeout: duration('Timeout of one non-blocking request to Consul.', '10s'),
+    timeout: {
+      ...duration('Timeout of one non-blocking request to Consul. At least 1s: shorter would fail healthy agents under load.', '10s'),
+      'x-kubernetes-validations': [{ rule: "duration(self) >= duration('1s')", message: CONSUL_TIMEOUT_MESSAGE }],
+    },
     tagSeparator: {
       type: 'string',
       description: 'Tags of the form key<sep>value become labels key=value (the convention of Istio 1.7\'s Consul registry).',
@@ -148,7 +153,8 @@ export const ec2SpecSchema = {
     },
     portsTagKey: {
       type: 'string',
-      description: 'Optional tag listing ports as name=number pairs separated by commas, e.g. "http=8080,grpc=9090".',
+      description:
+        'Tag listing ports as name=number pairs separated by commas, e.g. "http=8080,grpc=9090". No default: without it no tag is read as ports. An instance whose tag has a bad pair is skipped with a reason.',
       maxLength: 128,
     },
     networkTagKey: { type: 'string', description: 'Optional tag whose value is the mesh network.', maxLength: 128 },

@@ -4,8 +4,9 @@
  * mirror the CEL rules of the CRD, and the integration tests check both reject the
  * same inputs.
  */
+import { RE2JS } from 're2js';
 import type { JsonSchema } from './schema-types.ts';
-import { specSchema } from './schema.ts';
+import { CONSUL_TIMEOUT_MESSAGE, specSchema } from './schema.ts';
 import { parseDuration } from './duration.ts';
 import { applyDefaults } from './defaults.ts';
 import { PROVIDER_NAMES, type VmRegistrySourceSpec } from './types.ts';
@@ -22,6 +23,21 @@ export class ValidationError extends Error {
     super(errors.map((e) => `${e.path}: ${e.message}`).join('; '));
     this.errors = errors;
   }
+}
+
+const compiledPatterns = new Map<string, RE2JS>();
+
+/**
+ * Tests a schema pattern the way the apiserver does: OpenAPI `pattern` and CEL
+ * `matches()` are Go regexps (RE2), searched anywhere in the value unless anchored.
+ */
+export function matchesPattern(pattern: string, value: string): boolean {
+  let re = compiledPatterns.get(pattern);
+  if (re === undefined) {
+    re = RE2JS.compile(pattern);
+    compiledPatterns.set(pattern, re);
+  }
+  return re.test(value);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -58,7 +74,7 @@ function walk(schema: JsonSchema, value: unknown, path: string, out: FieldError[
     case 'string': {
       if (typeof value !== 'string') return fail('must be a string');
       if (schema.enum && !schema.enum.includes(value)) return fail(`Unsupported value: "${value}": supported values: ${schema.enum.map((e) => `"${e}"`).join(', ')}`);
-      if (schema.pattern && !new RegExp(schema.pattern, 'u').test(value)) fail(`should match '${schema.pattern}'`);
+      if (schema.pattern && !matchesPattern(schema.pattern, value)) fail(`should match '${schema.pattern}'`);
       if (schema.maxLength !== undefined && value.length > schema.maxLength) fail(`at most ${schema.maxLength} characters`);
       if (schema.minLength !== undefined && value.length < schema.minLength) fail(`at least ${schema.minLength} characters`);
       return;
@@ -78,6 +94,14 @@ function walk(schema: JsonSchema, value: unknown, path: string, out: FieldError[
   }
 }
 
+function consulTimeoutRule(timeout: string, out: FieldError[]): void {
+  try {
+    if (parseDuration(timeout) < 1000) out.push({ path: 'spec.consul.timeout', message: CONSUL_TIMEOUT_MESSAGE });
+  } catch {
+    /* reported by the pattern check */
+  }
+}
+
 /** The CRD's CEL rules, in TypeScript. */
 function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
   const providers = PROVIDER_NAMES.filter((p) => spec[p] !== undefined);
@@ -88,6 +112,7 @@ function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
   } catch {
     /* reported by the pattern check */
   }
+  if (spec.consul !== undefined) consulTimeoutRule(spec.consul.timeout, out);
   const refs: Array<[string, { namespace?: string } | undefined]> = [
     ['spec.consul.tokenSecretRef', spec.consul?.tokenSecretRef],
     ['spec.consul.tls.caSecretRef', spec.consul?.tls?.caSecretRef],
@@ -110,7 +135,7 @@ function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
   });
   const keyPattern = specSchema.properties.workloadEntry.properties.serviceLabel.pattern;
   for (const key of Object.keys(spec.workloadEntry.labels ?? {})) {
-    if (!new RegExp(keyPattern).test(key)) {
+    if (!matchesPattern(keyPattern, key)) {
       out.push({ path: 'spec.workloadEntry.labels', message: `label key "${key}" is not a valid Kubernetes label key` });
     }
   }

@@ -195,4 +195,13 @@ export class KubeClient {
   async createEvent(namespace: string, event: CoreV1Event): Promise<void> {
     await this.call('POST', 'create event', () => this.core.createNamespacedEvent({ namespace, body: event }));
   }
+
+  readEvent(namespace: string, name: string): Promise<CoreV1Event> {
+    return this.call('GET', `get event ${namespace}/${name}`, () => this.core.readNamespacedEvent({ namespace, name }));
+  }
+
+  /** A JSON merge patch of an Event (count and lastTimestamp of a repeated one). */
+  async patchEvent(namespace: string, name: string, patch: Record<string, unknown>): Promise<void> {
+    await this.call('PATCH', `patch event ${namespace}/${name}`, () => this.core.patchNamespacedEvent({ namespace, name, body: patch }, MERGE));
+  }
 }

@@ -27,9 +27,20 @@ function heldText(held: ReadonlyMap<HoldReason, number>): string {
   return parts.length > 0 ? ` (${parts.join('; ')})` : '';
 }
 
+/**
+ * "N WorkloadEntries exist but are not owned by this source: a: owned by X; b: ...".
+ * Each entry is "name: why", separated by semicolons, so a reason that carries its own
+ * parentheses never ends up nested inside others; the advice is given once, at the end.
+ */
 export function conflictMessage(result: ApplyResult): string {
-  const list = result.conflicts.slice(0, 5).map((c) => `${c.name} (${c.reason})`).join(', ');
-  return `${result.conflicts.length} WorkloadEntries exist but are not owned by this source: ${list}. Delete or rename them, or set spec.adopt: true to take over unowned ones`;
+  const shown = result.conflicts.slice(0, 5).map((c) => `${c.name}: ${withoutHint(c.reason)}`);
+  const more = result.conflicts.length > shown.length ? `; and ${result.conflicts.length - shown.length} more` : '';
+  return `${result.conflicts.length} WorkloadEntries exist but are not owned by this source: ${shown.join('; ')}${more}. Delete or rename them, or set spec.adopt: true to take over unowned ones`;
+}
+
+/** A reason without a trailing "(advice)": the message ends with the advice already. */
+function withoutHint(reason: string): string {
+  return reason.replace(/\s*\([^()]*\)$/, '');
 }
 
 export function guardMessage(count: number, maxDeletePercent: number): string {

@@ -22,6 +22,11 @@ export interface Endpoint {
   readonly labels: Readonly<Record<string, string>>;
   /** The registry's health verdict, when it has one (Consul health checks). */
   readonly healthy?: boolean;
+  /**
+   * Registry data the provider could not read as it is (e.g. a bad ports tag). The
+   * engine skips such an endpoint with these reasons instead of using part of it.
+   */
+  readonly problems?: readonly string[];
 }
 
 /**

@@ -8,11 +8,12 @@ import type { RelabelRuleInput, VmRegistrySourceSpec } from '../api/types.ts';
 import type { Endpoint } from '../providers/provider.ts';
 import { workloadEntryName } from './names.ts';
 import { ENDPOINT_ANNOTATION, MANAGED_BY_LABEL, SCOPE_ANNOTATION, SOURCE_LABEL } from './ownership.ts';
-import { compileRuleSet, type CompiledRuleSet } from './relabel.ts';
+import { compileRuleSet, RelabelInputTooLongError, type CompiledRuleSet } from './relabel.ts';
 import {
   isDns1123Label,
   isDns1123Subdomain,
   isValidLabelKey,
+  isValidLabelValue,
   parseAddress,
   sanitizeLabelKey,
   sanitizeLabelValue,
@@ -207,6 +208,15 @@ function mapEndpoint(
   if (!providerRules.apply(labels)) return null;
   for (const [k, v] of settings.overrides) labels.set(k, v);
   if (!userRules.apply(labels)) return null;
+  // Kept by the rules: registry data the provider could not read skips it, with the provider's words.
+  if (endpoint.problems !== undefined && endpoint.problems.length > 0) throw new Skip(endpoint.problems.join('; '));
+  const service = get(labels, OutputLabel.service);
+  if (service !== undefined && !isValidLabelValue(service)) {
+    // Sanitising would reshape the service Istio selects on ("" or two names cut to one): report it instead.
+    throw new Skip(
+      `invalid service ${quote(service)} in ${OutputLabel.service}: a service must be a valid label value as it is (at most 63 characters of letters, digits, "-", "_", ".", alphanumeric at both ends); rename it in the registry or map it with a relabel rule`,
+    );
+  }
 
   const rawAddress = get(labels, OutputLabel.address);
   if (rawAddress === undefined) throw new Skip(`no address: ${OutputLabel.address} is empty`);
@@ -275,7 +285,8 @@ export function buildDesiredState(input: BuildInput): DesiredState {
     try {
       mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
     } catch (e) {
-      if (!(e instanceof Skip)) throw e;
+      // Registry data the rules cannot read (a value over the input bound) skips the endpoint too.
+      if (!(e instanceof Skip || e instanceof RelabelInputTooLongError)) throw e;
       skip(e.message);
       continue;
     }

@@ -6,7 +6,10 @@
  * joined by the separator and matched against the regex anchored at both ends, with
  * "." matching newlines too; replacements expand `$1`, `${1}`, `$name`, `${name}` and
  * `$$` the way Go's regexp.Expand does; a value that ends up empty removes its label.
+ * Regexes run on RE2 (re2js: linear time, no backtracking), and the input a rule reads
+ * is bounded, so no registry value can make a rule run away.
  */
+import { RE2JS } from 're2js';
 import type { RelabelRule, RelabelRuleInput } from '../api/types.ts';
 
 export type RelabelAction = RelabelRule['action'];
@@ -34,93 +37,95 @@ export function isRelabelError(e: unknown): e is RelabelError {
 }
 
 // ---------------------------------------------------------------------------------
-// Regex: Prometheus writes RE2; JavaScript's engine differs in a few spellings.
+// Regex: RE2 syntax and semantics (re2js), anchored as Prometheus anchors them.
 
-class RegexSyntaxError extends Error {}
+/**
+ * The longest value (joined source labels, or a label name for labelmap, labeldrop
+ * and labelkeep) a rule reads.
+ */
+export const MAX_RELABEL_INPUT_LENGTH = 4096;
 
-// POSIX classes RE2 accepts inside brackets, e.g. [[:alpha:]_].
-const POSIX_CLASSES: Readonly<Record<string, string>> = {
-  alnum: '0-9A-Za-z', alpha: 'A-Za-z', ascii: '\\x00-\\x7f', blank: '\\t ', cntrl: '\\x00-\\x1f\\x7f',
-  digit: '0-9', graph: '!-~', lower: 'a-z', print: ' -~', punct: '!-\\/:-@\\[-`{-~', space: '\\t\\n\\v\\f\\r ',
-  upper: 'A-Z', word: '0-9A-Za-z_', xdigit: '0-9A-Fa-f',
+/**
+ * RE2 matches in time linear in the input, but the step that finds groups costs about
+ * the input length times the regex's program size. A rule therefore reads at most
+ * RELABEL_WORK_BUDGET / program size characters (and never more than the length
+ * above): `(.+)` reads 2048, a 100-instruction regex 163, and the default `(.*)`, which
+needs no matching, 4096. This keeps one evaluation
+ * within milliseconds whatever the registry reports (docs/mapping.md).
+ */
+export const RELABEL_WORK_BUDGET = 16_384;
+
+/** The largest compiled regex (RE2 program instructions) a rule may use. */
+export const MAX_REGEX_PROGRAM_SIZE = 500;
+
+/** A compiled relabel regex: full-match tests and group extraction. */
+export interface AnchoredRegex {
+  /** True when the whole value matches. */
+  test(value: string): boolean;
+  /** The groups of a whole-value match, or null when it does not match. */
+  match(value: string): Match | null;
+  /** The longest input this regex reads (see RELABEL_WORK_BUDGET). */
+  readonly maxInputLength: number;
+}
+
+/** The groups of one match, as Go's regexp.Expand reads them. */
+export interface Match {
+  /** Group by number (0 is the whole match); unmatched and unknown groups are undefined. */
+  group(index: number): string | undefined;
+  /** Group by name; unmatched and unknown names are undefined. */
+  named(name: string): string | undefined;
+}
+
+function compileRe2(pattern: string): RE2JS {
+  try {
+    return RE2JS.compile(pattern);
+  } catch (e) {
+    // RE2JSSyntaxException carries Go's wording, e.g. "invalid or unsupported Perl syntax: `(?=`".
+    throw new Error(e instanceof Error ? e.message.replace(/^error parsing regexp: /, '') : String(e), { cause: e });
+  }
+}
+
+/** The default regex: `^(?s:(.*))$` matches every value whole, with group 1 the value itself. */
+const MATCH_ALL = '(.*)';
+const matchAll: AnchoredRegex = {
+  maxInputLength: MAX_RELABEL_INPUT_LENGTH,
+  test: () => true,
+  match: (value) => ({ group: (index) => (index <= 1 ? value : undefined), named: () => undefined }),
 };
 
 /**
- * Rewrites an RE2 pattern into an equivalent JavaScript (unicode mode) pattern:
- * `(?P<name>` becomes `(?<name>`, a leading `(?flags)` becomes a modifier group,
- * escaped ASCII punctuation is written as `\xHH` (unicode mode rejects e.g. `\-`),
- * POSIX bracket classes are expanded and a leading `]` in a class is literal.
- * Backreferences and lookaround are rejected: RE2 has neither, and they are the
- * usual source of catastrophic backtracking.
+ * Compiles a Prometheus relabel regex: RE2 syntax, anchored at both ends, "." matching
+ * newlines (Prometheus compiles `^(?s:<regex>)$`). The pattern is first compiled alone,
+ * so text like `a)|(b` cannot escape the anchors. Backreferences and lookaround are not
+ * RE2 and are rejected. Throws an Error with RE2's message.
  */
-export function translateRegex(re2: string): string {
-  let src = re2;
-  let prefix = '';
-  let suffix = '';
-  const flags = /^\(\?([ims]+)\)/.exec(src);
-  if (flags) {
-    prefix = `(?${flags[1]}:`;
-    suffix = ')';
-    src = src.slice(flags[0].length);
+export function compileAnchored(pattern: string): AnchoredRegex {
+  if (pattern === MATCH_ALL) return matchAll;
+  compileRe2(pattern);
+  const re = compileRe2(`^(?s:${pattern})$`);
+  const size = re.programSize();
+  if (size > MAX_REGEX_PROGRAM_SIZE) {
+    throw new Error(`regex too large: it compiles to ${size} instructions, at most ${MAX_REGEX_PROGRAM_SIZE} are allowed`);
   }
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < src.length; ) {
-    const c = src[i] as string;
-    if (c === '\\') {
-      const next = src[i + 1];
-      if (next === undefined) throw new RegexSyntaxError('trailing backslash');
-      if (!inClass && /[1-9k]/.test(next)) throw new RegexSyntaxError(`backreference \\${next} is not supported`);
-      const code = next.charCodeAt(0);
-      out += code < 0x80 && !/[A-Za-z0-9]/.test(next) ? `\\x${code.toString(16).padStart(2, '0')}` : `\\${next}`;
-      i += 2;
-      continue;
-    }
-    if (inClass) {
-      const posix = /^\[:(\^?)([a-z]+):\]/.exec(src.slice(i));
-      if (posix) {
-        const set = POSIX_CLASSES[posix[2] as string];
-        if (set === undefined || posix[1] === '^') throw new RegexSyntaxError(`unsupported character class ${posix[0]}`);
-        out += set;
-        i += posix[0].length;
-        continue;
-      }
-      if (c === ']') inClass = false;
-      out += c;
-      i += 1;
-      continue;
-    }
-    if (c === '[') {
-      inClass = true;
-      out += '[';
-      i += 1;
-      if (src[i] === '^') {
-        out += '^';
-        i += 1;
-      }
-      if (src[i] === ']') {
-        out += '\\]';
-        i += 1;
-      }
-      continue;
-    }
-    if (c === '(' && src[i + 1] === '?') {
-      if (src.startsWith('(?P<', i)) {
-        out += '(?<';
-        i += 4;
-        continue;
-      }
-      if (/^\(\?(=|!|<=|<!)/.test(src.slice(i, i + 4))) throw new RegexSyntaxError('lookaround is not supported');
-    }
-    out += c;
-    i += 1;
-  }
-  return prefix + out + suffix;
-}
-
-/** Compiles a Prometheus regex: anchored at both ends, "." matches newlines (Prometheus wraps it in ^(?s:...)$). */
-export function compileAnchored(re2: string): RegExp {
-  return new RegExp(`^(?:${translateRegex(re2)})$`, 'su');
+  const names = re.namedGroups();
+  const groupCount = re.groupCount();
+  return {
+    maxInputLength: Math.min(MAX_RELABEL_INPUT_LENGTH, Math.floor(RELABEL_WORK_BUDGET / size)),
+    // testExact asks for no groups, so RE2 runs its DFA: the cheap path for keep and drop.
+    test: (value) => re.testExact(value),
+    match(value) {
+      // Rejecting on the DFA first keeps the slower group-finding pass for values that match.
+      if (!re.testExact(value)) return null;
+      const m = re.matcher(value);
+      if (!m.matches()) return null;
+      const groups: (string | undefined)[] = [];
+      for (let i = 0; i <= groupCount; i++) groups.push(m.group(i) ?? undefined);
+      return {
+        group: (index) => groups[index],
+        named: (name) => (Object.hasOwn(names, name) ? groups[names[name] as number] : undefined),
+      };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------
@@ -194,13 +199,13 @@ export function parseTemplate(t: string): Template {
 }
 
 /** Expands a template against a match; unknown or unmatched groups expand to "". */
-export function expandTemplate(template: Template, match: RegExpExecArray): string {
+export function expandTemplate(template: Template, match: Match): string {
   if (template.constant !== null) return template.constant;
   let out = '';
   for (const part of template.parts) {
     if (typeof part === 'string') out += part;
-    else if ('group' in part) out += match[part.group] ?? '';
-    else out += match.groups?.[part.name] ?? '';
+    else if ('group' in part) out += match.group(part.group) ?? '';
+    else out += match.named(part.name) ?? '';
   }
   return out;
 }
@@ -223,11 +228,50 @@ export interface CompileOptions {
   readonly field?: string;
 }
 
-function sourceValue(sourceLabels: readonly string[], separator: string): (labels: Map<string, string>) => string {
+/**
+ * A rule was asked to read a value longer than MAX_RELABEL_INPUT_LENGTH: registry
+ * data, not a bad spec. The endpoint is skipped with this message as the reason.
+ */
+export class RelabelInputTooLongError extends Error {
+  override readonly name = 'RelabelInputTooLongError';
+  readonly rule: string;
+  readonly length: number;
+  readonly limit: number;
+  constructor(rule: string, what: string, length: number, limit: number) {
+    super(`${rule} reads ${what} of ${length} characters; this rule reads at most ${limit}`);
+    this.rule = rule;
+    this.length = length;
+    this.limit = limit;
+  }
+}
+
+function describeSources(sourceLabels: readonly string[]): string {
+  const names = sourceLabels.slice(0, 3).join(', ') + (sourceLabels.length > 3 ? ', ...' : '');
+  return sourceLabels.length === 1 ? `the value of ${names}` : `the joined values of ${names}`;
+}
+
+function sourceValue(sourceLabels: readonly string[], separator: string, rule: string, limit: number): (labels: Map<string, string>) => string {
   const [first, second] = sourceLabels;
-  if (first === undefined) return () => '';
-  if (second === undefined) return (labels) => labels.get(first) ?? '';
-  return (labels) => sourceLabels.map((l) => labels.get(l) ?? '').join(separator);
+  const join =
+    first === undefined
+      ? () => ''
+      : second === undefined
+        ? (labels: Map<string, string>) => labels.get(first) ?? ''
+        : (labels: Map<string, string>) => sourceLabels.map((l) => labels.get(l) ?? '').join(separator);
+  return (labels) => {
+    const value = join(labels);
+    if (value.length > limit) throw new RelabelInputTooLongError(rule, describeSources(sourceLabels), value.length, limit);
+    return value;
+  };
+}
+
+/** The label names a label* rule matches, each within the input bound. */
+function labelNames(labels: Map<string, string>, rule: string, limit: number): string[] {
+  const names = [...labels.keys()];
+  for (const name of names) {
+    if (name.length > limit) throw new RelabelInputTooLongError(rule, `the label name ${JSON.stringify(`${name.slice(0, 40)}...`)}`, name.length, limit);
+  }
+  return names;
 }
 
 /** Sets a label, or removes it for an empty value (as Prometheus does). */
@@ -236,8 +280,7 @@ function setOrDelete(labels: Map<string, string>, name: string, value: string): 
   else labels.set(name, value);
 }
 
-
-function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unknown) => never): CompiledRule {
+function compileRule(rule: RelabelRuleInput, where: string, fail: (message: string, cause?: unknown) => never): CompiledRule {
   const action = rule.action ?? DEFAULTS.action;
   if (!ACTIONS.has(action)) fail(`unknown action "${String(action)}"`);
   const separator = rule.separator ?? DEFAULTS.separator;
@@ -248,13 +291,15 @@ function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unk
   const needsSources = action === 'keep' || action === 'drop' || action === 'lowercase' || action === 'uppercase';
   if (needsSources && sources.length === 0) fail(`sourceLabels is required for the ${action} action`);
 
-  let regex: RegExp;
+  let regex: AnchoredRegex;
   try {
     regex = compileAnchored(rule.regex ?? DEFAULTS.regex);
   } catch (e) {
     fail(`invalid regex ${JSON.stringify(rule.regex)}: ${e instanceof Error ? e.message : String(e)}`, e);
   }
-  const value = sourceValue(sources, separator);
+  // lowercase and uppercase use no regex: they read up to the general bound.
+  const limit = action === 'lowercase' || action === 'uppercase' ? MAX_RELABEL_INPUT_LENGTH : regex.maxInputLength;
+  const value = sourceValue(sources, separator, where, limit);
   const replacement = parseTemplate(rule.replacement ?? DEFAULTS.replacement);
 
   switch (action) {
@@ -265,7 +310,7 @@ function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unk
     case 'replace': {
       const targetTemplate = parseTemplate(target);
       return (labels) => {
-        const match = regex.exec(value(labels));
+        const match = regex.match(value(labels));
         if (match === null) return true;
         const name = expandTemplate(targetTemplate, match);
         if (name !== '') setOrDelete(labels, name, expandTemplate(replacement, match));
@@ -288,9 +333,9 @@ function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unk
         // that when two names map to the same label the result does not depend on
         // insertion order: the last name in sorted order wins, as in Prometheus.
         const hits: [name: string, mapped: string, value: string][] = [];
-        for (const [name, v] of labels) {
-          const match = regex.exec(name);
-          if (match !== null) hits.push([name, expandTemplate(replacement, match), v]);
+        for (const name of labelNames(labels, where, regex.maxInputLength)) {
+          const match = regex.match(name);
+          if (match !== null) hits.push([name, expandTemplate(replacement, match), labels.get(name) as string]);
         }
         if (hits.length > 1) hits.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
         for (const [, mapped, v] of hits) if (mapped !== '') setOrDelete(labels, mapped, v);
@@ -298,12 +343,12 @@ function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unk
       };
     case 'labeldrop':
       return (labels) => {
-        for (const name of [...labels.keys()]) if (regex.test(name)) labels.delete(name);
+        for (const name of labelNames(labels, where, regex.maxInputLength)) if (regex.test(name)) labels.delete(name);
         return true;
       };
     case 'labelkeep':
       return (labels) => {
-        for (const name of [...labels.keys()]) if (!regex.test(name)) labels.delete(name);
+        for (const name of labelNames(labels, where, regex.maxInputLength)) if (!regex.test(name)) labels.delete(name);
         return true;
       };
     default:
@@ -315,7 +360,7 @@ function compileRule(rule: RelabelRuleInput, fail: (message: string, cause?: unk
 export function compileRuleSet(rules: readonly RelabelRuleInput[], options: CompileOptions = {}): CompiledRuleSet {
   const field = options.field ?? 'relabelings';
   const compiled = rules.map((rule, index) =>
-    compileRule(rule, (message, cause) => {
+    compileRule(rule, `${field}[${index}]`, (message, cause) => {
       throw new RelabelError(field, index, message, cause === undefined ? undefined : { cause });
     }),
   );

@@ -67,7 +67,7 @@ export const EXPECTED_PERMISSIONS: ReadonlyArray<{ group: string; resource: stri
   { group: 'vmregistry.io', resource: 'vmregistrysources', verbs: ['get', 'list', 'watch'], scope: 'cluster' },
   { group: 'vmregistry.io', resource: 'vmregistrysources/status', verbs: ['get', 'patch', 'update'], scope: 'cluster' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update'], scope: 'namespace' },
-  { group: '', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster' },
+  { group: '', resource: 'events', verbs: ['create', 'get', 'patch'], scope: 'cluster' },
   { group: 'events.k8s.io', resource: 'events', verbs: ['create', 'patch'], scope: 'cluster' },
   { group: '', resource: 'secrets', verbs: ['get'], scope: 'cluster' },
 ];

@@ -40,6 +40,8 @@ const BAD: Array<[string, unknown, RegExp]> = [
   ['secret in another namespace', { consul: { ...consul, tokenSecretRef: { name: 'acl', namespace: 'kube-system' } } }, /the Secret must be in the same namespace/],
   ['bad label key', { consul, workloadEntry: { labels: { '-team': 'x' } } }, /label keys must be valid Kubernetes label keys/],
   ['weight 0', { consul, workloadEntry: { weight: 0 } }, /spec\.workloadEntry\.weight/],
+  ['consul timeout under 1s', { consul: { ...consul, timeout: '500ms' } }, /consul\.timeout must be at least 1s/],
+  ['consul timeout of 0s', { consul: { ...consul, timeout: '0s' } }, /consul\.timeout must be at least 1s/],
   ['consul address not a URL', { consul: { address: 'consul:8500' } }, /spec\.consul\.address/],
   ['ec2 without region', { ec2: {} }, /spec\.ec2\.region: Required value/],
   ['gce project id invalid', { gce: { project: 'My Project' } }, /spec\.gce\.project/],
@@ -82,6 +84,12 @@ describe('the VmRegistrySource API on a real apiserver', () => {
     assert.match(table.split('\n')[0] ?? '', /^NAME\s+PROVIDER\s+READY\s+ENTRIES\s+AGE$/);
     const wide = await cluster.kubectl(['get', 'vmrs', '-o', 'wide']);
     assert.match(wide.split('\n')[0] ?? '', /REASON\s+CONFLICTS/);
+  });
+
+  test('a consul.timeout of exactly 1s is accepted by both', async () => {
+    const spec = { consul: { ...consul, timeout: '1s' } };
+    await cluster.kubectl(['apply', '-f', '-'], { input: sourceYaml('timeout-1s', spec) });
+    assert.equal(validateSpec(spec).consul?.timeout, '1s');
   });
 
   test('a metadata.name longer than 63 characters is rejected (it becomes a label value)', async () => {

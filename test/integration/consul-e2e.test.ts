@@ -300,27 +300,30 @@ describe('Consul → operator → WorkloadEntries', { timeout: 900_000 }, () => 
       Tags: ['odd', 'ünï|cödé', 'key.with.dots|v.1', `long|${'x'.repeat(300)}`, 'Team|Payments'],
       Address: 'Odd-1.Example.Internal.',
       Port: 8443,
-      Meta: { protocol: 'HTTP2', 'weird-key_1': long, port_Admin: '9000' },
+      Meta: { protocol: 'HTTP2', 'weird-key_1': long },
     });
-    await agent.registerService({ ID: 'übersicht-1', Name: 'übersicht', Tags: ['odd', 'größe|groß'], Address: '10.15.0.2', Port: 80 });
+    await agent.registerService({ ID: 'uebersicht-1', Name: 'uebersicht', Tags: ['odd', 'größe|groß'], Address: '10.15.0.2', Port: 80 });
+    // Reported, never reshaped: a service that is not a label value, a port meta whose name is not a DNS label.
+    await agent.registerService({ ID: 'übersicht-2', Name: 'übersicht', Tags: ['odd'], Address: '10.15.0.5', Port: 80 });
+    await agent.registerService({ ID: 'bad-port-name-1', Name: 'bad-port-name', Tags: ['odd'], Address: '10.15.0.6', Port: 80, Meta: { port_Admin: '9000' } });
     await agent.registerService({ ID: 'bad-addr-1', Name: 'bad-addr', Tags: ['odd'], Address: 'not a host!', Port: 80 });
     await agent.registerService({ ID: 'bad-port-1', Name: 'bad-port', Tags: ['odd'], Address: '10.15.0.4', Port: 80, Meta: { port_metrics: '99999' } });
 
-    const entries = await waitForEndpoints(ns, [id('Billing.API:1'), id('übersicht-1')]);
+    const entries = await waitForEndpoints(ns, [id('Billing.API:1'), id('uebersicht-1')]);
     const billing = entries.get(id('Billing.API:1'));
     assert.ok(billing);
     assert.match(billing.metadata.name, /^odd-billing-api-v2-[0-9a-f]{10}$/);
     assert.equal(billing.spec.address, 'odd-1.example.internal', 'DNS names are lower-cased and lose the trailing dot');
-    assert.deepEqual(billing.spec.ports, { http2: 8443 }, 'protocol meta is lower-cased; port_Admin is not a DNS label and adds no port');
+    assert.deepEqual(billing.spec.ports, { http2: 8443 }, 'protocol meta is lower-cased');
     assert.equal(billing.spec.labels?.['app'], 'Billing.API.v2');
     assert.equal(billing.spec.labels?.['key.with.dots'], 'v.1');
     assert.equal(billing.spec.labels?.['Team'], 'Payments');
     assert.equal(billing.spec.labels?.['long'], 'x'.repeat(63));
-    const uber = entries.get(id('übersicht-1'));
+    const uber = entries.get(id('uebersicht-1'));
     assert.ok(uber);
-    t.diagnostic(`unicode service: ${uber.metadata.name} ${JSON.stringify(uber.spec.labels)}`);
-    assert.match(uber.metadata.name, /^odd-bersicht-[0-9a-f]{10}$/);
-    assert.deepEqual(uber.spec.labels, { app: 'bersicht', gr__e: 'gro' }, 'invalid characters become _, values trimmed to alphanumeric ends');
+    t.diagnostic(`unicode tag: ${uber.metadata.name} ${JSON.stringify(uber.spec.labels)}`);
+    assert.match(uber.metadata.name, /^odd-uebersicht-[0-9a-f]{10}$/);
+    assert.deepEqual(uber.spec.labels, { app: 'uebersicht', gr__e: 'gro' }, 'invalid characters become _, values trimmed to alphanumeric ends');
     for (const e of [billing, uber]) {
       for (const [k, v] of Object.entries(e.spec.labels ?? {})) {
         assert.match(k, /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, `label key ${k}`);
@@ -329,9 +332,9 @@ describe('Consul → operator → WorkloadEntries', { timeout: 900_000 }, () => 
       assert.ok(e.metadata.name.length <= 63);
     }
 
-    const source = await eventually('two skipped endpoints in status', async () => {
+    const source = await eventually('four skipped endpoints in status', async () => {
       const s = await getSource(cluster, ns, 'odd');
-      return s.status?.skipped === 2 ? s : undefined;
+      return s.status?.skipped === 4 ? s : undefined;
     });
     assert.equal(source.status?.desiredEntries, 2);
     assert.equal(condition(source, 'Ready')?.status, 'True', 'skipped endpoints do not make the source unready');
@@ -340,14 +343,16 @@ describe('Consul → operator → WorkloadEntries', { timeout: 900_000 }, () => 
       return evs.length > 0 ? evs : undefined;
     });
     assert.equal(event?.type, 'Warning');
-    assert.match(event?.message ?? '', /2 endpoints skipped/);
+    assert.match(event?.message ?? '', /4 endpoints skipped/);
+    assert.match(event?.message ?? '', /übersicht-2: invalid service "übersicht" in __service__/);
+    assert.match(event?.message ?? '', /bad-port-name-1: invalid port name "Admin" in __port_Admin__/);
     assert.match(event?.message ?? '', /bad-addr-1: invalid address "not a host!"/);
     assert.match(event?.message ?? '', /bad-port-1: invalid .*99999/);
 
     // A skipped endpoint fixed in the registry becomes an entry, and is no longer counted.
     await agent.registerService({ ID: 'bad-addr-1', Name: 'bad-addr', Tags: ['odd'], Address: '10.15.0.3', Port: 80 });
-    await waitForEndpoints(ns, [id('Billing.API:1'), id('übersicht-1'), id('bad-addr-1')]);
-    await eventually('one skipped endpoint left', async () => (await getSource(cluster, ns, 'odd')).status?.skipped === 1);
+    await waitForEndpoints(ns, [id('Billing.API:1'), id('uebersicht-1'), id('bad-addr-1')]);
+    await eventually('three skipped endpoints left', async () => (await getSource(cluster, ns, 'odd')).status?.skipped === 3);
   });
 });
 

@@ -158,7 +158,9 @@ describe('EC2 provider against moto', () => {
     const la = byId.get(a);
     assert.equal(la?.['__meta_ec2_tag_service'], 'api');
     assert.equal(la?.['__port_grpc__'], '9090');
-    assert.equal(la?.['__port_http__'], undefined, 'malformed port parts are ignored');
+    assert.equal(la?.['__port_http__'], undefined, 'a malformed part gives no port');
+    const problems = second.endpoints.find((x) => x.id === a)?.problems ?? [];
+    assert.match(problems[0] ?? '', /^invalid ports tag "ports" "grpc=9090,junk,http=x": "junk" is not name=number; "http=x": "x" is not a port number/, 'and is reported');
     assert.equal(la?.['__network__'], 'net-2');
     assert.equal(la?.['__service_account__'], 'api-sa');
     assert.equal(byId.get(b)?.['__port_http__'], undefined);

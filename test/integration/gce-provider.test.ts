@@ -130,6 +130,7 @@ describe('GCE provider against the local Compute server', () => {
         __port_http__: '8080',
         __port_grpc__: '9090',
       });
+      assert.deepEqual(ep.problems, ['invalid ports metadata "ports" "http=8080,grpc=9090,bad=x": "bad=x": "x" is not a port number from 1 to 65535']);
       const text = await made.registry.metrics();
       assert.match(text, /vmregistry_provider_requests_total\{provider="gce",operation="aggregatedList",outcome="success"\} 8/);
     } finally {

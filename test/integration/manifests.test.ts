@@ -100,6 +100,8 @@ describe('config/default rendered by kubectl kustomize', () => {
       ['list', 'vmregistrysources.vmregistry.io'],
       ['update', 'vmregistrysources.vmregistry.io/status', 'any-ns'],
       ['create', 'events', 'any-ns'],
+      ['get', 'events', 'any-ns'],
+      ['patch', 'events', 'any-ns'],
       ['patch', 'events.events.k8s.io', 'any-ns'],
       ['get', 'secrets', 'any-ns'],
       ['update', 'leases.coordination.k8s.io', NS],

@@ -7,8 +7,9 @@
  *   engine's default port name (tcp) applies;
  * - datacenter → __locality__ (the region part; Istio's registry used the datacenter
  *   as the instance's availability zone);
- * - service meta `port_<name>` = number → __port_<name>__ (extra named ports), for
- *   port names that are DNS labels.
+ * - service meta `port_<name>` = number → __port_<name>__ (extra named ports); a name
+ *   that is not a DNS label or a value that is not a port skips the endpoint with a
+ *   reason (the engine checks them), as a bad ports tag does for EC2 and GCE.
  */
 import type { RelabelRule } from '../../api/types.ts';
 import { L } from './labels.ts';
@@ -31,6 +32,6 @@ export function consulDefaultMapping(): RelabelRule[] {
     rule({ action: 'replace', sourceLabels: [TMP_PROTOCOL], regex: `(${ISTIO_PROTOCOLS.join('|')})`, targetLabel: '__port_name__' }),
     rule({ action: 'labeldrop', regex: TMP_PROTOCOL }),
     rule({ action: 'replace', sourceLabels: [L.dc], regex: '(.+)', targetLabel: '__locality__' }),
-    rule({ action: 'labelmap', regex: `${L.serviceMetaPrefix}port_([a-z0-9]([-a-z0-9]*[a-z0-9])?)`, replacement: '__port_${1}__' }),
+    rule({ action: 'labelmap', regex: `${L.serviceMetaPrefix}port_(.+)`, replacement: '__port_${1}__' }),
   ];
 }

@@ -10,7 +10,7 @@ import type { Endpoint, Provider, ProviderContext, ProviderFactory, Snapshot } f
 import { sdkInstancesApi, type Ec2InstancesApi } from './client.ts';
 import { ec2Credentials, ec2SecretRefs } from './credentials.ts';
 import { classifyEc2Error } from './errors.ts';
-import { instanceLabels } from './labels.ts';
+import { instanceLabels, instanceProblems } from './labels.ts';
 import { ec2DefaultMapping } from './mapping.ts';
 
 export { parsePortsTag } from './ports.ts';
@@ -92,10 +92,12 @@ export function createEc2Provider(ctx: ProviderContext, options: Ec2ProviderOpti
             throw new ProviderError('ec2', 'BadResponse', `${where}: an instance in reservation ${reservation.ReservationId ?? '?'} has no InstanceId`);
           }
           // An instance can reappear on a later page when reservations shift while paging.
+          const problems = instanceProblems(instance, spec);
           byId.set(id, {
             id,
             scope: instance.Placement?.AvailabilityZone ?? spec.region,
             labels: instanceLabels(instance, reservation.OwnerId, spec),
+            ...(problems.length > 0 ? { problems } : {}),
           });
         }
       }

@@ -4,7 +4,7 @@
  */
 import type { Instance, Tag } from '@aws-sdk/client-ec2';
 import type { Ec2Spec } from '../../api/types.ts';
-import { parsePortsTag } from './ports.ts';
+import { readPortsTag } from './ports.ts';
 
 export const META = '__meta_ec2_';
 export const L = {
@@ -122,7 +122,14 @@ export function instanceLabels(instance: Instance, ownerId: string | undefined, 
   if (settings.serviceAccountTagKey) set(L.serviceAccount, tags.get(settings.serviceAccountTagKey));
   if (settings.portsTagKey) {
     const raw = tags.get(settings.portsTagKey);
-    if (raw !== undefined) for (const [name, port] of parsePortsTag(raw)) labels[portLabel(name)] = String(port);
+    if (raw !== undefined) for (const [name, port] of readPortsTag(settings.portsTagKey, raw).ports) labels[portLabel(name)] = String(port);
   }
   return labels;
+}
+
+/** Registry data of an instance that cannot be used as it is (a bad ports tag): the engine skips it with these reasons. */
+export function instanceProblems(instance: Instance, settings: Pick<LabelSettings, 'portsTagKey'>): string[] {
+  if (!settings.portsTagKey) return [];
+  const raw = tagMap(instance.Tags).get(settings.portsTagKey);
+  return raw === undefined ? [] : [...readPortsTag(settings.portsTagKey, raw).problems];
 }

@@ -7,6 +7,7 @@
  */
 import type { Endpoint } from '../provider.ts';
 import type { GceInstance } from './client.ts';
+import { parsePortList } from '../ports.ts';
 
 export const META = '__meta_gce_';
 export const LABEL_INSTANCE_ID = `${META}instance_id`;
@@ -53,24 +54,9 @@ export function regionOf(zone: string): string {
   return i > 0 ? zone.slice(0, i) : zone;
 }
 
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/**
- * Parses "http=8080,grpc=9090". Malformed pairs (no '=', bad name, port outside
- * 1-65535) are ignored: a typo on one VM must not stop the sync of all others.
- */
+/** Parses "http=8080,grpc=9090": the valid pairs (bad parts are problems of the endpoint, see instanceToEndpoint). */
 export function parsePorts(value: string): Record<string, number> {
-  const ports: Record<string, number> = {};
-  for (const pair of value.split(',')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) continue;
-    const name = pair.slice(0, eq).trim();
-    const raw = pair.slice(eq + 1).trim();
-    if (!PORT_NAME.test(name) || name.length > 63 || !/^[0-9]{1,5}$/.test(raw)) continue;
-    const port = Number(raw);
-    if (port >= 1 && port <= 65535) ports[name] = port;
-  }
-  return ports;
+  return Object.fromEntries(parsePortList(value, 'ports metadata').ports);
 }
 
 /**
@@ -110,14 +96,17 @@ export function instanceToEndpoint(instance: GceInstance, opts: LabelOptions): E
   if (sa) labels[LABEL_SERVICE_ACCOUNT] = sa;
   for (const [key, value] of Object.entries(instance.labels ?? {})) labels[LABEL_PREFIX + key] = value;
 
+  const problems: string[] = [];
   for (const item of instance.metadata?.items ?? []) {
     const key = item.key ?? '';
     if (key === '' || SKIPPED_METADATA.test(key)) continue;
     const value = item.value ?? '';
     labels[METADATA_PREFIX + key] = value;
     if (opts.portsMetadataKey && key === opts.portsMetadataKey) {
-      for (const [name, port] of Object.entries(parsePorts(value))) labels[`__port_${name}__`] = String(port);
+      const list = parsePortList(value, `ports metadata ${JSON.stringify(key)}`);
+      for (const [name, port] of list.ports) labels[`__port_${name}__`] = String(port);
+      problems.push(...list.problems);
     }
   }
-  return { id, scope: zone, labels };
+  return { id, scope: zone, labels, ...(problems.length > 0 ? { problems } : {}) };
 }

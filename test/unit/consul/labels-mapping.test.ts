@@ -162,6 +162,20 @@ describe('default mapping through the engine', () => {
     assert.deepEqual(run('http2'), { http2: 8080 });
     assert.deepEqual(run('thrift'), { tcp: 8080 });
   });
+  test('a bad port_<name> meta skips the instance with a reason, as a bad ports tag does elsewhere', () => {
+    const src = source('pay').consul({ address: 'http://127.0.0.1:1' }).build();
+    assert.ok(src.spec.consul);
+    const run = (meta: Record<string, string>) =>
+      buildDesiredState({
+        sourceName: 'pay',
+        spec: src.spec,
+        endpoints: endpointsOf(parseHealthEntries([raw({ meta })], 'web'), src.spec.consul!),
+        providerRules: consulProviderFactory.defaultMapping(src.spec),
+      }).skipped.map((s) => s.reason);
+    assert.deepEqual(run({ port_Admin: '9000' }), ['invalid port name "Admin" in __port_Admin__: must be a DNS-1123 label']);
+    assert.deepEqual(run({ port_admin: 'abc' }), ['invalid port in __port_admin__ "abc": must be an integer from 1 to 65535']);
+    assert.deepEqual(run({ port_admin: '9000' }), []);
+  });
   test('secretRefs lists the token and CA keys', () => {
     const spec = consulSpec({ tokenSecretRef: { name: 'consul' }, tls: { caSecretRef: { name: 'ca' } } });
     assert.deepEqual(consulProviderFactory.secretRefs(spec), [

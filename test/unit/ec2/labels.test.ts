@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Instance } from '@aws-sdk/client-ec2';
-import { instanceLabels, type LabelSettings } from '../../../src/providers/ec2/labels.ts';
+import { instanceLabels, instanceProblems, type LabelSettings } from '../../../src/providers/ec2/labels.ts';
 
 /** An instance as DescribeInstances returns it (fields the provider reads). */
 function instance(over: Partial<Instance> = {}): Instance {
@@ -91,6 +91,16 @@ describe('instanceLabels', () => {
     assert.equal(l['__port_grpc__'], '9090');
     assert.equal(l['__network__'], 'tagged-net');
     assert.equal(l['__service_account__'], 'orders-sa');
+  });
+
+  test('a bad ports tag is a problem of the instance (the engine skips it with this reason)', () => {
+    const bad = instance({ Tags: [{ Key: 'ports', Value: 'http=abc,=80,grpc=99999' }] });
+    const [problem, ...rest] = instanceProblems(bad, { portsTagKey: 'ports' });
+    assert.deepEqual(rest, []);
+    assert.match(problem ?? '', /^invalid ports tag "ports" "http=abc,=80,grpc=99999": /);
+    assert.deepEqual(instanceProblems(instance({ Tags: [{ Key: 'ports', Value: 'http=80' }] }), { portsTagKey: 'ports' }), []);
+    assert.equal(instanceProblems(instance(), { portsTagKey: 'ports' }).length, 1, 'the fixture\'s "oops" part is reported too');
+    assert.deepEqual(instanceProblems(bad, {}), [], 'without portsTagKey the tag is an ordinary tag');
   });
 
   test('vpcNetworks outranks the network tag; unset settings add nothing', () => {

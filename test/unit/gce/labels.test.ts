@@ -14,6 +14,18 @@ const base: GceInstance = {
   networkInterfaces: [{ name: 'nic0', networkIP: '10.0.0.1', network: 'x/global/networks/vpc', subnetwork: 'x/regions/asia-east1/subnetworks/s' }],
 };
 
+describe('GCE ports metadata', () => {
+  test('bad parts are a problem of the endpoint, in the same words as EC2\'s', () => {
+    const ep = instanceToEndpoint({ ...base, metadata: { items: [{ key: 'ports', value: 'http=abc,=80,grpc=99999' }] } }, opts);
+    assert.deepEqual(ep?.problems, [
+      'invalid ports metadata "ports" "http=abc,=80,grpc=99999": "http=abc": "abc" is not a port number from 1 to 65535; "=80" has no port name; "grpc=99999": "99999" is not a port number from 1 to 65535',
+    ]);
+    const good = instanceToEndpoint({ ...base, metadata: { items: [{ key: 'ports', value: 'http=80' }] } }, opts);
+    assert.equal(good?.problems, undefined);
+    assert.equal(good?.labels['__port_http__'], '80');
+  });
+});
+
 describe('GCE labels', () => {
   test('short names and regions', () => {
     assert.equal(shortName('https://h/compute/v1/projects/p/zones/us-east1-b/'), 'us-east1-b');

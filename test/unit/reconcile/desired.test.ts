@@ -117,6 +117,17 @@ describe('buildDesiredState: pipeline order', () => {
     assert.throws(() => build(src, []), (e: unknown) => e instanceof RelabelError && e.message.startsWith('spec.workloadEntry.relabelings[1]:'));
   });
 
+  test('a registry value longer than a rule reads skips that endpoint with a reason; the others sync', () => {
+    const src = consul().relabel({ action: 'keep', sourceLabels: ['__meta_consul_tags'], regex: '.*,(a+)+b,.*' });
+    const long = endpoint('long').address('10.0.0.1').meta({ __meta_consul_tags: `,${'a'.repeat(10_000)},` }).build();
+    const short = endpoint('short').address('10.0.0.2').meta({ __meta_consul_tags: ',aab,' }).build();
+    const state = build(src, [long, short]);
+    assert.deepEqual(state.entries.map((e) => e.endpointId), ['short']);
+    assert.equal(state.skipped.length, 1);
+    assert.equal(state.skipped[0]?.endpointId, 'long');
+    assert.match(state.skipped[0]?.reason ?? '', /^spec\.workloadEntry\.relabelings\[0\] reads the value of __meta_consul_tags of 10002 characters; this rule reads at most \d+$/);
+  });
+
   test('an invalid provider rule throws a RelabelError naming the provider mapping', () => {
     assert.throws(
       () => build(consul(), [], [{ action: 'keep', regex: 'x' }]),
@@ -262,8 +273,35 @@ describe('buildDesiredState: labels', () => {
 
   test('__service__ goes to workloadEntry.serviceLabel', () => {
     const src = consul().workloadEntry({ serviceLabel: 'service.istio.io/canonical-name' });
-    const e = endpoint('a').address('10.0.0.1').meta({ __meta_consul_service: 'web api' });
-    assert.deepEqual(only(build(src, [e.build()])).labels, { 'service.istio.io/canonical-name': 'web_api' });
+    const e = endpoint('a').address('10.0.0.1').meta({ __meta_consul_service: 'web.api_v2' });
+    assert.deepEqual(only(build(src, [e.build()])).labels, { 'service.istio.io/canonical-name': 'web.api_v2' });
+  });
+
+  test('a service that is not a valid label value is skipped with a reason, never sanitised', () => {
+    const name70 = (end: string): string => `${'s'.repeat(69)}${end}`;
+    const state = build(consul(), [
+      endpoint('empty').address('10.0.0.1').meta({ __meta_consul_service: '!!!' }).build(),
+      endpoint('space').address('10.0.0.2').meta({ __meta_consul_service: 'web api' }).build(),
+      endpoint('long-a').address('10.0.0.3').meta({ __meta_consul_service: name70('a') }).build(),
+      endpoint('long-b').address('10.0.0.4').meta({ __meta_consul_service: name70('b') }).build(),
+      endpoint('ok').address('10.0.0.5').meta({ __meta_consul_service: 'web' }).build(),
+    ]);
+    assert.deepEqual(state.entries.map((e) => e.labels['app']), ['web']);
+    assert.deepEqual(state.skipped.map((s) => s.endpointId), ['empty', 'long-a', 'long-b', 'space']);
+    for (const s of state.skipped) assert.match(s.reason, /^invalid service ".*" in __service__: a service must be a valid label value as it is/);
+  });
+
+  test('registry data a provider could not read skips the endpoint with the provider\'s words', () => {
+    const bad = { ...endpoint('bad').address('10.0.0.1').build(), problems: ['invalid ports tag "ports" "http=abc": ...'] };
+    const state = build(consul(), [bad, endpoint('good').address('10.0.0.2').build()]);
+    assert.deepEqual(state.entries.map((e) => e.endpointId), ['good']);
+    assert.deepEqual(state.skipped, [{ endpointId: 'bad', reason: 'invalid ports tag "ports" "http=abc": ...' }]);
+  });
+
+  test('an endpoint with problems that a keep rule drops is filtered, not reported', () => {
+    const src = consul().relabel({ action: 'keep', sourceLabels: ['env'], regex: 'prod' });
+    const bad = { ...endpoint('bad').address('10.0.0.1').label('env', 'test').build(), problems: ['bad ports'] };
+    assert.deepEqual(build(src, [bad]), { entries: [], skipped: [] });
   });
 
   test('__service__ wins over a label of the same key', () => {

@@ -2,13 +2,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RelabelRuleInput } from '../../../src/api/types.ts';
 import {
+  MAX_RELABEL_INPUT_LENGTH,
   RelabelError,
+  RelabelInputTooLongError,
   compileAnchored,
   compileRules,
   expandTemplate,
   parseTemplate,
   relabel,
-  translateRegex,
+  type Match,
 } from '../../../src/reconcile/relabel.ts';
 
 type Labels = Record<string, string>;
@@ -127,10 +129,10 @@ describe('replace', () => {
       want: { v: 'é😀', t: '😀é' },
     },
     {
-      name: 'very long values pass through',
+      name: 'values up to the input bound pass through',
       rules: [{ sourceLabels: ['v'], targetLabel: 't' }],
-      input: { v: 'x'.repeat(100_000) },
-      want: { v: 'x'.repeat(100_000), t: 'x'.repeat(100_000) },
+      input: { v: 'x'.repeat(4096) },
+      want: { v: 'x'.repeat(4096), t: 'x'.repeat(4096) },
     },
     {
       name: 'target labels may carry dots and slashes (Kubernetes label keys)',
@@ -270,9 +272,19 @@ describe('compileRules', () => {
 
   const invalid: [string, RelabelRuleInput, RegExp][] = [
     ['an invalid regex', { sourceLabels: ['a'], targetLabel: 'b', regex: '(' }, /invalid regex "\("/],
-    ['a backreference', { sourceLabels: ['a'], targetLabel: 'b', regex: '(a)\\1' }, /backreference/],
-    ['lookahead', { sourceLabels: ['a'], targetLabel: 'b', regex: '(?=a)a' }, /lookaround/],
-    ['an unknown POSIX class', { sourceLabels: ['a'], targetLabel: 'b', regex: '[[:nope:]]' }, /unsupported character class/],
+    ['a backreference', { sourceLabels: ['a'], targetLabel: 'b', regex: '(a)\\1' }, /invalid escape sequence: `\\1`/],
+    ['a named backreference', { sourceLabels: ['a'], targetLabel: 'b', regex: '(?P<x>a)\\k<x>' }, /invalid escape sequence: `\\k`/],
+    ['lookahead', { sourceLabels: ['a'], targetLabel: 'b', regex: '(?=a)a' }, /unsupported Perl syntax: `\(\?=`/],
+    ['negative lookahead', { sourceLabels: ['a'], targetLabel: 'b', regex: 'a(?!b)' }, /unsupported Perl syntax: `\(\?!`/],
+    ['lookbehind', { sourceLabels: ['a'], targetLabel: 'b', regex: '(?<=a)b' }, /invalid named capture/],
+    ['negative lookbehind', { sourceLabels: ['a'], targetLabel: 'b', regex: '(?<!a)b' }, /invalid named capture/],
+    ['a possessive quantifier', { sourceLabels: ['a'], targetLabel: 'b', regex: 'a*+' }, /invalid nested repetition operator/],
+    ['an atomic group', { sourceLabels: ['a'], targetLabel: 'b', regex: '(?>a)' }, /unsupported Perl syntax/],
+    ['\\Z (Perl only)', { sourceLabels: ['a'], targetLabel: 'b', regex: 'a\\Z' }, /invalid escape sequence: `\\Z`/],
+    ['an unknown POSIX class', { sourceLabels: ['a'], targetLabel: 'b', regex: '[[:nope:]]' }, /invalid character class range/],
+    ['a repeat count over 1000', { sourceLabels: ['a'], targetLabel: 'b', regex: 'a{1001}' }, /invalid repeat count/],
+    ['a pattern that would escape the anchors', { sourceLabels: ['a'], targetLabel: 'b', regex: 'a)|(b' }, /unexpected \)/],
+    ['a regex over the program size bound', { sourceLabels: ['a'], targetLabel: 'b', regex: '[a-z]{600}' }, /regex too large: it compiles to \d+ instructions, at most 500/],
     ['replace without targetLabel', { sourceLabels: ['a'] }, /targetLabel is required for the replace action/],
     ['lowercase without targetLabel', { action: 'lowercase', sourceLabels: ['a'] }, /targetLabel is required/],
     ['keep without sourceLabels', { action: 'keep', regex: 'a' }, /sourceLabels is required for the keep action/],
@@ -298,8 +310,8 @@ describe('compileRules', () => {
 });
 
 describe('templates (Go regexp.Expand)', () => {
-  const match = (re: string, s: string): RegExpExecArray => {
-    const m = compileAnchored(re).exec(s);
+  const match = (re: string, s: string): Match => {
+    const m = compileAnchored(re).match(s);
     assert.ok(m, `${re} should match ${s}`);
     return m;
   };
@@ -321,7 +333,7 @@ describe('templates (Go regexp.Expand)', () => {
     ['$1_x', '(a)', 'a', ''],
     ['${1}_x', '(a)', 'a', 'a_x'],
     ['$2', '(a)|(b)', 'a', ''],
-    ['$é', '(?<é>a)', 'a', 'a'],
+    ['$é', '(a)', 'a', ''],
   ];
   for (const [template, re, value, want] of cases) {
     test(`${JSON.stringify(template)} with ${re} on ${JSON.stringify(value)} → ${JSON.stringify(want)}`, () => {
@@ -361,9 +373,116 @@ describe('RE2 spellings', () => {
     });
   }
 
-  test('translation leaves ordinary patterns alone', () => {
-    assert.equal(translateRegex('(.*)'), '(.*)');
-    assert.equal(translateRegex('__meta_(.+)'), '__meta_(.+)');
-    assert.equal(translateRegex('(?P<x>a)'), '(?<x>a)');
+  test('a pattern RE2 rejects is an error with RE2\'s message', () => {
+    assert.throws(() => compileAnchored('(?=x)'), /invalid or unsupported Perl syntax/);
+    assert.throws(() => compileAnchored('(?<é>a)'), /invalid named capture/, 'group names are ASCII word characters, as in Go');
+  });
+});
+
+describe('RE2 only syntax and semantics', () => {
+  const cases: [string, string, boolean][] = [
+    // regex, value, matches
+    ['(?P<svc>[a-z]+)', 'web', true],
+    ['\\pL+', 'Grüße', true],
+    ['\\p{Greek}+', 'αβγ', true],
+    ['\\PL', '1', true],
+    ['\\Q.*+\\E', '.*+', true],
+    ['\\Q.*+\\E', 'aaa', false],
+    ['(?U)(a+)', 'aaa', true],
+    ['(?i:A)b', 'ab', true],
+    ['(?i:A)b', 'aB', false],
+    ['a\\z', 'a', true],
+    ['\\Aa', 'a', true],
+    ['[[:^digit:]]+', 'abc', true],
+    ['[[:^digit:]]+', 'a1', false],
+    ['[\\d\\-]+', '1-2', true],
+    ['x{2,3}', 'xxxx', false],
+    ['.', '😀', true],
+    ['..', '😀', false],
+    ['(?-s:.)', '\n', false],
+    ['.', '\n', true],
+  ];
+  for (const [re, value, want] of cases) {
+    test(`${re} ${want ? 'matches' : 'does not match'} ${JSON.stringify(value)}`, () => {
+      assert.equal(compileAnchored(re).test(value), want);
+    });
+  }
+
+  test('groups follow leftmost-first (Perl) semantics, as Go\'s regexp', () => {
+    const out = relabel({ v: 'abcd' }, [{ sourceLabels: ['v'], regex: '(a|ab)(c|bcd)(d*)', targetLabel: 't', replacement: '$1/$2/$3' }]);
+    assert.equal(out?.['t'], 'a/bcd/');
+  });
+
+  test('the default (.*) needs no matching and behaves as the regex would', () => {
+    const out = relabel({ v: 'a\nb' }, [{ sourceLabels: ['v'], targetLabel: 't', replacement: '<$0|$1|${2}|$x>' }]);
+    assert.equal(out?.['t'], '<a\nb|a\nb||>');
+    assert.equal(compileAnchored('(.*)').test(''), true);
+  });
+
+  test('the anchors hold around an alternation', () => {
+    assert.equal(compileAnchored('a|b').test('ab'), false);
+    assert.equal(compileAnchored('a|b').test('b'), true);
+  });
+});
+
+describe('linear time and bounded input', () => {
+  const long = 'a'.repeat(20_000);
+  const nested: RelabelRuleInput = { action: 'keep', sourceLabels: ['v'], regex: '(a+)+b' };
+
+  test('a nested quantifier over 20,000 characters does not match, and returns', () => {
+    assert.equal(compileAnchored('(a+)+b').test(long), false);
+    assert.equal(compileAnchored('(a+)+b').match(long), null);
+    assert.equal(compileAnchored('(.*a){20}').test(long), true);
+  });
+
+  test('the ReDoS rule of the bug report drops the endpoint instead of freezing', () => {
+    const limit = compileAnchored('.*,(a+)+b,.*').maxInputLength;
+    const tags = `,web,${'a'.repeat(limit - 6)},`;
+    assert.equal(tags.length, limit);
+    assert.equal(relabel({ v: tags }, [{ action: 'keep', sourceLabels: ['v'], regex: '.*,(a+)+b,.*' }]), null);
+    assert.deepEqual(relabel({ v: tags }, [{ action: 'drop', sourceLabels: ['v'], regex: '.*,(a+)+b,.*' }]), { v: tags });
+  });
+
+  test('groups are found in a value at the bound', () => {
+    const limit = compileAnchored('((a+)+)b').maxInputLength;
+    const value = `${'a'.repeat(limit - 1)}b`;
+    const out = relabel({ v: value }, [{ sourceLabels: ['v'], regex: '((a+)+)b', targetLabel: 't', replacement: '${1}' }]);
+    assert.equal(out?.['t']?.length, limit - 1);
+  });
+
+  test('the input bound shrinks as the regex grows, down to a floor', () => {
+    assert.equal(compileAnchored('(.*)').maxInputLength, MAX_RELABEL_INPUT_LENGTH);
+    assert.equal(compileAnchored('(.+)').maxInputLength, MAX_RELABEL_INPUT_LENGTH / 2);
+    const big = compileAnchored('[a-z]{480}').maxInputLength;
+    assert.ok(big >= 32 && big < 40, `a 480-repeat reads ${big} characters`);
+  });
+
+  test('a value over the bound is an input error naming the rule, not a silent non-match', () => {
+    assert.throws(
+      () => compileRules([nested], { field: 'spec.workloadEntry.relabelings' })({ v: `${long}b` }),
+      (e: unknown) => {
+        assert.ok(e instanceof RelabelInputTooLongError);
+        assert.equal(e.length, 20_001);
+        assert.equal(e.limit, compileAnchored('(a+)+b').maxInputLength);
+        assert.match(e.message, /^spec\.workloadEntry\.relabelings\[0\] reads the value of v of 20001 characters; this rule reads at most \d+$/);
+        return true;
+      },
+    );
+  });
+
+  test('joined values are bounded as a whole', () => {
+    const half = 'x'.repeat(MAX_RELABEL_INPUT_LENGTH / 2);
+    assert.throws(() => relabel({ a: half, b: half }, [{ sourceLabels: ['a', 'b'], targetLabel: 't' }]), RelabelInputTooLongError);
+    assert.ok(relabel({ a: half, b: half.slice(1) }, [{ sourceLabels: ['a', 'b'], targetLabel: 't' }]));
+  });
+
+  test('labelmap, labeldrop and labelkeep bound the label names they read', () => {
+    for (const action of ['labelmap', 'labeldrop', 'labelkeep'] as const) {
+      assert.throws(() => relabel({ [`x${long}`]: 'v' }, [{ action, regex: '(a+)+b' }]), RelabelInputTooLongError, action);
+    }
+  });
+
+  test('a label the rule does not read may be long', () => {
+    assert.deepEqual(relabel({ big: long, v: 'b' }, [{ action: 'keep', sourceLabels: ['v'], regex: '(a+)+b|b' }]), { big: long, v: 'b' });
   });
 });
