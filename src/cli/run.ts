@@ -104,8 +104,10 @@ export async function runOperator(argv: string[]): Promise<number> {
   log.info('starting', { namespaces: namespaces.length ? namespaces : 'all', leaderElection: Boolean(leaderElection) });
   await operator.start();
   await stopped;
+  // Resolves only after the last write has ended (also when a lost lease began the
+  // stop): until then /metrics still shows every write.
   await operator.stop();
-  for (const s of servers) s.close();
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   log.info('stopped');
   return lost ? 1 : 0;
 }
