@@ -127,42 +127,44 @@ export class KubeClient {
   }
 
   /**
-   * One request. Writes wait for the fence and carry its signal, so closing the fence
-   * aborts them; `signal` bounds any call (lease calls use the renew deadline).
+   * One request. Writes pass the fence and carry its signal, so closing the fence
+   * aborts them; reads carry it too (a replica that lost the lease has nothing left to
+   * read for). `o.signal` bounds a call instead (lease calls: the renew deadline).
    */
   private call<T>(method: string, operation: string, fn: (options: RequestOptions) => Promise<unknown>, o: CallOptions = {}): Promise<T> {
-    if (!WRITE_METHODS.has(method) || o.unfenced) return this.send(method, operation, fn, o.signal, o.base);
-    const write = this.send<T>(method, operation, fn, this.fence.signal, o.base);
+    const fenced = WRITE_METHODS.has(method) && !o.unfenced;
+    if (!fenced) return this.send(method, operation, fn, o.signal ?? this.fence.signal, o.base, false);
+    const write = this.send<T>(method, operation, fn, this.fence.signal, o.base, true);
     this.writesInFlight.add(write);
     const forget = (): void => void this.writesInFlight.delete(write);
     write.then(forget, forget);
     return write;
   }
 
-  private async send<T>(method: string, operation: string, fn: (options: RequestOptions) => Promise<unknown>, signal: AbortSignal | undefined, base: RequestOptions): Promise<T> {
+  private async send<T>(method: string, operation: string, fn: (options: RequestOptions) => Promise<unknown>, signal: AbortSignal, base: RequestOptions, fenced: boolean): Promise<T> {
     try {
       await this.bucket.take(signal);
     } catch (e) {
-      throw this.aborted(operation, signal, e);
+      throw this.aborted(operation, signal, fenced, e);
     }
-    if (signal === this.fence.signal) this.fence.check(operation);
+    if (fenced) this.fence.check(operation);
     try {
       const result = (await fn(withSignal(signal, base))) as T;
       this.metrics.restRequest(method, '200', this.host);
       return result;
     } catch (e) {
-      const err = signal?.aborted ? this.aborted(operation, signal, e) : toKubeError(operation, e);
+      const err = signal.aborted ? this.aborted(operation, signal, fenced, e) : toKubeError(operation, e);
       this.metrics.restRequest(method, err instanceof KubeApiError && err.code > 0 ? String(err.code) : '<error>', this.host);
       throw err;
     }
   }
 
-  private aborted(operation: string, signal: AbortSignal | undefined, cause: unknown): Error {
-    if (signal === this.fence.signal) {
+  private aborted(operation: string, signal: AbortSignal, fenced: boolean, cause: unknown): Error {
+    if (fenced) {
       this.fence.refused();
       return new FencedError(operation, this.fence.reason, { cause });
     }
-    const reason = signal?.reason as unknown;
+    const reason = signal.reason as unknown;
     return new RequestAbortedError(operation, reason instanceof Error ? reason.message : String(reason ?? 'aborted'), { cause });
   }
 
