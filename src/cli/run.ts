@@ -4,6 +4,8 @@ import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/types.ts';
+import { parseDuration } from '../api/duration.ts';
+import { checkTimings } from '../controller/leader-election.ts';
 import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
@@ -22,11 +24,22 @@ Options:
   --leader-elect                     use a Lease so only one replica writes (default false)
   --leader-election-namespace NS     namespace of the Lease (default $POD_NAMESPACE)
   --leader-election-id NAME          name of the Lease (default vm-registry-operator)
+  --leader-election-lease-duration D how long a standby waits before taking an unrenewed lease (default 15s)
+  --leader-election-renew-deadline D the leader stops writing when it has not renewed for this long (default 10s; below the lease duration)
+  --leader-election-retry-period D   between lease attempts (default 2s)
   --workers N                        sources reconciled in parallel (default 4)
   --log-level debug|info|warn|error  (default info)
 `;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+function durationFlag(flag: string, text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+}
 
 export async function runOperator(argv: string[]): Promise<number> {
   // Accept the Go-style --leader-elect=true|false that controller-runtime users write.
@@ -41,6 +54,9 @@ export async function runOperator(argv: string[]): Promise<number> {
       'leader-elect': { type: 'boolean', default: false },
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string', default: 'vm-registry-operator' },
+      'leader-election-lease-duration': { type: 'string', default: '15s' },
+      'leader-election-renew-deadline': { type: 'string', default: '10s' },
+      'leader-election-retry-period': { type: 'string', default: '2s' },
       workers: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
     },
@@ -70,7 +86,17 @@ export async function runOperator(argv: string[]): Promise<number> {
   if (values['leader-elect']) {
     const ns = values['leader-election-namespace'] ?? process.env['POD_NAMESPACE'];
     if (!ns) throw new UsageError('--leader-elect needs --leader-election-namespace or $POD_NAMESPACE');
-    leaderElection = { namespace: ns, name: values['leader-election-id'], identity: process.env['POD_NAME'] ?? `${hostname()}-${process.pid}` };
+    const timings = {
+      leaseDurationMs: durationFlag('--leader-election-lease-duration', values['leader-election-lease-duration']),
+      renewDeadlineMs: durationFlag('--leader-election-renew-deadline', values['leader-election-renew-deadline']),
+      retryPeriodMs: durationFlag('--leader-election-retry-period', values['leader-election-retry-period']),
+    };
+    try {
+      checkTimings(timings);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    leaderElection = { namespace: ns, name: values['leader-election-id'], identity: process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`, ...timings };
   }
   const metrics = new ControllerMetrics();
   let lost = false;
