@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/types.ts';
 import { parseDuration } from '../api/duration.ts';
-import { checkTimings } from '../controller/leader-election.ts';
+import { checkTimings, type LeaderElectionTimings } from '../controller/leader-election.ts';
 import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
@@ -32,6 +32,24 @@ Options:
 `;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** The Lease and its timings from the flags, checked before anything connects. */
+function leaderElectionFrom(values: Record<string, string | boolean | undefined>): { namespace: string; name: string; identity: string } & Required<LeaderElectionTimings> {
+  const flag = (name: string): string => String(values[name] ?? '');
+  const ns = (values['leader-election-namespace'] as string | undefined) ?? process.env['POD_NAMESPACE'];
+  if (!ns) throw new UsageError('--leader-elect needs --leader-election-namespace or $POD_NAMESPACE');
+  const timings = {
+    leaseDurationMs: durationFlag('--leader-election-lease-duration', flag('leader-election-lease-duration')),
+    renewDeadlineMs: durationFlag('--leader-election-renew-deadline', flag('leader-election-renew-deadline')),
+    retryPeriodMs: durationFlag('--leader-election-retry-period', flag('leader-election-retry-period')),
+  };
+  try {
+    checkTimings(timings);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { namespace: ns, name: flag('leader-election-id'), identity: process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`, ...timings };
+}
 
 function durationFlag(flag: string, text: string): number {
   try {
@@ -66,6 +84,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  const leaderElection = values['leader-elect'] ? leaderElectionFrom(values) : undefined;
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
@@ -82,22 +101,6 @@ export async function runOperator(argv: string[]): Promise<number> {
     if (code !== 403) throw e; // a namespace-scoped identity may not list cluster-wide; the informers will tell
   }
 
-  let leaderElection;
-  if (values['leader-elect']) {
-    const ns = values['leader-election-namespace'] ?? process.env['POD_NAMESPACE'];
-    if (!ns) throw new UsageError('--leader-elect needs --leader-election-namespace or $POD_NAMESPACE');
-    const timings = {
-      leaseDurationMs: durationFlag('--leader-election-lease-duration', values['leader-election-lease-duration']),
-      renewDeadlineMs: durationFlag('--leader-election-renew-deadline', values['leader-election-renew-deadline']),
-      retryPeriodMs: durationFlag('--leader-election-retry-period', values['leader-election-retry-period']),
-    };
-    try {
-      checkTimings(timings);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    leaderElection = { namespace: ns, name: values['leader-election-id'], identity: process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`, ...timings };
-  }
   const metrics = new ControllerMetrics();
   let lost = false;
   const operator = new Operator({
