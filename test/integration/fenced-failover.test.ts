@@ -143,8 +143,6 @@ test('a leader whose apiserver connection stalls stops writing before its lease 
   proxy.stall();
   await eventually('replica B to lead', async () => b.operator.isLeader, 30_000);
   await eventually('replica B to have replaced A\'s entries', async () => seen.writes.some((w) => w.by === 'b'), 30_000);
-  const fencedA = (await a.metrics.fencedWrites.get()).values[0]?.value ?? 0;
-  assert.ok(fencedA > 0, 'replica A had writes refused or aborted by its fence (the stall hit it mid-work)');
 
   // The path heals: a replica still writing after its lease was lost would show up now.
   proxy.heal();
@@ -152,6 +150,8 @@ test('a leader whose apiserver connection stalls stops writing before its lease 
   const settledAt = await reconciles(b);
   await eventually('ten more reconciles by B after the heal', async () => (await reconciles(b)) >= settledAt + 10, 30_000);
   clearInterval(flipper);
+  const fencedA = (await a.metrics.fencedWrites.get()).values[0]?.value ?? 0;
+  assert.ok(fencedA > 0, 'replica A had writes refused or aborted by its fence (the stall hit it mid-work)');
 
   // Client side, one process clock: A's fence closed before B started the acquisition, and before A's lease expired.
   const takeover = seen.holders.find((h) => h.holder === 'replica-b');
