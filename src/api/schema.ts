@@ -367,7 +367,7 @@ export const specSchema = {
       type: 'boolean',
       default: false,
       description:
-        'Take over existing WorkloadEntries that carry no owner and match a desired entry by name or address (migration from hand-written entries). Otherwise such a clash is a conflict.',
+        'Migration from hand-written WorkloadEntries: take over an unowned entry with a desired name (otherwise such a clash is a conflict), and delete an unowned twin (same network, address, service label and ports) once the managed entry is in place. The deletion obeys policy and deletionGuard.',
     },
     deletionGuard: {
       type: 'object',

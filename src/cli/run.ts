@@ -4,6 +4,8 @@ import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/types.ts';
+import { parseDuration } from '../api/duration.ts';
+import { checkTimings, type LeaderElectionTimings } from '../controller/leader-election.ts';
 import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
@@ -22,11 +24,40 @@ Options:
   --leader-elect                     use a Lease so only one replica writes (default false)
   --leader-election-namespace NS     namespace of the Lease (default $POD_NAMESPACE)
   --leader-election-id NAME          name of the Lease (default vm-registry-operator)
+  --leader-election-lease-duration D how long a standby waits before taking an unrenewed lease (default 15s)
+  --leader-election-renew-deadline D the leader stops writing when it has not renewed for this long (default 10s; below the lease duration)
+  --leader-election-retry-period D   between lease attempts (default 2s)
   --workers N                        sources reconciled in parallel (default 4)
   --log-level debug|info|warn|error  (default info)
 `;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** The Lease and its timings from the flags, checked before anything connects. */
+function leaderElectionFrom(values: Record<string, string | boolean | undefined>): { namespace: string; name: string; identity: string } & Required<LeaderElectionTimings> {
+  const flag = (name: string): string => String(values[name] ?? '');
+  const ns = (values['leader-election-namespace'] as string | undefined) ?? process.env['POD_NAMESPACE'];
+  if (!ns) throw new UsageError('--leader-elect needs --leader-election-namespace or $POD_NAMESPACE');
+  const timings = {
+    leaseDurationMs: durationFlag('--leader-election-lease-duration', flag('leader-election-lease-duration')),
+    renewDeadlineMs: durationFlag('--leader-election-renew-deadline', flag('leader-election-renew-deadline')),
+    retryPeriodMs: durationFlag('--leader-election-retry-period', flag('leader-election-retry-period')),
+  };
+  try {
+    checkTimings(timings);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { namespace: ns, name: flag('leader-election-id'), identity: process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`, ...timings };
+}
+
+function durationFlag(flag: string, text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+}
 
 export async function runOperator(argv: string[]): Promise<number> {
   // Accept the Go-style --leader-elect=true|false that controller-runtime users write.
@@ -41,6 +72,9 @@ export async function runOperator(argv: string[]): Promise<number> {
       'leader-elect': { type: 'boolean', default: false },
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string', default: 'vm-registry-operator' },
+      'leader-election-lease-duration': { type: 'string', default: '15s' },
+      'leader-election-renew-deadline': { type: 'string', default: '10s' },
+      'leader-election-retry-period': { type: 'string', default: '2s' },
       workers: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
     },
@@ -50,6 +84,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  const leaderElection = values['leader-elect'] ? leaderElectionFrom(values) : undefined;
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
@@ -66,12 +101,6 @@ export async function runOperator(argv: string[]): Promise<number> {
     if (code !== 403) throw e; // a namespace-scoped identity may not list cluster-wide; the informers will tell
   }
 
-  let leaderElection;
-  if (values['leader-elect']) {
-    const ns = values['leader-election-namespace'] ?? process.env['POD_NAMESPACE'];
-    if (!ns) throw new UsageError('--leader-elect needs --leader-election-namespace or $POD_NAMESPACE');
-    leaderElection = { namespace: ns, name: values['leader-election-id'], identity: process.env['POD_NAME'] ?? `${hostname()}-${process.pid}` };
-  }
   const metrics = new ControllerMetrics();
   let lost = false;
   const operator = new Operator({
@@ -104,8 +133,10 @@ export async function runOperator(argv: string[]): Promise<number> {
   log.info('starting', { namespaces: namespaces.length ? namespaces : 'all', leaderElection: Boolean(leaderElection) });
   await operator.start();
   await stopped;
+  // Resolves only after the last write has ended (also when a lost lease began the
+  // stop): until then /metrics still shows every write.
   await operator.stop();
-  for (const s of servers) s.close();
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   log.info('stopped');
   return lost ? 1 : 0;
 }

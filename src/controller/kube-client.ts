@@ -1,13 +1,18 @@
 /**
- * The operator's typed door to the Kubernetes API. Every call is counted in
- * rest_client_requests_total (so tests and the benchmark can count writes), and API
- * errors become KubeApiError with the Status reason parsed out of the body.
+ * The operator's typed door to the Kubernetes API. Every call, leases included, is
+ * rate-limited and counted in rest_client_requests_total (so tests and the benchmark
+ * can count writes), and API errors become KubeApiError with the Status reason parsed
+ * out of the body. Every write passes the WriteFence: when leadership is not confirmed
+ * no write starts, and closing the fence aborts the writes in flight.
  */
 import {
   ApiException,
+  type ConfigurationOptions,
   CoreV1Api,
   type CoreV1Event,
   CustomObjectsApi,
+  Observable,
+  type ObservableMiddleware,
   PatchStrategy,
   setHeaderOptions,
   type KubeConfig,
@@ -17,6 +22,8 @@ import { FIELD_MANAGER } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry, type WorkloadEntryCondition } from '../reconcile/types.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { FencedError, WriteFence } from './write-fence.ts';
+import { LEASE_API, type Lease } from './lease.ts';
 
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
@@ -55,8 +62,41 @@ export function isConflict(e: unknown): boolean {
   return e instanceof KubeApiError && e.code === 409;
 }
 
+/** A request that the caller's signal aborted (a lease deadline, a closed fence). */
+export class RequestAbortedError extends KubeApiError {
+  constructor(operation: string, why: string, options?: { cause?: unknown }) {
+    super(operation, 0, 'Aborted', why, options);
+  }
+}
+
+/** Request options that abort the HTTP request (undici fetch) with the signal. */
+function withSignal(signal: AbortSignal | undefined, base?: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> | undefined {
+  if (!signal) return base;
+  const middleware: ObservableMiddleware = {
+    pre: (context) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+  return { ...base, middleware: [...(base?.middleware ?? []), middleware], middlewareMergeStrategy: 'append' };
+}
+
 const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+type RequestOptions = ConfigurationOptions<ObservableMiddleware> | undefined;
+
+interface CallOptions {
+  /** Bounds the call (lease calls: the renew deadline). */
+  readonly signal?: AbortSignal;
+  /** Per-request options such as the patch content type. */
+  readonly base?: RequestOptions;
+  /** Lease writes skip the fence: they are how leadership is confirmed. */
+  readonly unfenced?: boolean;
+}
 
 export interface KubeClientOptions {
   /** Client-side rate limit, like client-go's QPS and burst. */
@@ -71,9 +111,13 @@ export class KubeClient {
   private readonly metrics: ControllerMetrics;
   private readonly bucket: TokenBucket;
   private readonly host: string;
+  /** Writes pass it; the leader elector opens and closes it. Open by default (no leader election). */
+  readonly fence: WriteFence;
+  private readonly writesInFlight = new Set<Promise<unknown>>();
 
-  constructor(kc: KubeConfig, metrics: ControllerMetrics, options: KubeClientOptions = {}) {
+  constructor(kc: KubeConfig, metrics: ControllerMetrics, options: KubeClientOptions = {}, fence = new WriteFence(true)) {
     this.kc = kc;
+    this.fence = fence;
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.metrics = metrics;
@@ -82,17 +126,74 @@ export class KubeClient {
     this.host = server.replace(/^https?:\/\//, '');
   }
 
-  private async call<T>(method: string, operation: string, fn: () => Promise<unknown>): Promise<T> {
-    await this.bucket.take();
+  /**
+   * One request. Writes pass the fence and carry its signal, so closing the fence
+   * aborts them; reads carry it too (a replica that lost the lease has nothing left to
+   * read for). `o.signal` bounds a call instead (lease calls: the renew deadline).
+   */
+  private call<T>(method: string, operation: string, fn: (options: RequestOptions) => Promise<unknown>, o: CallOptions = {}): Promise<T> {
+    const fenced = WRITE_METHODS.has(method) && !o.unfenced;
+    if (!fenced) return this.send(method, operation, fn, o.signal ?? this.fence.signal, o.base, false);
+    const write = this.send<T>(method, operation, fn, this.fence.signal, o.base, true);
+    this.writesInFlight.add(write);
+    const forget = (): void => void this.writesInFlight.delete(write);
+    write.then(forget, forget);
+    return write;
+  }
+
+  private async send<T>(method: string, operation: string, fn: (options: RequestOptions) => Promise<unknown>, signal: AbortSignal, base: RequestOptions, fenced: boolean): Promise<T> {
     try {
-      const result = (await fn()) as T;
+      await this.bucket.take(signal);
+    } catch (e) {
+      throw this.aborted(operation, signal, fenced, e);
+    }
+    if (fenced) this.fence.check(operation);
+    try {
+      const result = (await fn(withSignal(signal, base))) as T;
       this.metrics.restRequest(method, '200', this.host);
       return result;
     } catch (e) {
-      const err = toKubeError(operation, e);
+      const err = signal.aborted ? this.aborted(operation, signal, fenced, e) : toKubeError(operation, e);
       this.metrics.restRequest(method, err instanceof KubeApiError && err.code > 0 ? String(err.code) : '<error>', this.host);
       throw err;
     }
+  }
+
+  private aborted(operation: string, signal: AbortSignal, fenced: boolean, cause: unknown): Error {
+    if (fenced) {
+      this.fence.refused();
+      return new FencedError(operation, this.fence.reason, { cause });
+    }
+    const reason = signal.reason as unknown;
+    return new RequestAbortedError(operation, reason instanceof Error ? reason.message : String(reason ?? 'aborted'), { cause });
+  }
+
+  /** Resolves once no write is in flight (with the fence closed, none can start). */
+  async writesSettled(): Promise<void> {
+    while (this.writesInFlight.size > 0) await Promise.allSettled([...this.writesInFlight]);
+  }
+
+  // --- Leases (not fenced: they are how leadership is confirmed; bounded by the caller's deadline) ---
+
+  /** The Lease, or undefined when there is none. */
+  async getLease(namespace: string, name: string, signal: AbortSignal): Promise<Lease | undefined> {
+    try {
+      return await this.call<Lease>('GET', `get lease ${namespace}/${name}`, (o) => this.custom.getNamespacedCustomObject({ ...LEASE_API, namespace, name }, o), { signal });
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  createLease(lease: Lease, signal: AbortSignal): Promise<Lease> {
+    const { namespace, name } = lease.metadata;
+    return this.call('POST', `create lease ${namespace}/${name}`, (o) => this.custom.createNamespacedCustomObject({ ...LEASE_API, namespace, body: lease }, o), { signal, unfenced: true });
+  }
+
+  /** Replaces the Lease; its metadata.resourceVersion makes a concurrent change a 409. */
+  replaceLease(lease: Lease, signal: AbortSignal): Promise<Lease> {
+    const { namespace, name } = lease.metadata;
+    return this.call('PUT', `replace lease ${namespace}/${name}`, (o) => this.custom.replaceNamespacedCustomObject({ ...LEASE_API, namespace, name, body: lease }, o), { signal, unfenced: true });
   }
 
   // --- WorkloadEntries -------------------------------------------------------------
@@ -127,37 +228,40 @@ export class KubeClient {
   /** Server-side apply of the fields we own, taking them over from anyone who changed them. */
   applyWorkloadEntry(entry: WorkloadEntry): Promise<WorkloadEntry> {
     const { namespace, name } = entry.metadata;
-    return this.call('PATCH', `apply workloadentry ${namespace}/${name}`, () =>
-      this.custom.patchNamespacedCustomObject(
-        { group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name, body: entry, fieldManager: FIELD_MANAGER, force: true },
-        SSA,
-      ),
+    return this.call(
+      'PATCH',
+      `apply workloadentry ${namespace}/${name}`,
+      (o) => this.custom.patchNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name, body: entry, fieldManager: FIELD_MANAGER, force: true }, o),
+      { base: SSA },
     );
   }
 
   /** Deletes only the object with this uid (a precondition), never a newer one of the same name. */
   async deleteWorkloadEntry(namespace: string, name: string, uid: string | undefined): Promise<void> {
-    await this.call('DELETE', `delete workloadentry ${namespace}/${name}`, () =>
-      this.custom.deleteNamespacedCustomObject({
-        group: WE_GROUP,
-        version: WE_VERSION,
-        namespace,
-        plural: WE_PLURAL,
-        name,
-        propagationPolicy: 'Background',
-        ...(uid ? { body: { preconditions: { uid } } } : {}),
-      }),
+    await this.call('DELETE', `delete workloadentry ${namespace}/${name}`, (o) =>
+      this.custom.deleteNamespacedCustomObject(
+        {
+          group: WE_GROUP,
+          version: WE_VERSION,
+          namespace,
+          plural: WE_PLURAL,
+          name,
+          propagationPolicy: 'Background',
+          ...(uid ? { body: { preconditions: { uid } } } : {}),
+        },
+        o,
+      ),
     );
   }
 
   /** Writes the Healthy condition that istiod reads for entries with health checks enabled. */
   applyWorkloadEntryHealth(namespace: string, name: string, condition: WorkloadEntryCondition): Promise<WorkloadEntry> {
     const body = { apiVersion: `${WE_GROUP}/${WE_VERSION}`, kind: 'WorkloadEntry', metadata: { name, namespace }, status: { conditions: [condition] } };
-    return this.call('PATCH', `apply workloadentry status ${namespace}/${name}`, () =>
-      this.custom.patchNamespacedCustomObjectStatus(
-        { group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name, body, fieldManager: FIELD_MANAGER, force: true },
-        SSA,
-      ),
+    return this.call(
+      'PATCH',
+      `apply workloadentry status ${namespace}/${name}`,
+      (o) => this.custom.patchNamespacedCustomObjectStatus({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name, body, fieldManager: FIELD_MANAGER, force: true }, o),
+      { base: SSA },
     );
   }
 
@@ -171,11 +275,11 @@ export class KubeClient {
 
   /** Replaces the whole status with a merge patch (conditions are computed in full each time). */
   patchSourceStatus(namespace: string, name: string, status: VmRegistrySourceStatus): Promise<VmRegistrySource> {
-    return this.call('PATCH', `patch vmregistrysource status ${namespace}/${name}`, () =>
-      this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status }, fieldManager: FIELD_MANAGER },
-        MERGE,
-      ),
+    return this.call(
+      'PATCH',
+      `patch vmregistrysource status ${namespace}/${name}`,
+      (o) => this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status }, fieldManager: FIELD_MANAGER }, o),
+      { base: MERGE },
     );
   }
 
@@ -193,7 +297,7 @@ export class KubeClient {
   // --- Events -------------------------------------------------------------------------
 
   async createEvent(namespace: string, event: CoreV1Event): Promise<void> {
-    await this.call('POST', 'create event', () => this.core.createNamespacedEvent({ namespace, body: event }));
+    await this.call('POST', 'create event', (o) => this.core.createNamespacedEvent({ namespace, body: event }, o));
   }
 
   readEvent(namespace: string, name: string): Promise<CoreV1Event> {

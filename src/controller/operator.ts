@@ -14,7 +14,8 @@ import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcil
 import { EventRecorder } from './events.ts';
 import { ResilientInformer } from './informer.ts';
 import { KubeClient, type KubeClientOptions } from './kube-client.ts';
-import { LeaderElector } from './leader-election.ts';
+import { LeaderElector, type LeaderElectionTimings } from './leader-election.ts';
+import { WriteFence } from './write-fence.ts';
 import { Reconciler, TerminalError } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -28,7 +29,7 @@ export interface OperatorOptions {
   /** Namespaces to watch; empty: all. */
   readonly namespaces?: readonly string[];
   readonly workers?: number;
-  readonly leaderElection?: { readonly namespace: string; readonly name: string; readonly identity: string; readonly leaseDurationMs?: number; readonly renewDeadlineMs?: number; readonly retryPeriodMs?: number };
+  readonly leaderElection?: { readonly namespace: string; readonly name: string; readonly identity: string } & LeaderElectionTimings;
   readonly client?: KubeClientOptions;
   readonly resyncPeriodMs?: number;
   /** Called when leadership is lost; the process should exit (as controller-runtime does). */
@@ -48,13 +49,15 @@ export class Operator {
   private readonly inflight = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private workersStarted = false;
-  private stopping = false;
+  private stopping: Promise<void> | undefined;
   private longestTimer: NodeJS.Timeout | undefined;
   private readonly staleTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(options: OperatorOptions) {
     this.o = options;
-    this.client = new KubeClient(options.kc, options.metrics, options.client);
+    // With leader election nothing is written until this replica leads.
+    const fence = new WriteFence(!options.leaderElection, () => options.metrics.fencedWrites.inc());
+    this.client = new KubeClient(options.kc, options.metrics, options.client, fence);
     this.queue = new WorkQueue(CONTROLLER, options.metrics);
     const events = new EventRecorder(this.client, options.log);
     this.reconciler = new Reconciler({
@@ -99,7 +102,8 @@ export class Operator {
     }
     if (options.leaderElection) {
       this.elector = new LeaderElector({
-        kc: options.kc,
+        client: this.client,
+        fence,
         ...options.leaderElection,
         log: options.log.with({ component: 'leader-election' }),
         onStartedLeading: () => this.startWorkers(),
@@ -156,7 +160,7 @@ export class Operator {
   }
 
   private startWorkers(): void {
-    if (this.workersStarted || this.stopping) return;
+    if (this.workersStarted || this.stopping !== undefined) return;
     this.workersStarted = true;
     for (const informer of this.sourceInformers) {
       for (const s of informer.list()) this.queue.add(`${s.metadata.namespace}/${s.metadata.name}`);
@@ -212,10 +216,17 @@ export class Operator {
     }
   }
 
-  /** Graceful stop: no new work, in-flight reconciles finish, the lease is released. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+  /**
+   * Graceful stop: no new work and no new campaign, in-flight reconciles finish, the last
+   * write ends, then the lease is released. Every caller waits for the same stop.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutDown();
+    return this.stopping;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.elector?.stopCampaigning();
     this.queue.shutDown();
     clearInterval(this.longestTimer);
     for (const t of this.staleTimers.values()) clearTimeout(t);
@@ -223,6 +234,13 @@ export class Operator {
     await Promise.all([...this.sourceInformers, ...this.entryInformers].map((i) => i.stop()));
     await this.reconciler.close();
     this.abort.abort();
-    await this.elector?.stop();
+    const settled = (): Promise<void> => this.client.writesSettled();
+    if (this.elector) {
+      await this.elector.stop(settled);
+    } else {
+      await settled();
+      this.client.fence.close('shutting down');
+      await settled();
+    }
   }
 }

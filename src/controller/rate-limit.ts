@@ -13,7 +13,8 @@ export class TokenBucket {
     this.tokens = burst;
   }
 
-  async take(): Promise<void> {
+  /** Waits for a token; `signal` ends the wait (a deadline or a closed write fence). */
+  async take(signal?: AbortSignal): Promise<void> {
     for (;;) {
       const now = performance.now();
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
@@ -22,7 +23,8 @@ export class TokenBucket {
         this.tokens -= 1;
         return;
       }
-      await sleep(Math.ceil(((1 - this.tokens) / this.qps) * 1000));
+      signal?.throwIfAborted();
+      await sleep(Math.ceil(((1 - this.tokens) / this.qps) * 1000), undefined, signal ? { signal } : undefined);
     }
   }
 }

@@ -12,8 +12,9 @@ import type { ProviderFactories } from '../providers/registry.ts';
 import { applyPlan, type ApplyResult } from '../reconcile/apply.ts';
 import { buildDesiredState } from '../reconcile/desired.ts';
 import { isRelabelError } from '../reconcile/relabel.ts';
-import { isOwnedBy, sourceSelector } from '../reconcile/ownership.ts';
-import { plan as makePlan, type Plan } from '../reconcile/plan.ts';
+import { isAdoptable, isOwnedBy, sourceSelector, UNMANAGED_SELECTOR } from '../reconcile/ownership.ts';
+import { plan as makePlan, type AdoptionInput, type Plan } from '../reconcile/plan.ts';
+import { serviceLabelOf } from '../reconcile/twins.ts';
 import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/types.ts';
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
 import { conflictMessage, describeProviderFailure, guardMessage, syncedCondition } from './status-messages.ts';
@@ -152,7 +153,8 @@ export class Reconciler {
 
     // 3. Plan against what the source owns (listed from the API now and then, in case a watch missed something).
     const owned = await this.ownedEntries(key, validated);
-    const thePlan = makePlan({ desired: entries, owned, policy: spec.policy, unknownScopes: snapshot.unknownScopes, guard: spec.deletionGuard });
+    const adoption = spec.adopt ? await this.adoptionCandidates(validated) : undefined;
+    const thePlan = makePlan({ desired: entries, owned, policy: spec.policy, unknownScopes: snapshot.unknownScopes, guard: spec.deletionGuard, ...(adoption ? { adoption } : {}) });
 
     // 4. Apply.
     const result = await applyPlan(this.deps.client, validated, thePlan);
@@ -219,11 +221,17 @@ export class Reconciler {
     return candidates.filter((e) => isOwnedBy(e, source));
   }
 
+  /** Entries of the namespace nobody manages: one LIST, only for sources that adopt. */
+  private async adoptionCandidates(source: VmRegistrySource): Promise<AdoptionInput> {
+    const unmanaged = await this.deps.client.listWorkloadEntries(source.metadata.namespace, UNMANAGED_SELECTOR);
+    return { candidates: unmanaged.filter(isAdoptable), serviceLabel: serviceLabelOf(source.spec) };
+  }
+
   private countWrites(key: string, p: Plan, result: ApplyResult): void {
     const m = this.deps.metrics;
     m.entryWrites.inc({ operation: 'create' }, result.created.length + result.adopted.length);
     m.entryWrites.inc({ operation: 'update' }, result.updated.length);
-    m.entryWrites.inc({ operation: 'delete' }, result.deleted.length);
+    m.entryWrites.inc({ operation: 'delete' }, result.deleted.length + result.replaced.length);
     m.entryWrites.inc({ operation: 'status' }, result.healthWrites);
     const applied = this.memoryOf(key).applied;
     const recreated = result.created.filter((n) => applied.has(n)).length;
@@ -238,6 +246,9 @@ export class Reconciler {
     const changed = result.created.length + result.updated.length + result.deleted.length;
     if (changed > 0) {
       ev.record(source, 'Normal', 'Synced', `created ${result.created.length}, updated ${result.updated.length}, deleted ${result.deleted.length} WorkloadEntries`);
+    }
+    if (result.replaced.length > 0) {
+      ev.record(source, 'Normal', 'Adopted', `deleted ${result.replaced.length} hand-written WorkloadEntries now served by managed twins: ${result.replaced.slice(0, 5).join(', ')}`);
     }
     if (result.conflicts.length > 0) {
       ev.record(source, 'Warning', 'Conflict', conflictMessage(result));

@@ -19,7 +19,10 @@ export interface ApplyResult {
   readonly created: string[];
   readonly updated: string[];
   readonly deleted: string[];
+  /** Unowned entries taken over by name. */
   readonly adopted: string[];
+  /** Hand-written twins deleted (plan.replaces). */
+  readonly replaced: string[];
   readonly conflicts: Conflict[];
   readonly errors: { readonly name: string; readonly error: Error }[];
   healthWrites: number;
@@ -53,23 +56,18 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
   const ns = source.metadata.namespace;
   const limit = options.concurrency ?? 8;
   const now = options.now ?? (() => new Date().toISOString());
-  const result: ApplyResult = { created: [], updated: [], deleted: [], adopted: [], conflicts: [], errors: [], healthWrites: 0 };
+  const result: ApplyResult = { created: [], updated: [], deleted: [], adopted: [], replaced: [], conflicts: [], errors: [], healthWrites: 0 };
   const fail = (name: string, e: unknown): void => {
     result.errors.push({ name, error: e instanceof Error ? e : new Error(String(e)) });
   };
 
   // Before a create, the name must not be taken by an object this source does not own.
   // For a few creates a GET each is cheapest; for many (the first sync of a large
-  // registry) one paged LIST of the namespace halves the requests. Adoption by address
-  // needs the list anyway.
-  const adoptableByAddress = new Map<string, WorkloadEntry>();
+  // registry) one paged LIST of the namespace halves the requests.
   let existingByName: Map<string, WorkloadEntry> | undefined;
-  if (plan.creates.length > LIST_INSTEAD_OF_GET || (source.spec.adopt && plan.creates.length > 0)) {
+  if (plan.creates.length > LIST_INSTEAD_OF_GET) {
     const all = await client.listWorkloadEntries(ns);
     existingByName = new Map(all.map((e) => [e.metadata.name, e]));
-    if (source.spec.adopt) {
-      for (const e of all) if (isAdoptable(e) && e.spec?.address) adoptableByAddress.set(e.spec.address, e);
-    }
   }
   const lookUp = async (name: string): Promise<WorkloadEntry | undefined> => {
     if (existingByName) return existingByName.get(name);
@@ -95,12 +93,6 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
       await client.applyWorkloadEntry(toAppliedObject(desired, source));
       if (!existing) result.created.push(desired.name);
       if (desired.healthy !== undefined) healthOf.set(desired.name, desired.healthy);
-      // A hand-written entry for the same address is replaced by the managed one.
-      const twin = adoptableByAddress.get(desired.spec.address);
-      if (twin && twin.metadata.name !== desired.name) {
-        await client.deleteWorkloadEntry(ns, twin.metadata.name, twin.metadata.uid);
-        result.adopted.push(twin.metadata.name);
-      }
     } catch (e) {
       fail(desired.name, e);
     }
@@ -125,6 +117,16 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
     }
   });
 
+  // Hand-written twins the planner chose to replace; the uid precondition spares a newer object of that name.
+  await mapLimit(plan.replaces, limit, async ({ twin }) => {
+    try {
+      await client.deleteWorkloadEntry(ns, twin.metadata.name, twin.metadata.uid);
+      result.replaced.push(twin.metadata.name);
+    } catch (e) {
+      if (!isNotFound(e)) fail(twin.metadata.name, e);
+    }
+  });
+
   for (const h of plan.healthUpdates) healthOf.set(h.name, h.healthy);
   await mapLimit([...healthOf], limit, async ([name, healthy]) => {
     try {
@@ -141,7 +143,7 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
       fail(name, e);
     }
   });
-  for (const list of [result.created, result.updated, result.deleted, result.adopted]) list.sort();
+  for (const list of [result.created, result.updated, result.deleted, result.adopted, result.replaced]) list.sort();
   result.conflicts.sort((a, b) => a.name.localeCompare(b.name));
   return result;
 }

@@ -16,6 +16,9 @@ export const FIELD_MANAGER = 'vm-registry-operator';
 /** Label selector of every WorkloadEntry this operator manages. */
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
+/** Label selector of the WorkloadEntries no one marks as managed (adoption candidates). */
+export const UNMANAGED_SELECTOR = `!${MANAGED_BY_LABEL}`;
+
 export function sourceSelector(sourceName: string): string {
   return `${MANAGED_SELECTOR},${SOURCE_LABEL}=${sourceName}`;
 }

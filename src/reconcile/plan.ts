@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Policy } from '../api/types.ts';
-import { SCOPE_ANNOTATION } from './ownership.ts';
+import { isAdoptable, SCOPE_ANNOTATION } from './ownership.ts';
+import { effectiveLabels, workloadKey } from './twins.ts';
 import type { DesiredEntry, WorkloadEntry, WorkloadEntrySpec } from './types.ts';
 
 /** Hash of everything we apply for an entry; stored on the object to notice fields we stopped setting. */
@@ -25,6 +26,21 @@ export interface PlanInput {
   /** Scopes the provider could not read this time: their entries are kept (providers report no endpoints there). */
   readonly unknownScopes: readonly string[];
   readonly guard: DeletionGuard;
+  /** Present when the source adopts (spec.adopt): hand-written twins of its entries are replaced. */
+  readonly adoption?: AdoptionInput;
+}
+
+export interface AdoptionInput {
+  /** Entries of the namespace that nobody owns or manages (one LIST; ownership.isAdoptable is checked again). */
+  readonly candidates: readonly WorkloadEntry[];
+  /** The label naming an entry's service (twins.serviceLabelOf). */
+  readonly serviceLabel: string;
+}
+
+/** A hand-written twin deleted because the managed entry `by` now stands for its workload. */
+export interface Replacement {
+  readonly twin: WorkloadEntry;
+  readonly by: string;
 }
 
 export interface Update {
@@ -40,6 +56,8 @@ export interface Plan {
   readonly creates: readonly DesiredEntry[];
   readonly updates: readonly Update[];
   readonly deletes: readonly WorkloadEntry[];
+  /** Hand-written twins to delete (adoption); held back like deletes by the policy and the guard. */
+  readonly replaces: readonly Replacement[];
   /** Deletions not made, and why (the largest reason wins for the status message). */
   readonly heldBack: ReadonlyMap<HoldReason, number>;
   /** Entries whose Healthy condition must be written (Consul's status health mode). */
@@ -120,14 +138,46 @@ export function plan(input: PlanInput): Plan {
     if (scope !== undefined && unknown.has(scope)) hold('UnknownScope', 1);
     else deletes.push(current);
   }
+  let replaces = input.adoption ? twinsToReplace(input.desired, ownedByName, input.adoption) : [];
+  // The guard weighs twins with the source's own entries: both are entries the mesh sees.
+  const deleting = deletes.length + replaces.length;
   if (input.policy !== 'sync') {
-    hold('Policy', deletes.length);
+    hold('Policy', deleting);
     deletes = [];
-  } else if (guardTrips(input.guard, deletes.length, input.owned.length)) {
-    hold('DeletionGuard', deletes.length);
+    replaces = [];
+  } else if (guardTrips(input.guard, deleting, input.owned.length + replaces.length)) {
+    hold('DeletionGuard', deleting);
     deletes = [];
+    replaces = [];
   }
-  return { creates, updates, deletes, heldBack, healthUpdates };
+  return { creates, updates, deletes, replaces, heldBack, healthUpdates };
+}
+
+/**
+ * Unowned entries that describe the same workload as a managed entry already in place
+ * (owned, not being deleted, and with the desired network, address, service and
+ * ports). A twin is replaced only once its successor exists, so the workload is never
+ * without an entry; the sync after the create deletes it. An unowned entry with a
+ * desired name is not a twin: the applier takes it over by name.
+ */
+function twinsToReplace(desired: readonly DesiredEntry[], ownedByName: ReadonlyMap<string, WorkloadEntry>, adoption: AdoptionInput): Replacement[] {
+  const { serviceLabel } = adoption;
+  const inPlace = new Map<string, string>();
+  for (const d of desired) {
+    const current = ownedByName.get(d.name);
+    if (current === undefined || current.metadata.deletionTimestamp !== undefined) continue;
+    const key = workloadKey(d.spec, d.labels, serviceLabel);
+    if (key !== undefined && key === workloadKey(current.spec, effectiveLabels(current.spec, current.metadata.labels), serviceLabel)) inPlace.set(key, d.name);
+  }
+  const desiredNames = new Set(desired.map((d) => d.name));
+  const replaces: Replacement[] = [];
+  for (const twin of adoption.candidates) {
+    if (!isAdoptable(twin) || desiredNames.has(twin.metadata.name) || twin.metadata.deletionTimestamp !== undefined) continue;
+    const key = workloadKey(twin.spec, effectiveLabels(twin.spec, twin.metadata.labels), serviceLabel);
+    const by = key === undefined ? undefined : inPlace.get(key);
+    if (by !== undefined) replaces.push({ twin, by });
+  }
+  return replaces;
 }
 
 /**
@@ -141,5 +191,5 @@ export function guardTrips(guard: DeletionGuard, deletes: number, owned: number)
 }
 
 export function isEmptyPlan(p: Plan): boolean {
-  return p.creates.length === 0 && p.updates.length === 0 && p.deletes.length === 0 && p.healthUpdates.length === 0;
+  return p.creates.length === 0 && p.updates.length === 0 && p.deletes.length === 0 && p.replaces.length === 0 && p.healthUpdates.length === 0;
 }

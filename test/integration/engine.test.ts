@@ -188,7 +188,7 @@ spec: {address: 172.16.0.9}
     assert.ok((await gets()) - getsBefore < 30, 'names were not checked with a GET each');
   });
 
-  test('adoption by address replaces a hand-written entry for the same VM with the managed one', async () => {
+  test('adoption replaces a hand-written twin (same address, service and ports) with the managed one', async () => {
     const { url, reg } = registry('migrate');
     reg.set('vm-1', '10.9.2.1');
     await applyYaml(cluster, `apiVersion: v1
@@ -198,7 +198,7 @@ metadata: {name: migrate}
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: legacy-hand-written, namespace: migrate, labels: {app: web}}
-spec: {address: 10.9.2.1}
+spec: {address: 10.9.2.1, ports: {http: 8080}}
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
