@@ -2,8 +2,10 @@
  * helm and promtool, built from their published Go modules (tools/helm, tools/promtool)
  * for the tests of the Helm chart and of the Prometheus alert rules.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureGoTools } from './gobuild.ts';
+import { ensureGoTools, ToolBuildError } from './gobuild.ts';
+import { toolsDir } from './paths.ts';
 
 /** Pinned in tools/<name>/go.mod; repeated here for the version stamped into the binary. */
 export const OPS_TOOL_VERSIONS = {
@@ -11,13 +13,27 @@ export const OPS_TOOL_VERSIONS = {
   prometheus: 'v0.316.0',
 } as const;
 
+/**
+ * The Kubernetes minor version helm's client-go speaks (k8s.io/client-go v0.M.x), stamped
+ * as helm's default `.Capabilities.KubeVersion` the way helm's own Makefile does; without
+ * it helm assumes 1.20 and refuses the chart's kubeVersion.
+ */
+async function helmKubeMinor(): Promise<string> {
+  const goMod = await readFile(join(toolsDir('helm'), 'go.mod'), 'utf8');
+  const minor = /^\s*k8s\.io\/client-go v0\.(\d+)\./m.exec(goMod)?.[1];
+  if (!minor) throw new ToolBuildError('tools/helm/go.mod does not require k8s.io/client-go v0.M.P');
+  return minor;
+}
+
 export async function ensureHelm(log?: (line: string) => void): Promise<string> {
   const v = OPS_TOOL_VERSIONS.helm;
+  const minor = await helmKubeMinor();
+  const kube = ['helm.sh/helm/v3/pkg/lint/rules', 'helm.sh/helm/v3/pkg/chartutil'].flatMap((p) => [`-X ${p}.k8sVersionMajor=1`, `-X ${p}.k8sVersionMinor=${minor}`]);
   const dir = await ensureGoTools(
     {
       module: 'helm',
       label: v,
-      ldflags: `-X helm.sh/helm/v3/internal/version.version=${v} -X helm.sh/helm/v3/internal/version.gitTreeState=clean`,
+      ldflags: [`-X helm.sh/helm/v3/internal/version.version=${v}`, '-X helm.sh/helm/v3/internal/version.gitTreeState=clean', ...kube].join(' '),
       binaries: { helm: 'helm.sh/helm/v3/cmd/helm' },
     },
     log,
