@@ -26,6 +26,7 @@ typecheck: deps
 
 manifests: deps
 	node src/api/generate.ts
+	cp crds/vmregistry.io_vmregistrysources.yaml charts/vm-registry-operator/crds/
 
 lint: typecheck
 
