@@ -43,6 +43,18 @@ describe('copies kept equal', () => {
   });
 });
 
+describe('Chart.yaml', () => {
+  test('version and appVersion follow package.json, and the image tag of config/manager', async () => {
+    const chart = parse(await readFile(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { version: string; appVersion: string };
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const [kustomization] = await readDocs(join(REPO_ROOT, 'config', 'manager', 'kustomization.yaml'));
+    const images = (kustomization as unknown as { images: Array<{ name: string; newTag: string }> }).images;
+    assert.equal(chart.version, pkg.version);
+    assert.equal(chart.appVersion, pkg.version);
+    assert.equal(images.find((i) => i.name === 'vm-registry-operator')?.newTag, pkg.version);
+  });
+});
+
 describe('alerts', () => {
   test('each has a severity, a for duration, a summary, a description and a runbook section in docs/alerts.md', async () => {
     const doc = await readFile(ALERTS_DOC, 'utf8');
