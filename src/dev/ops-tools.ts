@@ -41,13 +41,20 @@ export async function ensureHelm(log?: (line: string) => void): Promise<string> 
   return join(dir, 'helm');
 }
 
+/** The Go module's v0.MNN.P is Prometheus M.NN.P (v0.316.0 is 3.16.0). */
+export function prometheusRelease(moduleVersion: string): string {
+  const m = /^v0\.(\d)(\d{2})\.(\d+)$/.exec(moduleVersion);
+  if (!m) throw new ToolBuildError(`unexpected Prometheus module version ${moduleVersion}`);
+  return `${m[1]}.${Number(m[2])}.${m[3]}`;
+}
+
 export async function ensurePromtool(log?: (line: string) => void): Promise<string> {
   const v = OPS_TOOL_VERSIONS.prometheus;
   const dir = await ensureGoTools(
     {
       module: 'promtool',
       label: v,
-      ldflags: `-X github.com/prometheus/common/version.Version=${v.replace(/^v0\./, '3.')}`,
+      ldflags: `-X github.com/prometheus/common/version.Version=${prometheusRelease(v)}`,
       binaries: { promtool: 'github.com/prometheus/prometheus/cmd/promtool' },
     },
     log,
