@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { crdYaml, CRD_FILE } from '../api/crd-yaml.ts';
 import { REPO_ROOT } from './paths.ts';
 
-// crds/ is what the local cluster applies; config/crd/bases/ is the copy kustomize may load.
-for (const file of [CRD_FILE, 'config/crd/bases/vmregistry.io_vmregistrysources.yaml']) {
+// crds/ is what the local cluster applies; config/crd/bases/ is the copy kustomize may
+// load, and the chart's crds/ the copy Helm installs.
+const COPIES = ['config/crd/bases/vmregistry.io_vmregistrysources.yaml', 'charts/vm-registry-operator/crds/vmregistry.io_vmregistrysources.yaml'];
+for (const file of [CRD_FILE, ...COPIES]) {
   writeFileSync(join(REPO_ROOT, file), crdYaml());
   process.stdout.write(`wrote ${file}\n`);
 }
