@@ -86,7 +86,7 @@ export class ProviderSlots {
       if (ref.use !== 'trust') credentials.set(secretKey(ref), value);
     }
     // Consent is checked at every reconcile, before a provider is created or reused: a
-    // withdrawn consent stops the provider (and its watches) at once.
+    // withdrawn consent stops the provider (and its watches) at the next reconcile.
     const consents = this.checkConsent(factory, source, refs, read, credentials);
     if (consents instanceof Error) {
       await this.close(key);
