@@ -16,6 +16,9 @@ import type { ProviderFactories } from '../providers/registry.ts';
 import { ALLOWED_ENDPOINTS_ANNOTATION, ConsentError, NO_AMBIENT, checkAmbient, checkSecretConsent, type AmbientPolicy } from './consent.ts';
 import type { KubeClient, SecretContent } from './kube-client.ts';
 
+/** The one API call the slots make: a Secret by name. */
+export type SecretReader = Pick<KubeClient, 'getSecret'>;
+
 export class SecretError extends Error {
   override readonly name = 'SecretError';
 }
@@ -30,7 +33,7 @@ interface Slot {
 export class ProviderSlots {
   private readonly slots = new Map<string, Slot>();
   private readonly factories: ProviderFactories;
-  private readonly client: KubeClient;
+  private readonly client: SecretReader;
   private readonly metrics: ProviderMetrics;
   private readonly log: Logger;
   private readonly onChange: (key: string) => void;
@@ -38,7 +41,7 @@ export class ProviderSlots {
 
   constructor(deps: {
     factories: ProviderFactories;
-    client: KubeClient;
+    client: SecretReader;
     metrics: ProviderMetrics;
     log: Logger;
     onChange: (key: string) => void;
