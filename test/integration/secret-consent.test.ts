@@ -231,8 +231,6 @@ describe("the operator's own identity only where the admin allows it", () => {
   });
 
   test('allowed namespace and allowed endpoint: works; other namespace or endpoint: AmbientCredentialsNotPermitted, nothing sent', { timeout: 180_000 }, async () => {
-    const before = listener.requests.length;
-    const connections = listener.connections;
     await applyYaml(cluster, [
       source('amb-ok', 'own', ec2Spec(moto.endpoint)),
       source('amb-no', 'own', ec2Spec(moto.endpoint)),
@@ -248,7 +246,9 @@ describe("the operator's own identity only where the admin allows it", () => {
     assert.equal((await getEntries(cluster, 'amb-no')).length, 0);
 
     await failedReconciles(6);
-    assert.equal(listener.requests.length, before, 'no request with the operator identity reached the listener');
-    assert.equal(listener.connections, connections);
+    // The Consul source of the previous test may still be winding down against the
+    // listener; EC2 requests are POSTs signed in an Authorization header, Consul's are not.
+    const signed = listener.requests.filter((r) => r.method === 'POST' || r.headers.authorization !== undefined);
+    assert.deepEqual(signed, [], 'no request with the operator identity reached the listener');
   });
 });
