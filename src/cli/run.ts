@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/types.ts';
 import { parseDuration } from '../api/duration.ts';
+import { ambientPolicyOf } from '../controller/consent.ts';
 import { checkTimings, type LeaderElectionTimings } from '../controller/leader-election.ts';
 import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
@@ -29,6 +30,13 @@ Options:
   --leader-election-retry-period D   between lease attempts (default 2s)
   --workers N                        sources reconciled in parallel (default 4)
   --log-level debug|info|warn|error  (default info)
+  --ambient-credentials-namespaces a,b
+                                     namespaces whose sources may use the operator's own
+                                     cloud identity (AWS default chain, Google ADC) when they
+                                     name no Secret; * for all (default: none)
+  --ambient-credentials-endpoints URL,URL
+                                     endpoint overrides (scheme://host[:port]) that identity
+                                     may be sent to; default endpoints need no entry (default: none)
 `;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -77,6 +85,8 @@ export async function runOperator(argv: string[]): Promise<number> {
       'leader-election-retry-period': { type: 'string', default: '2s' },
       workers: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
+      'ambient-credentials-namespaces': { type: 'string', default: '' },
+      'ambient-credentials-endpoints': { type: 'string', default: '' },
     },
     strict: true,
   });
@@ -85,6 +95,12 @@ export async function runOperator(argv: string[]): Promise<number> {
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
   const leaderElection = values['leader-elect'] ? leaderElectionFrom(values) : undefined;
+  let ambient;
+  try {
+    ambient = ambientPolicyOf(values['ambient-credentials-namespaces'], values['ambient-credentials-endpoints']);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
@@ -110,6 +126,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     log,
     namespaces,
     workers,
+    ambient,
     ...(leaderElection ? { leaderElection } : {}),
     onLostLeadership: () => {
       lost = true;
@@ -130,7 +147,11 @@ export async function runOperator(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
-  log.info('starting', { namespaces: namespaces.length ? namespaces : 'all', leaderElection: Boolean(leaderElection) });
+  log.info('starting', {
+    namespaces: namespaces.length ? namespaces : 'all',
+    leaderElection: Boolean(leaderElection),
+    ambientCredentialsNamespaces: ambient.namespaces === '*' ? '*' : [...ambient.namespaces],
+  });
   await operator.start();
   await stopped;
   // Resolves only after the last write has ended (also when a lost lease began the

@@ -98,6 +98,11 @@ interface CallOptions {
   readonly unfenced?: boolean;
 }
 
+export interface SecretContent {
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly data: ReadonlyMap<string, string>;
+}
+
 export interface KubeClientOptions {
   /** Client-side rate limit, like client-go's QPS and burst. */
   readonly qps?: number;
@@ -284,6 +289,15 @@ export class KubeClient {
   }
 
   // --- Secrets ----------------------------------------------------------------------
+
+  /** One GET: the Secret's annotations (consent) and its decoded values. */
+  async getSecret(namespace: string, name: string): Promise<SecretContent> {
+    const secret = await this.call<{ metadata?: { annotations?: Record<string, string> }; data?: Record<string, string> }>('GET', `get secret ${namespace}/${name}`, () =>
+      this.core.readNamespacedSecret({ namespace, name }),
+    );
+    const data = new Map(Object.entries(secret.data ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64').toString('utf8')]));
+    return { annotations: secret.metadata?.annotations ?? {}, data };
+  }
 
   async getSecretValue(namespace: string, name: string, key: string): Promise<string> {
     const secret = await this.call<{ data?: Record<string, string> }>('GET', `get secret ${namespace}/${name}`, () =>

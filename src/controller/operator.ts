@@ -11,6 +11,7 @@ import type { Logger } from '../metrics/logger.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcile/types.ts';
+import type { AmbientPolicy } from './consent.ts';
 import { EventRecorder } from './events.ts';
 import { ResilientInformer } from './informer.ts';
 import { KubeClient, type KubeClientOptions } from './kube-client.ts';
@@ -32,6 +33,8 @@ export interface OperatorOptions {
   readonly leaderElection?: { readonly namespace: string; readonly name: string; readonly identity: string } & LeaderElectionTimings;
   readonly client?: KubeClientOptions;
   readonly resyncPeriodMs?: number;
+  /** Where the operator's own cloud identity may be used (`--ambient-credentials-*`); default nowhere. */
+  readonly ambient?: AmbientPolicy;
   /** Called when leadership is lost; the process should exit (as controller-runtime does). */
   readonly onLostLeadership?: () => void;
 }
@@ -70,6 +73,7 @@ export class Operator {
       events,
       enqueue: (key) => this.queue.add(key),
       ...(options.resyncPeriodMs !== undefined ? { resyncPeriodMs: options.resyncPeriodMs } : {}),
+      ...(options.ambient !== undefined ? { ambient: options.ambient } : {}),
     });
     for (const w of this.watchedSources()) {
       this.sourceInformers.push(

@@ -1,6 +1,7 @@
 /**
- * One live provider per source. A provider is rebuilt when the source's generation or
- * the Secret values it uses change, and closed when the source goes away. The last
+ * One live provider per source. A provider is rebuilt when the source's generation, the
+ * Secret values it uses or their consent annotations change, and closed when the source
+ * goes away or its credentials are no longer permitted (consent.ts). The last
  * good snapshot is kept so that a reconcile caused by our own writes or by drift does
  * not call the registry again; interval ticks and registry watches ask for a fresh one.
  */
@@ -9,9 +10,14 @@ import type { VmRegistrySource } from '../api/types.ts';
 import { providerOf } from '../api/types.ts';
 import type { Logger } from '../metrics/logger.ts';
 import type { ProviderMetrics } from '../metrics/provider-metrics.ts';
-import { secretKey, type Provider, type Snapshot } from '../providers/provider.ts';
+import { distinctDestinations } from '../providers/credential-use.ts';
+import { secretKey, type Provider, type ProviderFactory, type SecretKeyReference, type Snapshot } from '../providers/provider.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
-import type { KubeClient } from './kube-client.ts';
+import { ALLOWED_ENDPOINTS_ANNOTATION, ConsentError, NO_AMBIENT, checkAmbient, checkSecretConsent, type AmbientPolicy } from './consent.ts';
+import type { KubeClient, SecretContent } from './kube-client.ts';
+
+/** The one API call the slots make: a Secret by name. */
+export type SecretReader = Pick<KubeClient, 'getSecret'>;
 
 export class SecretError extends Error {
   override readonly name = 'SecretError';
@@ -27,12 +33,22 @@ interface Slot {
 export class ProviderSlots {
   private readonly slots = new Map<string, Slot>();
   private readonly factories: ProviderFactories;
-  private readonly client: KubeClient;
+  private readonly client: SecretReader;
   private readonly metrics: ProviderMetrics;
   private readonly log: Logger;
   private readonly onChange: (key: string) => void;
+  private readonly ambient: AmbientPolicy;
 
-  constructor(deps: { factories: ProviderFactories; client: KubeClient; metrics: ProviderMetrics; log: Logger; onChange: (key: string) => void }) {
+  constructor(deps: {
+    factories: ProviderFactories;
+    client: SecretReader;
+    metrics: ProviderMetrics;
+    log: Logger;
+    onChange: (key: string) => void;
+    /** Where the operator's own identity may be used; default nowhere. */
+    ambient?: AmbientPolicy;
+  }) {
+    this.ambient = deps.ambient ?? NO_AMBIENT;
     this.factories = deps.factories;
     this.client = deps.client;
     this.metrics = deps.metrics;
@@ -61,16 +77,27 @@ export class ProviderSlots {
     const name = providerOf(source.spec);
     const factory = this.factories.get(name);
     if (!factory) throw new SecretError(`provider ${name} is not available in this build`);
+    const namespace = source.metadata.namespace;
+    const refs = factory.secretRefs(source.spec);
+    const read = await this.readSecrets(namespace, refs);
     const secrets = new Map<string, string>();
-    for (const ref of factory.secretRefs(source.spec)) {
-      try {
-        secrets.set(secretKey(ref), await this.client.getSecretValue(source.metadata.namespace, ref.name, ref.key));
-      } catch (e) {
-        throw new SecretError(`cannot read key "${ref.key}" of Secret ${source.metadata.namespace}/${ref.name}: ${(e as Error).message}`, { cause: e });
-      }
+    const credentials = new Map<string, string>();
+    for (const ref of refs) {
+      const value = read.get(ref.name)?.data.get(ref.key);
+      if (value === undefined) throw new SecretError(`cannot read key "${ref.key}" of Secret ${namespace}/${ref.name}: the Secret has no key "${ref.key}"`);
+      secrets.set(secretKey(ref), value);
+      if (ref.use !== 'trust') credentials.set(secretKey(ref), value);
+    }
+    // Consent is checked at every reconcile, before a provider is created or reused: a
+    // withdrawn consent stops the provider (and its watches) at the next reconcile.
+    const consents = this.checkConsent(factory, source, refs, read, credentials);
+    if (consents instanceof Error) {
+      await this.close(key);
+      throw consents;
     }
     const hash = createHash('sha256');
     for (const [k, v] of [...secrets].sort()) hash.update(`${k}\0${v}\0`);
+    for (const c of consents) hash.update(`consent\0${c}\0`);
     const fingerprint = `${source.metadata.uid}/${source.metadata.generation}/${hash.digest('hex')}`;
     const existing = this.slots.get(key);
     if (existing && existing.fingerprint === fingerprint) return existing;
@@ -89,6 +116,49 @@ export class ProviderSlots {
       this.onChange(key);
     });
     return slot;
+  }
+
+  /** One GET per distinct Secret: values and the consent annotation come from the same read. */
+  private async readSecrets(namespace: string, refs: readonly SecretKeyReference[]): Promise<Map<string, SecretContent>> {
+    const read = new Map<string, SecretContent>();
+    for (const ref of refs) {
+      if (read.has(ref.name)) continue;
+      try {
+        read.set(ref.name, await this.client.getSecret(namespace, ref.name));
+      } catch (e) {
+        throw new SecretError(`cannot read key "${ref.key}" of Secret ${namespace}/${ref.name}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return read;
+  }
+
+  /**
+   * The consent annotations in force (for the fingerprint), or the ConsentError that
+   * forbids this use. A CA bundle (use: trust) is never sent and needs no consent.
+   */
+  private checkConsent(
+    factory: ProviderFactory,
+    source: VmRegistrySource,
+    refs: readonly SecretKeyReference[],
+    read: ReadonlyMap<string, SecretContent>,
+    credentials: ReadonlyMap<string, string>,
+  ): string[] | ConsentError {
+    const namespace = source.metadata.namespace;
+    const use = factory.credentialUse(source.spec, credentials);
+    const destinations = distinctDestinations(use.destinations);
+    const names = [...new Set(refs.filter((r) => r.use !== 'trust').map((r) => r.name))].sort();
+    try {
+      const consents = names.map((name) => {
+        const allowedEndpoints = read.get(name)?.annotations[ALLOWED_ENDPOINTS_ANNOTATION];
+        checkSecretConsent({ namespace, name, allowedEndpoints }, destinations);
+        return `${name}=${allowedEndpoints ?? ''}`;
+      });
+      checkAmbient(this.ambient, namespace, use);
+      return consents;
+    } catch (e) {
+      if (e instanceof ConsentError) return e;
+      throw e;
+    }
   }
 
   async close(key: string): Promise<void> {

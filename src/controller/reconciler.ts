@@ -21,6 +21,7 @@ import { conflictMessage, describeProviderFailure, guardMessage, syncedCondition
 import type { EventRecorder } from './events.ts';
 import type { KubeClient } from './kube-client.ts';
 import { ProviderSlots } from './provider-slots.ts';
+import type { AmbientPolicy } from './consent.ts';
 
 /** Istio's switch for WorkloadEntry health conditions written by a controller. */
 export const HEALTH_CHECKS_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
@@ -44,6 +45,8 @@ export interface ReconcilerDeps {
   readonly enqueue: (key: string) => void;
   /** How often owned entries are listed from the API instead of the cache. */
   readonly resyncPeriodMs?: number;
+  /** Where the operator's own cloud identity may be used (default: nowhere). */
+  readonly ambient?: AmbientPolicy;
 }
 
 interface SourceMemory {
@@ -65,6 +68,7 @@ export class Reconciler {
       metrics: deps.metrics.provider,
       log: deps.log,
       onChange: deps.enqueue,
+      ...(deps.ambient !== undefined ? { ambient: deps.ambient } : {}),
     });
   }
 

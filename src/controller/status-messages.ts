@@ -3,6 +3,7 @@ import type { ApplyResult } from '../reconcile/apply.ts';
 import type { HoldReason, Plan } from '../reconcile/plan.ts';
 import { isProviderError } from '../providers/errors.ts';
 import type { ConditionInput } from './conditions.ts';
+import { ConsentError } from './consent.ts';
 import { SecretError } from './provider-slots.ts';
 
 export function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number, skipped: number, maxDeletePercent: number): ConditionInput {
@@ -49,6 +50,7 @@ export function guardMessage(count: number, maxDeletePercent: number): string {
 
 export function describeProviderFailure(e: unknown): { reason: string; message: string } {
   if (isProviderError(e)) return { reason: e.reason, message: e.message };
+  if (e instanceof ConsentError) return { reason: e.reason, message: e.message };
   if (e instanceof SecretError) return { reason: 'SecretUnavailable', message: e.message };
   return { reason: 'ProviderFailed', message: (e as Error).message ?? String(e) };
 }

@@ -5,6 +5,7 @@
 import type { ProviderName, RelabelRule, VmRegistrySourceSpec } from '../api/types.ts';
 import type { ProviderMetrics } from '../metrics/provider-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
+import type { CredentialUse } from './credential-use.ts';
 
 /**
  * One endpoint (VM instance, service instance) as the registry reports it, described
@@ -58,6 +59,12 @@ export interface Provider {
 export interface SecretKeyReference {
   readonly name: string;
   readonly key: string;
+  /**
+   * `credential` (the default): sent to the registry in some form, so the Secret must
+   * consent to the destination. `trust`: only read to verify the registry (a CA bundle),
+   * never sent anywhere; needs no consent.
+   */
+  readonly use?: 'credential' | 'trust';
 }
 
 export interface ProviderContext {
@@ -79,6 +86,12 @@ export interface ProviderFactory {
   /** Secret keys the spec refers to; the controller reads them and passes the values in. */
   secretRefs(spec: VmRegistrySourceSpec): SecretKeyReference[];
   create(ctx: ProviderContext): Provider;
+  /**
+   * Where this spec would send credentials, checked by the controller before create().
+   * `secrets` holds the resolved credential values (a GCE key names its token endpoint).
+   * Throws ProviderError(BadConfig) when a destination field is not a usable URL.
+   */
+  credentialUse(spec: VmRegistrySourceSpec, secrets: ReadonlyMap<string, string>): CredentialUse;
   /** Default relabel rules that map this provider's __meta_* labels to WorkloadEntry fields. */
   defaultMapping(spec: VmRegistrySourceSpec): RelabelRule[];
 }

@@ -46,8 +46,10 @@ async function applySource(ns: string, name: string, consul: Record<string, unkn
   await applyYaml(cluster, `${JSON.stringify(namespace)}\n---\n${JSON.stringify(source)}\n`);
 }
 
-async function applySecret(ns: string, name: string, data: Record<string, string>): Promise<void> {
-  await applyYaml(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, type: 'Opaque', stringData: data }));
+/** A Secret that consents to being sent to the given Consul addresses. */
+async function applySecret(ns: string, name: string, data: Record<string, string>, allowed: readonly string[]): Promise<void> {
+  const annotations = { 'vmregistry.io/allowed-endpoints': allowed.join(',') };
+  await applyYaml(cluster, JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns, annotations }, type: 'Opaque', stringData: data }));
 }
 
 /** Entries of a namespace keyed by the endpoint id (Consul node/service id). */
@@ -372,7 +374,7 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
     const token = await acl.createToken('service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }');
     const ids = [id('secure-1', acl), id('secure-2', acl)];
     await cluster.kubectl(['create', 'namespace', ns]);
-    await applySecret(ns, 'consul-acl', { token: `${token}\n` });
+    await applySecret(ns, 'consul-acl', { token: `${token}\n` }, [acl.address]);
     // Secrets are read at each sync: a short interval lets a changed Secret take effect soon.
     await applySource(ns, 'secure', { address: acl.address, services: ['secure'], tokenSecretRef: { name: 'consul-acl' } }, { interval: '1s' });
     const entries = await waitForEndpoints(ns, ids);
@@ -380,7 +382,7 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
     await waitForCondition(ns, 'secure', 'Ready', 'True');
 
     let phase = Date.now();
-    await applySecret(ns, 'consul-acl', { token: '00000000-0000-4000-8000-000000000000' });
+    await applySecret(ns, 'consul-acl', { token: '00000000-0000-4000-8000-000000000000' }, [acl.address]);
     let source = await waitForCondition(ns, 'secure', 'ProviderReady', 'False', 'ConsulUnauthorized');
     t.diagnostic(`bad token in status after ${Date.now() - phase} ms`);
     assert.equal(condition(source, 'Ready')?.status, 'False');
@@ -405,7 +407,7 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
     assert.deepEqual([...(await byEndpoint(ns)).values()].map((e) => e.metadata.uid).sort(), uids, 'every entry is kept');
 
     phase = Date.now();
-    await applySecret(ns, 'consul-acl', { token });
+    await applySecret(ns, 'consul-acl', { token }, [acl.address]);
     source = await waitForCondition(ns, 'secure', 'Ready', 'True', undefined, 60_000);
     t.diagnostic(`good token again: Ready after ${Date.now() - phase} ms`);
     assert.equal(condition(source, 'Synced')?.reason, 'InSync');

@@ -70,7 +70,7 @@ ${o.extraEc2 ?? ''}`;
 function secretYaml(ns: string, keys: { accessKeyId: string; secretAccessKey: string }): string {
   return `apiVersion: v1
 kind: Secret
-metadata: {name: aws, namespace: ${ns}}
+metadata: {name: aws, namespace: ${ns}, annotations: {vmregistry.io/allowed-endpoints: "${moto.endpoint}"}}
 stringData:
   AWS_ACCESS_KEY_ID: "${keys.accessKeyId}"
   AWS_SECRET_ACCESS_KEY: "${keys.secretAccessKey}"`;
@@ -256,6 +256,8 @@ describe('EC2 through the operator', () => {
     const entries = await waitForIds('ec2-outage', ids);
 
     const closed = await freePort();
+    // The Secret consents to the new endpoint first, or the source would be SecretNotPermitted.
+    await cluster.kubectl(['annotate', 'secret', 'aws', '-n', 'ec2-outage', '--overwrite', `vmregistry.io/allowed-endpoints=${moto.endpoint},http://127.0.0.1:${closed}`]);
     await cluster.kubectl(['patch', 'vmrs', 'o', '-n', 'ec2-outage', '--type=merge', '-p', JSON.stringify({ spec: { ec2: { endpoint: `http://127.0.0.1:${closed}` } } })]);
     const down = await waitForSource('ec2-outage', 'o', 'ProviderReady=False', (s) => condition(s, 'ProviderReady')?.status === 'False');
     assert.equal(condition(down, 'ProviderReady')?.reason, 'EC2Unreachable');

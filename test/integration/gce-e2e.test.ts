@@ -40,7 +40,7 @@ after(async () => {
 function secretYaml(ns: string, keyJson: string): string {
   return `apiVersion: v1
 kind: Secret
-metadata: {name: gce-key, namespace: ${ns}}
+metadata: {name: gce-key, namespace: ${ns}, annotations: {vmregistry.io/allowed-endpoints: "${server.url}"}}
 stringData:
   key.json: '${keyJson.replace(/'/g, "''")}'`;
 }

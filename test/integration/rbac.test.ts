@@ -126,7 +126,7 @@ metadata: {name: ${WORKLOADS}}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: consul-acl, namespace: ${WORKLOADS}}
+metadata: {name: consul-acl, namespace: ${WORKLOADS}, annotations: {vmregistry.io/allowed-endpoints: "${REGISTRY_URL}"}}
 stringData: {token: ${TOKEN_VALUE}}
 `);
     reg.set('vm-1', '10.20.0.1');
@@ -184,6 +184,7 @@ stringData: {token: ${TOKEN_VALUE}}
     assert.match(condition(s, 'ProviderReady')?.message ?? '', /404|NotFound/);
     assert.doesNotMatch(condition(s, 'ProviderReady')?.message ?? '', /forbidden/i);
     await cluster.kubectl(['create', 'secret', 'generic', 'late-token', '-n', WORKLOADS, '--from-literal=token=later']);
+    await cluster.kubectl(['annotate', 'secret', 'late-token', '-n', WORKLOADS, `vmregistry.io/allowed-endpoints=${REGISTRY_URL}`]);
     await eventually('the late source to sync', async () => condition(await getSource(cluster, WORKLOADS, 'late'), 'Ready')?.status === 'True', 40_000);
     assert.equal(secretsSeen.get(`${WORKLOADS}/late`)?.get('late-token/token'), 'later');
   });

@@ -1,5 +1,6 @@
 /** The Consul provider's factory: what the controller registers under "consul". */
 import type { VmRegistrySourceSpec } from '../../api/types.ts';
+import { originOfField, type CredentialUse } from '../credential-use.ts';
 import type { ProviderContext, ProviderFactory, SecretKeyReference } from '../provider.ts';
 import { consulDefaultMapping } from './mapping.ts';
 import { ConsulProvider } from './provider.ts';
@@ -10,8 +11,15 @@ export const consulProviderFactory: ProviderFactory = {
     const c = spec.consul;
     const refs: SecretKeyReference[] = [];
     if (c?.tokenSecretRef) refs.push({ name: c.tokenSecretRef.name, key: c.tokenSecretRef.key });
-    if (c?.tls?.caSecretRef) refs.push({ name: c.tls.caSecretRef.name, key: c.tls.caSecretRef.key });
+    // The CA bundle only verifies the agent and is never sent: it needs no consent.
+    if (c?.tls?.caSecretRef) refs.push({ name: c.tls.caSecretRef.name, key: c.tls.caSecretRef.key, use: 'trust' });
     return refs;
+  },
+  credentialUse(spec: VmRegistrySourceSpec): CredentialUse {
+    // The token travels in X-Consul-Token to the address; the operator has no Consul identity of its own.
+    const address = spec.consul?.address;
+    if (address === undefined) return { destinations: [], ambient: false };
+    return { destinations: [{ entry: originOfField('consul', 'spec.consul.address', address), field: 'spec.consul.address', override: true }], ambient: false };
   },
   create(ctx: ProviderContext): ConsulProvider {
     return new ConsulProvider(ctx);

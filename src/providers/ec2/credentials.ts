@@ -5,6 +5,7 @@
  */
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { Ec2Spec } from '../../api/types.ts';
+import { awsRegionEntry, originOfField, type CredentialDestination, type CredentialUse } from '../credential-use.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type SecretKeyReference } from '../provider.ts';
 import type { Ec2Credentials } from './client.ts';
@@ -18,6 +19,23 @@ export function ec2SecretRefs(spec: Ec2Spec): SecretKeyReference[] {
   ];
   if (ref.sessionTokenKey) refs.push({ name: ref.name, key: ref.sessionTokenKey });
   return refs;
+}
+
+/**
+ * Requests are signed with the keys (SigV4) and sent to the EC2 endpoint; with assumeRole
+ * the keys first sign the STS call at the region's default endpoint, and the temporary
+ * credentials it returns sign the EC2 calls. Without a Secret the default chain (the
+ * operator's own identity) does the signing.
+ */
+export function ec2CredentialUse(spec: Ec2Spec): CredentialUse {
+  const destinations: CredentialDestination[] = [];
+  if (spec.assumeRole !== undefined) destinations.push({ entry: awsRegionEntry(spec.region), field: 'spec.ec2.assumeRole (STS)', override: false });
+  destinations.push(
+    spec.endpoint !== undefined
+      ? { entry: originOfField('ec2', 'spec.ec2.endpoint', spec.endpoint), field: 'spec.ec2.endpoint', override: true }
+      : { entry: awsRegionEntry(spec.region), field: 'spec.ec2.region', override: false },
+  );
+  return { destinations, ambient: spec.credentialsSecretRef === undefined };
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Ec2Spec, VmRegistrySourceSpec } from '../../api/types.ts';
 import { ProviderError } from '../errors.ts';
 import type { Endpoint, Provider, ProviderContext, ProviderFactory, Snapshot } from '../provider.ts';
 import { sdkInstancesApi, type Ec2InstancesApi } from './client.ts';
-import { ec2Credentials, ec2SecretRefs } from './credentials.ts';
+import { ec2Credentials, ec2CredentialUse, ec2SecretRefs } from './credentials.ts';
 import { classifyEc2Error } from './errors.ts';
 import { instanceLabels, instanceProblems } from './labels.ts';
 import { ec2DefaultMapping } from './mapping.ts';
@@ -121,5 +121,6 @@ export const ec2ProviderFactory: ProviderFactory = {
   name: 'ec2',
   secretRefs: (spec) => (spec.ec2 !== undefined ? ec2SecretRefs(spec.ec2) : []),
   create: (ctx) => createEc2Provider(ctx),
+  credentialUse: (spec) => ec2CredentialUse(ec2SpecOf(spec)),
   defaultMapping: (spec) => ec2DefaultMapping(ec2SpecOf(spec)),
 };

@@ -1,5 +1,6 @@
 /** The Google Compute Engine provider: a polling provider (no watch) over the Compute API. */
 import type { VmRegistrySourceSpec } from '../../api/types.ts';
+import { originOf, originOfField, type CredentialDestination, type CredentialUse } from '../credential-use.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type ProviderContext, type ProviderFactory, type SecretKeyReference } from '../provider.ts';
 import { createComputeClient } from './compute-client.ts';
@@ -15,6 +16,44 @@ const REQUEST_TIMEOUT_MS = 30_000;
 function credentialsRef(spec: VmRegistrySourceSpec): SecretKeyReference | undefined {
   const ref = spec.gce?.credentialsSecretRef;
   return ref ? { name: ref.name, key: ref.key ?? 'key.json' } : undefined;
+}
+
+/** token_uri and universe_domain of a key JSON; nothing when it does not parse (create() reports that). */
+function keyEndpoints(json: string | undefined): { tokenUri?: string; universe?: string } {
+  if (json === undefined) return {};
+  try {
+    const v = JSON.parse(json) as Record<string, unknown>;
+    return {
+      ...(typeof v['token_uri'] === 'string' ? { tokenUri: v['token_uri'] } : {}),
+      ...(typeof v['universe_domain'] === 'string' ? { universe: v['universe_domain'] } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The key signs a bearer token sent to the Compute endpoint (self-signed JWT). Its
+ * token_uri is where an OAuth exchange with the key would go, so it must be consented to
+ * as well. Without a Secret, Application Default Credentials are used, except against a
+ * plain-http endpoint (a local server), where the client sends no credentials at all.
+ */
+function gceCredentialUse(spec: VmRegistrySourceSpec, secrets: ReadonlyMap<string, string>): CredentialUse {
+  const ref = credentialsRef(spec);
+  const key = keyEndpoints(ref ? secrets.get(secretKey(ref)) : undefined);
+  const endpoint = spec.gce?.endpoint;
+  const destinations: CredentialDestination[] = [
+    endpoint !== undefined
+      ? { entry: originOfField('gce', 'spec.gce.endpoint', endpoint), field: 'spec.gce.endpoint', override: true }
+      : { entry: `https://compute.${(key.universe ?? 'googleapis.com').toLowerCase()}`, field: 'the default Compute endpoint', override: false },
+  ];
+  if (key.tokenUri !== undefined) {
+    const origin = originOf(key.tokenUri);
+    if (origin === undefined) throw new ProviderError('gce', 'BadConfig', 'the token_uri of the service-account key is not an http(s) URL');
+    destinations.push({ entry: origin, field: 'token_uri of the service-account key', override: false });
+  }
+  const plainHttp = endpoint !== undefined && originOf(endpoint)?.startsWith('http:') === true;
+  return { destinations, ambient: ref === undefined && !plainHttp };
 }
 
 export const gceProviderFactory: ProviderFactory = {
@@ -47,6 +86,8 @@ export const gceProviderFactory: ProviderFactory = {
       client: () => createComputeClient({ endpoint: gce.endpoint, credentialsJson, requestTimeoutMs: REQUEST_TIMEOUT_MS }),
     });
   },
+
+  credentialUse: gceCredentialUse,
 
   defaultMapping: gceDefaultMapping,
 };

@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { basename, join } from 'node:path';
 import { validateSpec } from '../../../src/api/validate.ts';
 import { PROVIDER_NAMES, providerOf, type VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
+import { ALLOWED_ENDPOINTS_ANNOTATION, checkSecretConsent, parseEntries } from '../../../src/controller/consent.ts';
+import { builtinProviders } from '../../../src/providers/index.ts';
+import { secretKey } from '../../../src/providers/provider.ts';
 import { CONFIG_DIR, kustomizationFiles, readDocs, yamlFilesIn, type K8sObject } from '../../harness/manifests.ts';
 
 const SAMPLES = join(CONFIG_DIR, 'samples');
@@ -61,6 +64,26 @@ describe('config/samples', () => {
           for (const key of ref.keys) {
             assert.ok(secret.stringData?.[key] !== undefined || secret.data?.[key] !== undefined, `${s.file}: Secret ${ref.name} has key ${key}`);
           }
+        }
+      }
+    }
+  });
+
+  test("every sample Secret consents to exactly where its sample source sends it", async () => {
+    const factories = builtinProviders();
+    for (const s of await samples()) {
+      const secrets = s.docs.filter((d) => d.kind === 'Secret') as Array<K8sObject & { metadata: { annotations?: Record<string, string> }; stringData?: Record<string, string> }>;
+      for (const src of sourcesOf(s)) {
+        const spec = validateSpec(src.spec);
+        const factory = factories.get(providerOf(spec));
+        assert.ok(factory);
+        const refs = factory.secretRefs(spec).filter((r) => r.use !== 'trust');
+        const values = new Map(refs.map((r) => [secretKey(r), secrets.find((x) => x.metadata.name === r.name)?.stringData?.[r.key] ?? '']));
+        const destinations = factory.credentialUse(spec, values).destinations;
+        for (const name of new Set(refs.map((r) => r.name))) {
+          const annotation = secrets.find((x) => x.metadata.name === name)?.metadata.annotations?.[ALLOWED_ENDPOINTS_ANNOTATION];
+          assert.doesNotThrow(() => checkSecretConsent({ namespace: 'vm-workloads', name, allowedEndpoints: annotation }, destinations), `${s.file}: ${name}`);
+          assert.equal(parseEntries(annotation).allowed.size, new Set(destinations.map((d) => d.entry)).size, `${s.file}: ${name} allows no more than needed`);
         }
       }
     }

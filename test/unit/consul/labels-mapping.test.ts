@@ -180,7 +180,7 @@ describe('default mapping through the engine', () => {
     const spec = consulSpec({ tokenSecretRef: { name: 'consul' }, tls: { caSecretRef: { name: 'ca' } } });
     assert.deepEqual(consulProviderFactory.secretRefs(spec), [
       { name: 'consul', key: 'token' },
-      { name: 'ca', key: 'ca.crt' },
+      { name: 'ca', key: 'ca.crt', use: 'trust' },
     ]);
   });
 });
