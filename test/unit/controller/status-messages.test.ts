@@ -4,7 +4,7 @@ import type { ApplyResult } from '../../../src/reconcile/apply.ts';
 import { conflictMessage } from '../../../src/controller/status-messages.ts';
 
 function withConflicts(conflicts: ApplyResult['conflicts']): ApplyResult {
-  return { created: [], updated: [], deleted: [], adopted: [], conflicts, errors: [], healthWrites: 0 };
+  return { created: [], updated: [], deleted: [], adopted: [], replaced: [], conflicts, errors: [], healthWrites: 0 };
 }
 
 /** Deepest nesting of parentheses in a text. */
