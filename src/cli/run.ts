@@ -8,6 +8,9 @@ import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
 import { parseBindAddress, startProbeServer } from '../metrics/server.ts';
+import { parseDuration } from '../api/duration.ts';
+import { createConsulProviderFactory } from '../providers/consul/index.ts';
+import { DEFAULT_POOL_LIMITS, MIN_CONNECTIONS, type PoolLimits } from '../providers/consul/pool.ts';
 import { builtinProviders } from '../providers/index.ts';
 import { UsageError } from './errors.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
@@ -24,6 +27,12 @@ Options:
   --leader-election-id NAME          name of the Lease (default vm-registry-operator)
   --workers N                        sources reconciled in parallel (default 4)
   --log-level debug|info|warn|error  (default info)
+  --consul-max-connections-per-agent N
+                                     sockets open at once to one Consul endpoint, shared by
+                                     every source (default 64; Consul refuses more than 200
+                                     per client address by default)
+  --consul-liveness-bound DURATION   a Consul endpoint that has not answered for this long
+                                     makes its sources ProviderReady=False (default 15s)
 `;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -43,6 +52,8 @@ export async function runOperator(argv: string[]): Promise<number> {
       'leader-election-id': { type: 'string', default: 'vm-registry-operator' },
       workers: { type: 'string', default: '4' },
       'log-level': { type: 'string', default: 'info' },
+      'consul-max-connections-per-agent': { type: 'string', default: String(DEFAULT_POOL_LIMITS.maxConnections) },
+      'consul-liveness-bound': { type: 'string', default: '15s' },
     },
     strict: true,
   });
@@ -50,6 +61,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  const consul = consulOptions(values['consul-max-connections-per-agent'], values['consul-liveness-bound']);
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
@@ -76,7 +88,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   let lost = false;
   const operator = new Operator({
     kc,
-    factories: builtinProviders(),
+    factories: new Map(builtinProviders()).set('consul', createConsulProviderFactory(consul)),
     metrics,
     log,
     namespaces,
@@ -108,4 +120,20 @@ export async function runOperator(argv: string[]): Promise<number> {
   for (const s of servers) s.close();
   log.info('stopped');
   return lost ? 1 : 0;
+}
+
+/** The Consul connection cap and liveness bound from their flags. */
+export function consulOptions(maxConnections: string, livenessBound: string): PoolLimits {
+  const max = Number(maxConnections);
+  if (!Number.isInteger(max) || max < MIN_CONNECTIONS || max > 1000) {
+    throw new UsageError(`--consul-max-connections-per-agent must be a whole number from ${MIN_CONNECTIONS} to 1000`);
+  }
+  let boundMs: number;
+  try {
+    boundMs = parseDuration(livenessBound);
+  } catch (e) {
+    throw new UsageError(`--consul-liveness-bound: ${(e as Error).message}`);
+  }
+  if (boundMs < 1000 || boundMs > 600_000) throw new UsageError('--consul-liveness-bound must be between 1s and 10m');
+  return { maxConnections: max, livenessBoundMs: boundMs };
 }

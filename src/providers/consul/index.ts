@@ -1,25 +1,43 @@
 /** The Consul provider's factory: what the controller registers under "consul". */
 import type { VmRegistrySourceSpec } from '../../api/types.ts';
 import type { ProviderContext, ProviderFactory, SecretKeyReference } from '../provider.ts';
+import { ConsulHub, type HubOptions } from './hub.ts';
 import { consulDefaultMapping } from './mapping.ts';
 import { ConsulProvider } from './provider.ts';
 
-export const consulProviderFactory: ProviderFactory = {
-  name: 'consul',
-  secretRefs(spec: VmRegistrySourceSpec): SecretKeyReference[] {
-    const c = spec.consul;
-    const refs: SecretKeyReference[] = [];
-    if (c?.tokenSecretRef) refs.push({ name: c.tokenSecretRef.name, key: c.tokenSecretRef.key });
-    if (c?.tls?.caSecretRef) refs.push({ name: c.tls.caSecretRef.name, key: c.tls.caSecretRef.key });
-    return refs;
-  },
-  create(ctx: ProviderContext): ConsulProvider {
-    return new ConsulProvider(ctx);
-  },
-  defaultMapping(): ReturnType<ProviderFactory['defaultMapping']> {
-    return consulDefaultMapping();
-  },
-};
+export interface ConsulProviderFactory extends ProviderFactory {
+  /** The connections and feeds shared by every source this factory creates. */
+  readonly hub: ConsulHub;
+}
+
+/**
+ * A factory whose sources share one pool per Consul endpoint, with at most
+ * `maxConnections` sockets to it (`--consul-max-connections-per-agent`) and a liveness
+ * bound (`--consul-liveness-bound`).
+ */
+export function createConsulProviderFactory(options: Partial<HubOptions> = {}): ConsulProviderFactory {
+  const hub = new ConsulHub(options);
+  return {
+    name: 'consul',
+    hub,
+    secretRefs(spec: VmRegistrySourceSpec): SecretKeyReference[] {
+      const c = spec.consul;
+      const refs: SecretKeyReference[] = [];
+      if (c?.tokenSecretRef) refs.push({ name: c.tokenSecretRef.name, key: c.tokenSecretRef.key });
+      if (c?.tls?.caSecretRef) refs.push({ name: c.tls.caSecretRef.name, key: c.tls.caSecretRef.key });
+      return refs;
+    },
+    create(ctx: ProviderContext): ConsulProvider {
+      return new ConsulProvider(ctx, hub);
+    },
+    defaultMapping(): ReturnType<ProviderFactory['defaultMapping']> {
+      return consulDefaultMapping();
+    },
+  };
+}
+
+/** The factory with the default limits (64 connections per agent, liveness bound 15 s). */
+export const consulProviderFactory: ConsulProviderFactory = createConsulProviderFactory();
 
 export { ConsulProvider } from './provider.ts';
-export type { WatchTuning } from './watcher.ts';
+export type { HubOptions } from './hub.ts';
