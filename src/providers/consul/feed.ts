@@ -21,6 +21,9 @@ import { parseCatalogServices, parseCheckStates, parseHealthEntries, type Catalo
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
 import type { ConsulResponse, Query } from './client.ts';
 import type { AgentPool, PoolRequest } from './pool.ts';
+
+/** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
+export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness'>;
 import { serviceCheckFingerprints } from './check-fingerprints.ts';
 
 export interface FeedScope {
@@ -75,7 +78,7 @@ export interface FeedView {
 }
 
 export class CatalogFeed {
-  private readonly pool: AgentPool;
+  private readonly pool: FeedPool;
   private readonly scope: FeedScope;
   private readonly query: Query;
   private readonly log: Logger;
@@ -98,7 +101,7 @@ export class CatalogFeed {
   private sweepPending = false;
   private draining: Promise<void> | undefined;
 
-  constructor(pool: AgentPool, scope: FeedScope, log: Logger, tuning: BlockingTuning) {
+  constructor(pool: FeedPool, scope: FeedScope, log: Logger, tuning: BlockingTuning) {
     this.pool = pool;
     this.scope = scope;
     this.query = scopeQuery(scope);
