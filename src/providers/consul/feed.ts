@@ -163,6 +163,14 @@ export class CatalogFeed {
     await untilAborted(this.fullRun, signal);
   }
 
+  /** Reads the selected services of sub that have no cached answer yet (a source that joined a running feed). */
+  async readMissing(sub: FeedSubscriber, signal: AbortSignal): Promise<void> {
+    const missing = [...(this.subs.get(sub) ?? [])].filter((n) => !this.answers.has(n));
+    if (missing.length === 0) return;
+    const changed = await untilAborted(this.readServices(missing, false), signal);
+    if (changed.size > 0) this.notify(changed, sub);
+  }
+
   close(): void {
     this.closed.abort(new Error('feed closed'));
     this.stopWatching();

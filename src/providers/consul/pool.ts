@@ -45,6 +45,8 @@ export class AgentPool {
   private readonly reads: Semaphore;
   private readonly blocking: Semaphore;
   private readonly listeners = new Set<(alive: boolean) => void>();
+  /** Aborted when the endpoint goes down: reads in flight fail at once instead of at their deadline. */
+  private down = new AbortController();
 
   constructor(endpoint: ConsulEndpoint, limits: PoolLimits, metrics?: ProviderMetrics) {
     const budget = splitBudget(limits.maxConnections);
@@ -56,6 +58,8 @@ export class AgentPool {
       boundMs: limits.livenessBoundMs,
       probe: (signal) => this.statusLeader(signal, Math.max(STATUS_TIMEOUT_FLOOR_MS, limits.livenessBoundMs / 5)),
       onChange: (alive) => {
+        if (alive) this.down = new AbortController();
+        else this.down.abort(this.liveness.downError());
         for (const l of this.listeners) l(alive);
       },
     });
@@ -78,9 +82,11 @@ export class AgentPool {
 
   /** A non-blocking GET within the read budget. */
   async read(path: string, query: Query, req: PoolRequest): Promise<ConsulResponse> {
-    await this.reads.acquire(req.signal);
+    if (!this.alive) throw this.downError();
+    const signal = AbortSignal.any([req.signal, this.down.signal]);
+    await this.reads.acquire(signal);
     try {
-      return await this.observe(this.client.get(path, query, req));
+      return await this.observe(this.client.get(path, query, { ...req, signal }));
     } finally {
       this.reads.release();
     }

@@ -113,7 +113,14 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     if (this.closed) throw new ProviderError('consul', 'BadConfig', 'provider is closed');
     const { pool, feed } = this.lease;
     if (!pool.alive) throw pool.downError();
-    let view = this.watching && feed.isCurrent(this.intervalMs * CACHE_SHARE_OF_INTERVAL) ? feed.viewFor(this) : undefined;
+    let view;
+    if (this.watching && feed.isCurrent(this.intervalMs * CACHE_SHARE_OF_INTERVAL)) {
+      view = feed.viewFor(this);
+      if (!view) {
+        await feed.readMissing(this, signal);
+        view = feed.viewFor(this);
+      }
+    }
     if (!view) {
       await feed.fullRead(signal, this);
       view = feed.viewFor(this);
