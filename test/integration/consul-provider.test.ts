@@ -12,7 +12,7 @@ import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import { freePort } from '../../src/dev/process.ts';
 import { silentLogger } from '../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../src/metrics/provider-metrics.ts';
-import { consulProviderFactory } from '../../src/providers/consul/index.ts';
+import { consulProviderFactory, createConsulProviderFactory } from '../../src/providers/consul/index.ts';
 import { isProviderError, type ProviderErrorKind } from '../../src/providers/errors.ts';
 import type { Endpoint, Provider } from '../../src/providers/provider.ts';
 import { buildDesiredState } from '../../src/reconcile/desired.ts';
@@ -35,7 +35,8 @@ const open: Provider[] = [];
 function harness(consul: ConsulInput, secrets: Record<string, string> = {}, watch = true): Harness {
   const spec = source('it').consul(consul).build().spec;
   const registry = new Registry();
-  const provider = consulProviderFactory.create({
+  // A factory (and so a connection pool) per harness: its metrics land in this registry.
+  const provider = createConsulProviderFactory().create({
     source: 'default/it',
     spec,
     secrets: new Map(Object.entries(secrets)),

@@ -167,7 +167,7 @@ export class CatalogFeed {
   async readMissing(sub: FeedSubscriber, signal: AbortSignal): Promise<void> {
     const missing = [...(this.subs.get(sub) ?? [])].filter((n) => !this.answers.has(n));
     if (missing.length === 0) return;
-    const changed = await untilAborted(this.readServices(missing, false), signal);
+    const changed = await untilAborted(this.readServices(missing), signal);
     if (changed.size > 0) this.notify(changed, sub);
   }
 
@@ -188,7 +188,7 @@ export class CatalogFeed {
     const started = Date.now();
     const res = await this.pool.read('/v1/catalog/services', this.query, this.request('catalog_services'));
     const removed = this.setCatalog(res);
-    const changed = await this.readServices([...this.wanted], true);
+    const changed = await this.readServices([...this.wanted]);
     for (const n of removed) changed.add(n);
     this.fullReadAt = started;
     this.notify(changed, initiator);
@@ -217,15 +217,13 @@ export class CatalogFeed {
   }
 
   /** Reads services (all must succeed); returns those whose answer changed. */
-  private async readServices(names: readonly string[], authoritative: boolean): Promise<Set<string>> {
+  private async readServices(names: readonly string[]): Promise<Set<string>> {
     const results = await Promise.all(names.map((name) => this.readService(name)));
     const changed = new Set<string>();
     for (const [i, answer] of results.entries()) {
       const name = names[i] as string;
       const old = this.answers.get(name);
       if (!this.wanted.has(name)) continue;
-      // An older read finishing late must not undo a newer one; a full read is the reference.
-      if (old && !authoritative && answer.index < old.index) continue;
       if (old?.fingerprint !== answer.fingerprint) changed.add(name);
       this.answers.set(name, answer);
     }
@@ -283,12 +281,10 @@ export class CatalogFeed {
     const recovered = !this.catalogLive;
     this.catalogLive = true;
     const removed = this.setCatalog(res);
-    if (removed.size > 0) this.notify(removed);
-    if (this.fullReadAt === 0) {
-      // Nothing trusted to compare with: the next snapshot reads everything.
-      if (recovered) this.notify(undefined);
-      return;
-    }
+    // Regained Consul: sources look again (a snapshot reads everything when nothing is trusted).
+    if (recovered && sent === 0) this.notify(undefined);
+    else if (removed.size > 0) this.notify(removed);
+    if (this.fullReadAt === 0) return;
     for (const name of this.wanted) if (!this.answers.has(name)) this.pendingReads.add(name);
     // The first answer (sent 0) may follow changes made since the last full read.
     if (sent === 0 || res.index !== sent) this.sweepPending = true;
@@ -334,7 +330,7 @@ export class CatalogFeed {
       this.pendingReads = new Set();
       try {
         if (sweep) for (const name of await this.sweep(reads)) reads.add(name);
-        const changed = await this.readServices([...reads], false);
+        const changed = await this.readServices([...reads]);
         if (changed.size > 0) this.notify(changed);
       } catch (e) {
         if (this.closed.signal.aborted) return;
