@@ -113,19 +113,15 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     if (this.closed) throw new ProviderError('consul', 'BadConfig', 'provider is closed');
     const { pool, feed } = this.lease;
     if (!pool.alive) throw pool.downError();
-    let view;
-    if (this.watching && feed.isCurrent(this.intervalMs * CACHE_SHARE_OF_INTERVAL)) {
-      view = feed.viewFor(this);
-      if (!view) {
-        await feed.readMissing(this, signal);
-        view = feed.viewFor(this);
-      }
-    }
+    // The cache serves while the blocking queries run and it is younger than the interval allows.
+    if (!this.watching || !feed.isCurrent(this.intervalMs * CACHE_SHARE_OF_INTERVAL)) await feed.fullRead(signal, this);
+    let view = feed.viewFor(this);
     if (!view) {
-      await feed.fullRead(signal, this);
+      // This source joined while a read was under way, or the catalog selected new services since.
+      await feed.readMissing(this, signal);
       view = feed.viewFor(this);
-      if (!view) throw new ProviderError('consul', 'BadResponse', 'the catalog changed while it was read; retrying');
     }
+    if (!view) throw new ProviderError('consul', 'BadResponse', 'the catalog changed while it was read; retrying');
     const endpoints: Endpoint[] = [];
     for (const answer of view.answers.values()) endpoints.push(...this.endpointsOf(answer));
     const changedScopes = this.changedSince === undefined ? undefined : [...this.changedSince].sort();
