@@ -81,10 +81,10 @@ export class Liveness {
 
   /** The error snapshots report while the endpoint is down. */
   downError(): ProviderError {
-    const seconds = Math.round((Date.now() - this.lastAnswer) / 1000);
     const kind = this.lastFailure?.kind === 'Unreachable' ? 'Unreachable' : 'Timeout';
-    const detail = this.lastFailure ? `; last error: ${this.lastFailure.message}` : '';
-    return new ProviderError('consul', kind, `Consul at ${this.opts.address} has not answered for ${seconds} s (liveness bound ${Math.round(this.opts.boundMs / 1000)} s)${detail}`, {
+    // A stable message: status is rewritten only when it changes, so no running count here.
+    const silent = Math.round(this.schedule.downAfterMs / 1000);
+    return new ProviderError('consul', kind, `Consul at ${this.opts.address} has not answered for over ${silent} s (liveness bound ${Math.round(this.opts.boundMs / 1000)} s)`, {
       ...(this.lastFailure ? { cause: this.lastFailure } : {}),
     });
   }

@@ -48,7 +48,7 @@ describe('Consul liveness with a bound', () => {
     const err = live.downError();
     assert.ok(err instanceof ProviderError);
     assert.equal(err.kind, 'Timeout');
-    assert.match(err.message, /has not answered for 10 s \(liveness bound 15 s\)/);
+    assert.match(err.message, /has not answered for over 10 s \(liveness bound 15 s\)/);
 
     frozen = false;
     await advance(4_000);
