@@ -74,8 +74,8 @@ export class Liveness {
     }
   }
 
-  /** A request failed below HTTP (refused, reset, timed out). */
-  failed(error: unknown): void {
+  /** The status call failed below HTTP (refused, reset, TLS, timed out) or found no leader. */
+  private failed(error: unknown): void {
     if (isProviderError(error) && (error.kind === 'Unreachable' || error.kind === 'Timeout')) this.lastFailure = error;
   }
 
@@ -84,7 +84,9 @@ export class Liveness {
     const kind = this.lastFailure?.kind === 'Unreachable' ? 'Unreachable' : 'Timeout';
     // A stable message: status is rewritten only when it changes, so no running count here.
     const silent = Math.round(this.schedule.downAfterMs / 1000);
-    return new ProviderError('consul', kind, `Consul at ${this.opts.address} has not answered for over ${silent} s (liveness bound ${Math.round(this.opts.boundMs / 1000)} s)`, {
+    // The status call's own failure says why (refused, TLS, no leader, no answer); its wording does not vary.
+    const detail = this.lastFailure ? `; last error: ${this.lastFailure.message}` : '';
+    return new ProviderError('consul', kind, `Consul at ${this.opts.address} has not answered for over ${silent} s (liveness bound ${Math.round(this.opts.boundMs / 1000)} s)${detail}`, {
       ...(this.lastFailure ? { cause: this.lastFailure } : {}),
     });
   }

@@ -114,8 +114,8 @@ export class AgentPool {
       this.liveness.answered();
       return res;
     } catch (e) {
+      // An HTTP error is an answer; a failure below HTTP is not (the status call says why).
       if (isProviderError(e) && e.kind !== 'Unreachable' && e.kind !== 'Timeout') this.liveness.answered();
-      else this.liveness.failed(e);
       throw e;
     }
   }
