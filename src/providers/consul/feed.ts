@@ -2,7 +2,7 @@
  * One catalog feed per Consul endpoint and read scope (token, datacenter, namespace,
  * partition, node meta), shared by every source that reads with that scope. It holds
  * the latest answer of each service any of its sources selects, and keeps it current
- * with two blocking queries, whatever the number of services:
+ * with blocking queries whose number does not grow with the number of services:
  *
  * - /v1/catalog/services: its index moves on every registration, deregistration or
  *   change of a service instance (address, port, tags, meta), with or without checks,
@@ -11,6 +11,8 @@
  *   own X-Consul-Index) finds the services whose index moved, and only those are read.
  * - /v1/health/state/any: its answer says which services' checks changed; those are
  *   read at once, without a sweep.
+ * A third, /v1/catalog/nodes, starts a sweep when a node changes (a new node address
+ * changes the address of its services that have none of their own).
  *
  * Sources are told which services changed (FeedSubscriber.changed). A full read
  * (catalog and every selected service) serves first snapshots, the interval's re-read,
@@ -267,6 +269,16 @@ export class CatalogFeed {
       onAnswer: (res) => this.onChecks(res),
       onError: (e, failures) => this.onLoopError('health-state', e, failures),
     });
+    // A node re-addressed (its services keep their own records) moves only the node list's index.
+    void runBlockingLoop({
+      signal,
+      tuning: this.tuning,
+      query: (index, s) => this.pool.block('/v1/catalog/nodes', this.query, { ...this.request('watch_catalog_nodes'), signal: s, index, waitMs: this.tuning.waitMs }),
+      onAnswer: (res, sent) => this.onNodes(res, sent),
+      onError: (e, failures) => {
+        if (failures === 1) this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
+      },
+    });
   }
 
   private stopWatching(): void {
@@ -288,6 +300,12 @@ export class CatalogFeed {
     for (const name of this.wanted) if (!this.answers.has(name)) this.pendingReads.add(name);
     // The first answer (sent 0) may follow changes made since the last full read.
     if (sent === 0 || res.index !== sent) this.sweepPending = true;
+    this.kick();
+  }
+
+  private onNodes(res: ConsulResponse, sent: number): void {
+    if (sent === 0 || res.index === sent || this.fullReadAt === 0) return;
+    this.sweepPending = true;
     this.kick();
   }
 

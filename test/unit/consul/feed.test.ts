@@ -84,6 +84,7 @@ class FakeConsul implements FeedPool {
     if (path === '/v1/catalog/services') {
       return { ...base, index: this.catalogIndex, body: Object.fromEntries([...this.services.keys()].map((n) => [n, []])) };
     }
+    if (path === '/v1/catalog/nodes') return { ...base, index: 10, body: [{ Node: 'n1', Address: '10.0.0.9' }] };
     if (path === '/v1/health/state/any') {
       const body = [...this.services].flatMap(([name, s]) =>
         s.instances.filter((i) => i.check).map((i) => ({ Node: 'n1', CheckID: `${i.id}-check`, Status: i.check, ServiceName: name })),
