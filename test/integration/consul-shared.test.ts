@@ -16,7 +16,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
-import { createConsulProviderFactory } from '../../src/providers/consul/index.ts';
+import { createConsulProviderFactory, type ConsulProviderFactory } from '../../src/providers/consul/index.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import { applyYaml, condition, entriesByEndpoint, eventually, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 
@@ -29,6 +29,7 @@ const TEST_SOURCE_IP = '127.0.0.2';
 let cluster: LocalCluster;
 let agent: ConsulAgent;
 let op: RunningOperator;
+let consul: ConsulProviderFactory;
 
 /** A call to the agent's HTTP API from 127.0.0.2 (not counted as the operator's). */
 function consulCall(method: 'PUT' | 'GET', path: string, body?: unknown): Promise<unknown> {
@@ -58,7 +59,7 @@ const endpointId = (g: number, i: number): string => `${nodeName(g)}/${serviceNa
 
 /** Registers a group's node and its services in transactions of 64 operations. */
 async function registerGroup(g: number): Promise<void> {
-  const ops: unknown[] = [{ Node: { Verb: 'set', Node: { Node: nodeName(g), Address: `10.${g}.255.1` } } }];
+  const ops: unknown[] = [{ Node: { Verb: 'set', Node: { Node: nodeName(g), Address: `10.${g}.255.1`, Meta: { group: String(g) } } } }];
   for (let i = 0; i < PER_GROUP; i++) {
     ops.push({
       Service: {
@@ -112,7 +113,7 @@ async function metric(name: string, labels: Record<string, string> = {}): Promis
 before(async () => {
   [cluster, agent] = await Promise.all([startLocalCluster(), ConsulAgent.start()]);
   for (let g = 0; g < GROUPS; g++) await registerGroup(g);
-  const consul = createConsulProviderFactory({ maxConnections: CAP, livenessBoundMs: BOUND_MS });
+  consul = createConsulProviderFactory({ maxConnections: CAP, livenessBoundMs: BOUND_MS });
   op = await startOperator(cluster, [consul], { resyncPeriodMs: 60 * 60_000 });
 });
 
@@ -138,7 +139,8 @@ describe('Consul shared by many sources', { timeout: 1_200_000 }, () => {
             apiVersion: 'vmregistry.io/v1alpha1',
             kind: 'VmRegistrySource',
             metadata: { name: 'fleet', namespace: `shared-${g}` },
-            spec: { interval: '30s', consul: { address: agent.address, tags: [`group-${g}`] } },
+            // Half select by tag (one shared feed), half by node meta (a feed each): six feeds in all.
+            spec: { interval: '30s', consul: { address: agent.address, ...(g < GROUPS / 2 ? { tags: [`group-${g}`] } : { nodeMeta: { group: String(g) } }) } },
           }),
         );
       }
@@ -158,6 +160,8 @@ describe('Consul shared by many sources', { timeout: 1_200_000 }, () => {
         const want = Array.from({ length: PER_GROUP }, (_, i) => endpointId(g, i)).sort();
         assert.deepEqual([...got.keys()].sort(), want, `every entry of group ${g}`);
       }
+      assert.equal(consul.hub.feedCount, 1 + GROUPS / 2, 'sources with the same read scope share one feed');
+      assert.equal(consul.hub.poolCount, 1, 'one pool for the agent');
       t.diagnostic(`open connections to the agent: at most ${sampler.max()} over ${sampler.samples()} samples (cap ${CAP})`);
       process.stdout.write(`# consul connections under load: max ${sampler.max()} of cap ${CAP} (${sampler.samples()} samples)\n`);
       assert.ok(sampler.samples() > 10, 'the sampler ran throughout');
