@@ -38,6 +38,8 @@ export interface PoolRequest {
 }
 
 const STATUS_TIMEOUT_FLOOR_MS = 200;
+/** Wait of a blocking query while others wait for its slot. */
+const TURN_WAIT_MS = 5000;
 
 export class AgentPool {
   readonly client: ConsulClient;
@@ -95,8 +97,10 @@ export class AgentPool {
   /** A blocking GET within the blocking budget. */
   async block(path: string, query: Query, req: PoolRequest & { readonly index: number; readonly waitMs: number }): Promise<ConsulResponse> {
     await this.blocking.acquire(req.signal);
+    // More read scopes than blocking slots: the queries take turns, each waiting briefly.
+    const waitMs = this.blocking.queued > 0 ? Math.min(req.waitMs, TURN_WAIT_MS) : req.waitMs;
     try {
-      return await this.observe(this.client.get(path, query, { ...req, blocking: { index: req.index, waitMs: req.waitMs } }));
+      return await this.observe(this.client.get(path, query, { ...req, blocking: { index: req.index, waitMs } }));
     } finally {
       this.blocking.release();
     }

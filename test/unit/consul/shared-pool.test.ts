@@ -51,6 +51,11 @@ class StandIn {
     for (const w of [...this.waiting]) w();
   }
 
+  /** Blocking queries waiting for a change. */
+  get blocked(): number {
+    return this.waiting.size;
+  }
+
   close(): void {
     for (const w of [...this.waiting]) w();
     for (const s of this.sockets) s.destroy();
@@ -83,9 +88,9 @@ class StandIn {
           resolve();
         };
         this.waiting.add(w);
-        req.on('close', w);
+        res.once('close', w); // the client went away
       });
-      if (req.destroyed) return;
+      if (res.destroyed) return;
       a = answer();
     }
     if (this.frozen) return;
@@ -112,7 +117,7 @@ test('sources share one pool and a feed per token; the pool stays under its cap;
   const consul = new StandIn(40);
   const address = await consul.listen();
   open.push(consul);
-  const factory = createConsulProviderFactory({ maxConnections: 8, livenessBoundMs: 60_000 });
+  const factory = createConsulProviderFactory({ maxConnections: 10, livenessBoundMs: 60_000 });
   let pushed = 0;
   const a1 = makeProvider(factory, address, 'token-a', () => (pushed += 1));
   const a2 = makeProvider(factory, address, 'token-a', () => undefined);
@@ -123,10 +128,12 @@ test('sources share one pool and a feed per token; the pool stays under its cap;
   assert.deepEqual([...consul.tokens].sort(), ['token-a', 'token-b'], 'each request carries its own source token');
 
   // Wait for the blocking queries to be in place, then add an instance without a check.
-  for (let i = 0; i < 200 && consul.maxSockets < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && consul.blocked < 6; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(consul.blocked, 6, 'three blocking queries per feed');
+  await new Promise((r) => setTimeout(r, 100)); // notifications of the first answers are debounced
   const before = pushed;
-  await a1.snapshot(AbortSignal.timeout(10_000));
   consul.add('svc-17', 'svc-17-2');
+  for (let i = 0; i < 500 && pushed === before; i++) await new Promise((r) => setTimeout(r, 10));
   let snap = await a1.snapshot(AbortSignal.timeout(10_000));
   for (let i = 0; i < 500 && snap.endpoints.length === 40; i++) {
     await new Promise((r) => setTimeout(r, 10));
@@ -135,7 +142,7 @@ test('sources share one pool and a feed per token; the pool stays under its cap;
   assert.equal(snap.endpoints.length, 41);
   assert.deepEqual(snap.changedScopes, ['svc-17'], 'the snapshot names the service that changed');
   assert.ok(pushed > before, 'the change was pushed');
-  assert.ok(consul.maxSockets <= 8, `at most 8 sockets, the stand-in saw ${consul.maxSockets}`);
+  assert.ok(consul.maxSockets <= 10, `at most 10 sockets, the stand-in saw ${consul.maxSockets}`);
 });
 
 test('an endpoint that stops answering fails snapshots with the liveness error, and comes back by itself', async () => {
