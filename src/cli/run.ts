@@ -11,6 +11,8 @@ import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
 import { parseBindAddress, startProbeServer } from '../metrics/server.ts';
+import { createConsulProviderFactory } from '../providers/consul/index.ts';
+import { DEFAULT_POOL_LIMITS, MIN_CONNECTIONS, type PoolLimits } from '../providers/consul/pool.ts';
 import { builtinProviders } from '../providers/index.ts';
 import { UsageError } from './errors.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
@@ -37,6 +39,12 @@ Options:
   --ambient-credentials-endpoints URL,URL
                                      endpoint overrides (scheme://host[:port]) that identity
                                      may be sent to; default endpoints need no entry (default: none)
+  --consul-max-connections-per-agent N
+                                     sockets open at once to one Consul endpoint, shared by
+                                     every source (default 64; Consul refuses more than 200
+                                     per client address by default)
+  --consul-liveness-bound DURATION   a Consul endpoint that has not answered for this long
+                                     makes its sources ProviderReady=False (default 15s)
 `;
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -87,6 +95,8 @@ export async function runOperator(argv: string[]): Promise<number> {
       'log-level': { type: 'string', default: 'info' },
       'ambient-credentials-namespaces': { type: 'string', default: '' },
       'ambient-credentials-endpoints': { type: 'string', default: '' },
+      'consul-max-connections-per-agent': { type: 'string', default: String(DEFAULT_POOL_LIMITS.maxConnections) },
+      'consul-liveness-bound': { type: 'string', default: '15s' },
     },
     strict: true,
   });
@@ -101,6 +111,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const consul = consulOptions(values['consul-max-connections-per-agent'], values['consul-liveness-bound']);
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
@@ -121,7 +132,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   let lost = false;
   const operator = new Operator({
     kc,
-    factories: builtinProviders(),
+    factories: new Map(builtinProviders()).set('consul', createConsulProviderFactory(consul)),
     metrics,
     log,
     namespaces,
@@ -160,4 +171,20 @@ export async function runOperator(argv: string[]): Promise<number> {
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   log.info('stopped');
   return lost ? 1 : 0;
+}
+
+/** The Consul connection cap and liveness bound from their flags. */
+export function consulOptions(maxConnections: string, livenessBound: string): PoolLimits {
+  const max = Number(maxConnections);
+  if (!Number.isInteger(max) || max < MIN_CONNECTIONS || max > 1000) {
+    throw new UsageError(`--consul-max-connections-per-agent must be a whole number from ${MIN_CONNECTIONS} to 1000`);
+  }
+  let boundMs: number;
+  try {
+    boundMs = parseDuration(livenessBound);
+  } catch (e) {
+    throw new UsageError(`--consul-liveness-bound: ${(e as Error).message}`);
+  }
+  if (boundMs < 1000 || boundMs > 600_000) throw new UsageError('--consul-liveness-bound must be between 1s and 10m');
+  return { maxConnections: max, livenessBoundMs: boundMs };
 }

@@ -322,6 +322,22 @@ export class ConsulAgent {
     return token.SecretID;
   }
 
+  /** Freezes the agent (SIGSTOP): its sockets stay open and nothing answers, as with a hung host. */
+  freeze(): void {
+    this.signal('SIGSTOP');
+  }
+
+  /** Lets a frozen agent run again (SIGCONT). */
+  thaw(): void {
+    this.signal('SIGCONT');
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    const pid = this.proc?.pid;
+    if (pid === undefined || !this.running) throw new ConsulAgentError(`agent ${this.node} is not running`);
+    process.kill(pid, sig);
+  }
+
   /** Stops the agent (SIGTERM, then SIGKILL), keeping its ports for restart(). */
   async stopProcess(): Promise<void> {
     await this.proc?.stop(5000);

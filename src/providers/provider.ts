@@ -40,6 +40,11 @@ export interface Snapshot {
   readonly unknownScopes: readonly string[];
   /** Why scopes are unknown (e.g. a GCE zone warning), for the status message. */
   readonly warnings: readonly string[];
+  /**
+   * Scopes (Consul services) whose endpoints changed since this provider's previous
+   * snapshot, when the provider knows; absent: any scope may have changed.
+   */
+  readonly changedScopes?: readonly string[];
 }
 
 export interface Provider {

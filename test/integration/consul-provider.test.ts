@@ -12,7 +12,7 @@ import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import { freePort } from '../../src/dev/process.ts';
 import { silentLogger } from '../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../src/metrics/provider-metrics.ts';
-import { ConsulProvider, consulProviderFactory } from '../../src/providers/consul/index.ts';
+import { consulProviderFactory, createConsulProviderFactory } from '../../src/providers/consul/index.ts';
 import { isProviderError, type ProviderErrorKind } from '../../src/providers/errors.ts';
 import type { Endpoint, Provider } from '../../src/providers/provider.ts';
 import { buildDesiredState } from '../../src/reconcile/desired.ts';
@@ -35,7 +35,8 @@ const open: Provider[] = [];
 function harness(consul: ConsulInput, secrets: Record<string, string> = {}, watch = true): Harness {
   const spec = source('it').consul(consul).build().spec;
   const registry = new Registry();
-  const provider = consulProviderFactory.create({
+  // A factory (and so a connection pool) per harness: its metrics land in this registry.
+  const provider = createConsulProviderFactory().create({
     source: 'default/it',
     spec,
     secrets: new Map(Object.entries(secrets)),
@@ -200,34 +201,28 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     await eventually(status.snap, (e) => e.every((x) => x.healthy === true));
   });
 
-  test('with more services than watch slots, a health change is re-read at once through the health-state watch', async (t) => {
-    for (let i = 0; i < 6; i++) {
-      await agent.registerService({ ID: `many-${i}`, Name: `many-${i}`, Tags: ['many'], Address: `10.9.0.${i + 1}`, Port: 80, Checks: [ttl(`many-${i}-ttl`)] });
+  test('an instance without a check, added to one of many services, is found by the catalog index and re-read alone', async (t) => {
+    for (let i = 0; i < 80; i++) {
+      await agent.registerService({ ID: `many-${i}`, Name: `many-${i}`, Tags: ['many'], Address: `10.9.0.${i + 1}`, Port: 80 });
     }
-    const registry = new Registry();
-    const provider = new ConsulProvider(
-      { source: 'default/many', spec: source('many').consul({ address: agent.address, tags: ['many'] }).build().spec, secrets: new Map(), metrics: new ProviderMetrics(registry), log: silentLogger },
-      // Two slots for six services: each service's own watch gets a turn only every ~30 s.
-      { maxConcurrent: 2, waitMs: 30_000 },
-    );
-    open.push(provider);
-    let notified = 0;
-    provider.watch(() => (notified += 1));
-    await eventually(async () => (await provider.snapshot(AbortSignal.timeout(15_000))).endpoints.length, (n) => n === 6, 15_000);
-    await sleep(1500); // the health-state watch holds its first answer
-    const refreshes = async (): Promise<number> =>
-      ((await registry.getSingleMetric('vmregistry_provider_requests_total')?.get())?.values ?? [])
-        .filter((v) => v.labels['operation'] === 'refresh_health_service')
+    const h = harness({ address: agent.address, tags: ['many'] });
+    await eventually(h.snap, (e) => e.length === 80, 15_000);
+    await sleep(300); // both blocking queries hold their first answers
+    const reads = async (op: string): Promise<number> =>
+      ((await h.registry.getSingleMetric('vmregistry_provider_requests_total')?.get())?.values ?? [])
+        .filter((v) => v.labels['operation'] === op)
         .reduce((a, v) => a + v.value, 0);
-    const before = { notified, refreshes: await refreshes() };
-    await agent.setTtl('many-4-ttl', 'fail', 'down');
-    await eventually(async () => notified, (n) => n > before.notified, 10_000);
-    assert.ok((await refreshes()) > before.refreshes, 'the changed service was re-read outside its turn');
-    const ids = (await provider.snapshot(AbortSignal.timeout(15_000))).endpoints.map((e) => e.id);
-    assert.equal(ids.length, 5);
-    assert.ok(!ids.includes(`${agent.node}/many-4`));
-    t.diagnostic(`${(await refreshes()) - before.refreshes} services re-read`);
-    for (let i = 0; i < 6; i++) await agent.deregisterService(`many-${i}`);
+    const before = { full: await reads('health_service'), seen: h.changes() };
+    const started = Date.now();
+    await agent.registerService({ ID: 'many-42-b', Name: 'many-42', Tags: ['many'], Address: '10.9.1.42', Port: 80 });
+    await h.changeAfter(before.seen, 10_000);
+    t.diagnostic(`check-less add among 80 services seen after ${Date.now() - started} ms`);
+    const snap = await h.provider.snapshot(AbortSignal.timeout(15_000));
+    assert.ok(snap.endpoints.some((e) => e.id === `${agent.node}/many-42-b`));
+    assert.deepEqual(snap.changedScopes, ['many-42'], 'the snapshot names the one service that changed');
+    assert.equal((await reads('health_service')) - before.full, 1, 'only the touched service was read in full');
+    for (let i = 0; i < 80; i++) await agent.deregisterService(`many-${i}`);
+    await agent.deregisterService('many-42-b');
   });
 
   test('a new service carrying the selected tags appears without restarting the provider', async (t) => {

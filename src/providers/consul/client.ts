@@ -1,8 +1,10 @@
 /**
- * A small Consul HTTP client on node:http/https. Not the `consul` npm package: its watch
- * helper stops for good on a 400, its option types are wrong in places, and it hides
- * X-Consul-Index handling that the blocking-query rules need; node:https also gives
- * direct control over the CA bundle, server name and keep-alive sockets.
+ * A small Consul HTTP client on node:http/https, one per registry endpoint (address and
+ * TLS settings), shared by every source that reads that endpoint. Its keep-alive agent
+ * never opens more than `maxConnections` sockets; the ACL token travels with each
+ * request, because sources with different tokens share the client.
+ * Not the `consul` npm package: see docs/decisions.md (it cannot send an Enterprise
+ * namespace, and drops Consul's error text).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -13,26 +15,28 @@ import { parseIndexHeader } from './index-rules.ts';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
-export interface ConsulClientOptions {
+export interface ConsulEndpoint {
   readonly address: string;
-  readonly token?: string;
   readonly ca?: string;
   readonly serverName?: string;
   readonly insecureSkipVerify?: boolean;
-  /** Timeout of a non-blocking request. */
-  readonly timeoutMs: number;
-  readonly datacenter?: string;
-  readonly namespace?: string;
-  readonly partition?: string;
-  readonly metrics?: ProviderMetrics;
-  /** Sockets kept per host; at least the number of concurrent watches. */
-  readonly maxSockets?: number;
 }
+
+export interface ConsulClientOptions extends ConsulEndpoint {
+  /** Sockets open at once to this endpoint, idle keep-alive ones included. */
+  readonly maxConnections: number;
+  readonly metrics?: ProviderMetrics;
+}
+
+export type Query = ReadonlyArray<readonly [string, string]>;
 
 export interface RequestOptions {
   /** Metric label: a fixed operation name, never a service name. */
   readonly operation: string;
   readonly signal: AbortSignal;
+  /** Deadline of a non-blocking request; a blocking one adds its wait and Consul's jitter. */
+  readonly timeoutMs: number;
+  readonly token?: string;
   readonly blocking?: { readonly index: number; readonly waitMs: number };
 }
 
@@ -41,31 +45,39 @@ export interface ConsulResponse {
   readonly index: number;
   /** Consul hid part of the answer because the token may not read it (X-Consul-Results-Filtered-By-ACLs). */
   readonly filteredByAcls: boolean;
+  /** X-Consul-KnownLeader: false when the agent's servers have no leader. */
+  readonly knownLeader: boolean;
+}
+
+/** Parses an address into a base URL; a typed BadConfig when it is not http(s). */
+export function parseAddress(address: string): URL {
+  let base: URL;
+  try {
+    base = new URL(address);
+  } catch (e) {
+    throw new ProviderError('consul', 'BadConfig', `spec.consul.address is not a URL`, { cause: e });
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+    throw new ProviderError('consul', 'BadConfig', `spec.consul.address must be http or https, not ${base.protocol}`);
+  }
+  return base;
 }
 
 export class ConsulClient {
+  /** The address without credentials or query, for messages. */
   readonly address: string;
   private readonly base: URL;
-  private readonly opts: ConsulClientOptions;
   private readonly agent: http.Agent;
+  private readonly metrics: ProviderMetrics | undefined;
 
   constructor(opts: ConsulClientOptions) {
-    let base: URL;
-    try {
-      base = new URL(opts.address);
-    } catch (e) {
-      throw new ProviderError('consul', 'BadConfig', `spec.consul.address is not a URL`, { cause: e });
-    }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-      throw new ProviderError('consul', 'BadConfig', `spec.consul.address must be http or https, not ${base.protocol}`);
-    }
-    this.base = base;
-    this.opts = opts;
-    // The address without credentials or query, for messages.
-    this.address = `${base.protocol}//${base.host}${base.pathname.replace(/\/$/, '')}`;
-    const common = { keepAlive: true, maxSockets: opts.maxSockets ?? 80 };
+    this.base = parseAddress(opts.address);
+    this.address = `${this.base.protocol}//${this.base.host}${this.base.pathname.replace(/\/$/, '')}`;
+    this.metrics = opts.metrics;
+    // maxSockets counts idle keep-alive sockets too: the cap holds for everything open.
+    const common = { keepAlive: true, maxSockets: opts.maxConnections, maxTotalSockets: opts.maxConnections, maxFreeSockets: opts.maxConnections };
     this.agent =
-      base.protocol === 'https:'
+      this.base.protocol === 'https:'
         ? new https.Agent({
             ...common,
             ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
@@ -75,37 +87,39 @@ export class ConsulClient {
         : new http.Agent(common);
   }
 
-  /** GET path with query; adds dc/ns/partition only when configured (community edition rejects ns/partition). */
-  async get(path: string, query: ReadonlyArray<readonly [string, string]>, req: RequestOptions): Promise<ConsulResponse> {
+  /** Sockets this client holds open now (busy and idle). */
+  openSockets(): number {
+    const count = (m: NodeJS.ReadOnlyDict<unknown[]>): number => Object.values(m).reduce((n, list) => n + (list?.length ?? 0), 0);
+    return count(this.agent.sockets) + count(this.agent.freeSockets);
+  }
+
+  async get(path: string, query: Query, req: RequestOptions): Promise<ConsulResponse> {
     const url = new URL(this.base.toString());
     url.pathname = `${this.base.pathname.replace(/\/$/, '')}${path}`;
     url.search = '';
     for (const [k, v] of query) url.searchParams.append(k, v);
-    if (this.opts.datacenter) url.searchParams.set('dc', this.opts.datacenter);
-    if (this.opts.namespace) url.searchParams.set('ns', this.opts.namespace);
-    if (this.opts.partition) url.searchParams.set('partition', this.opts.partition);
-    let timeoutMs = this.opts.timeoutMs;
+    let timeoutMs = req.timeoutMs;
     if (req.blocking) {
       url.searchParams.set('index', String(req.blocking.index));
       url.searchParams.set('wait', `${Math.max(1, Math.round(req.blocking.waitMs / 1000))}s`);
       // Consul adds up to wait/16 of jitter before answering.
-      timeoutMs = req.blocking.waitMs + req.blocking.waitMs / 16 + this.opts.timeoutMs;
+      timeoutMs = req.blocking.waitMs + req.blocking.waitMs / 16 + req.timeoutMs;
     }
-    const run = (): Promise<ConsulResponse> => this.request(url, timeoutMs, req.signal);
-    const metrics = this.opts.metrics;
+    const run = (): Promise<ConsulResponse> => this.request(url, timeoutMs, req);
     // Blocking waits are counted but not timed: their duration says nothing about Consul.
-    return metrics ? metrics.track('consul', req.operation, run, req.blocking === undefined) : run();
+    return this.metrics ? this.metrics.track('consul', req.operation, run, req.blocking === undefined) : run();
   }
 
-  private request(url: URL, timeoutMs: number, signal: AbortSignal): Promise<ConsulResponse> {
+  private request(url: URL, timeoutMs: number, req: RequestOptions): Promise<ConsulResponse> {
     const what = `GET ${url.pathname}`;
+    const signal = req.signal;
     return new Promise<ConsulResponse>((resolve, reject) => {
       if (signal.aborted) {
         reject(signal.reason as Error);
         return;
       }
       const headers: Record<string, string> = { Accept: 'application/json' };
-      if (this.opts.token) headers['X-Consul-Token'] = this.opts.token;
+      if (req.token) headers['X-Consul-Token'] = req.token;
       const mod = url.protocol === 'https:' ? https : http;
       const r = mod.request(url, { method: 'GET', headers, agent: this.agent, signal });
       const timer = setTimeout(() => {
@@ -142,6 +156,7 @@ export class ConsulClient {
               body: JSON.parse(text) as unknown,
               index: parseIndexHeader(res.headers['x-consul-index']),
               filteredByAcls: res.headers['x-consul-results-filtered-by-acls'] === 'true',
+              knownLeader: res.headers['x-consul-knownleader'] !== 'false',
             });
           } catch (e) {
             reject(new ProviderError('consul', 'BadResponse', `${what}: answer is not JSON`, { cause: e }));

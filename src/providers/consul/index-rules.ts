@@ -36,13 +36,3 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   const floor = Math.min(baseMs / 2, ceiling);
   return Math.round(floor + random() * (ceiling - floor));
 }
-
-/**
- * Wait of one blocking query. With more watched services than concurrent watch slots
- * the queries take turns, so each blocks for a shorter time and every service is
- * re-checked about once per `waitMs`.
- */
-export function blockingWait(waitMs: number, watched: number, slots: number, minMs = 2000): number {
-  if (watched <= slots) return waitMs;
-  return Math.max(minMs, Math.floor((waitMs * slots) / watched));
-}

@@ -1,19 +1,25 @@
-/** The Consul provider: complete snapshots on demand, blocking-query watches for prompt changes. */
-import type { ConsulSpec } from '../../api/types.ts';
+/**
+ * The Consul provider of one source: a subscriber of the shared feed of its endpoint
+ * and read scope. Snapshots come from the feed's cache while its blocking queries run
+ * and the cache is younger than the source's interval (so the interval really bounds
+ * staleness), else from a full read. A frozen endpoint fails snapshots at once.
+ */
 import { parseDuration } from '../../api/duration.ts';
+import type { ConsulSpec } from '../../api/types.ts';
 import type { Logger } from '../../metrics/logger.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type Endpoint, type Provider, type ProviderContext, type Snapshot } from '../provider.ts';
-import { parseCatalogServices, parseHealthEntries } from './api-types.ts';
-import { ConsulClient } from './client.ts';
-import { catalogQuery, endpointsOf, healthQuery, selectServices } from './selection.ts';
-import { ConsulWatcher, DEFAULT_TUNING, REFRESH_CONCURRENCY, type WatchTuning } from './watcher.ts';
-
-/** Health requests in flight at once while building a snapshot without watch caches. */
-const SNAPSHOT_CONCURRENCY = 16;
+import type { CatalogServices } from './api-types.ts';
+import type { FeedLease, ConsulHub } from './hub.ts';
+import type { FeedSubscriber, ServiceAnswer } from './feed.ts';
+import { endpointsOf, selectServices } from './selection.ts';
 
 export const ACL_FILTERED_WARNING =
   'Consul hid some services or nodes from this ACL token (X-Consul-Results-Filtered-By-ACLs); grant service:read and node:read to see them all';
+
+/** The cache serves snapshots while younger than this share of the interval: each interval tick reads afresh. */
+const CACHE_SHARE_OF_INTERVAL = 0.8;
+const DEBOUNCE_MS = 50;
 
 function secret(ctx: ProviderContext, ref: { name: string; key: string } | undefined, what: string): string | undefined {
   if (ref === undefined) return undefined;
@@ -30,90 +36,135 @@ export function consulSpecOf(ctx: ProviderContext): ConsulSpec {
   return spec;
 }
 
-export class ConsulProvider implements Provider {
-  readonly name = 'consul' as const;
-  private readonly spec: ConsulSpec;
-  private readonly client: ConsulClient;
-  private readonly log: Logger;
-  private readonly tuning: WatchTuning;
-  private watcher: ConsulWatcher | undefined;
-  private closed = false;
+function durationOf(value: string, field: string): number {
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    throw new ProviderError('consul', 'BadConfig', `${field}: ${(e as Error).message}`, { cause: e });
+  }
+}
 
-  constructor(ctx: ProviderContext, tuning: Partial<WatchTuning> = {}) {
+export class ConsulProvider implements Provider, FeedSubscriber {
+  readonly name = 'consul' as const;
+  readonly timeoutMs: number;
+  private readonly spec: ConsulSpec;
+  private readonly intervalMs: number;
+  private readonly log: Logger;
+  private readonly lease: FeedLease;
+  private unsubscribe: () => void;
+  private onChange: (() => void) | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Services changed since the last snapshot; undefined: anything may have. */
+  private changedSince: Set<string> | undefined;
+  private lastSelected: ReadonlySet<string> = new Set();
+  private readonly endpointsMemo = new WeakMap<ServiceAnswer, Endpoint[]>();
+
+  constructor(ctx: ProviderContext, hub: ConsulHub) {
     this.spec = consulSpecOf(ctx);
     this.log = ctx.log.with({ provider: 'consul' });
-    this.tuning = { ...DEFAULT_TUNING, ...tuning };
-    let timeoutMs: number;
-    try {
-      timeoutMs = parseDuration(this.spec.timeout);
-    } catch (e) {
-      throw new ProviderError('consul', 'BadConfig', `spec.consul.timeout: ${(e as Error).message}`, { cause: e });
-    }
+    this.timeoutMs = durationOf(this.spec.timeout, 'spec.consul.timeout');
+    this.intervalMs = durationOf(ctx.spec.interval, 'spec.interval');
     const token = secret(ctx, this.spec.tokenSecretRef, 'spec.consul.tokenSecretRef');
     const ca = secret(ctx, this.spec.tls?.caSecretRef, 'spec.consul.tls.caSecretRef');
-    this.client = new ConsulClient({
-      address: this.spec.address,
-      timeoutMs,
-      metrics: ctx.metrics,
-      // Service watches, the catalog and health-state watches, re-reads, and snapshots.
-      maxSockets: this.tuning.maxConcurrent + REFRESH_CONCURRENCY + 8,
-      insecureSkipVerify: this.spec.tls?.insecureSkipVerify ?? false,
-      ...(token ? { token } : {}),
-      ...(ca ? { ca } : {}),
-      ...(this.spec.tls?.serverName ? { serverName: this.spec.tls.serverName } : {}),
-      ...(this.spec.datacenter ? { datacenter: this.spec.datacenter } : {}),
-      ...(this.spec.namespace ? { namespace: this.spec.namespace } : {}),
-      ...(this.spec.partition ? { partition: this.spec.partition } : {}),
-    });
+    this.lease = hub.acquire(
+      {
+        address: this.spec.address,
+        insecureSkipVerify: this.spec.tls?.insecureSkipVerify ?? false,
+        ...(ca ? { ca } : {}),
+        ...(this.spec.tls?.serverName ? { serverName: this.spec.tls.serverName } : {}),
+      },
+      {
+        nodeMeta: this.spec.nodeMeta ?? {},
+        ...(token ? { token } : {}),
+        ...(this.spec.datacenter ? { datacenter: this.spec.datacenter } : {}),
+        ...(this.spec.namespace ? { namespace: this.spec.namespace } : {}),
+        ...(this.spec.partition ? { partition: this.spec.partition } : {}),
+      },
+      { metrics: ctx.metrics, log: this.log },
+    );
+    this.unsubscribe = this.lease.feed.subscribe(this);
+  }
+
+  get watching(): boolean {
+    return this.onChange !== undefined && !this.closed;
+  }
+
+  select(catalog: CatalogServices): readonly string[] {
+    return selectServices(catalog, this.spec);
+  }
+
+  changed(services: ReadonlySet<string> | undefined, ownRead: boolean): void {
+    if (this.closed) return;
+    let relevant = services === undefined;
+    if (services === undefined) this.changedSince = undefined;
+    else {
+      const selected = this.lease.feed.viewSelection(this);
+      for (const name of services) {
+        if (!selected.has(name) && !this.lastSelected.has(name)) continue;
+        relevant = true;
+        this.changedSince?.add(name);
+      }
+    }
+    if (relevant && !ownRead && this.onChange) this.notifySoon();
   }
 
   async snapshot(signal: AbortSignal): Promise<Snapshot> {
     if (this.closed) throw new ProviderError('consul', 'BadConfig', 'provider is closed');
-    const { endpoints, filteredByAcls } = this.watcher?.cached() ?? (await this.fetchAll(signal));
+    const { pool, feed } = this.lease;
+    if (!pool.alive) throw pool.downError();
+    // The cache serves while the blocking queries run and it is younger than the interval allows.
+    if (!this.watching || !feed.isCurrent(this.intervalMs * CACHE_SHARE_OF_INTERVAL)) await feed.fullRead(signal, this);
+    let view = feed.viewFor(this);
+    if (!view) {
+      // This source joined while a read was under way, or the catalog selected new services since.
+      await feed.readMissing(this, signal);
+      view = feed.viewFor(this);
+    }
+    if (!view) throw new ProviderError('consul', 'BadResponse', 'the catalog changed while it was read; retrying');
+    const endpoints: Endpoint[] = [];
+    for (const answer of view.answers.values()) endpoints.push(...this.endpointsOf(answer));
+    const changedScopes = this.changedSince === undefined ? undefined : [...this.changedSince].sort();
+    this.changedSince = new Set();
+    this.lastSelected = new Set(view.answers.keys());
     // Consul drops what the token may not read and says so only in a header: pass it on.
-    const warnings = filteredByAcls ? [ACL_FILTERED_WARNING] : [];
-    return { endpoints: [...endpoints].sort(byId), unknownScopes: [], warnings };
+    const warnings = view.filteredByAcls ? [ACL_FILTERED_WARNING] : [];
+    return { endpoints: endpoints.sort(byId), unknownScopes: [], warnings, ...(changedScopes ? { changedScopes } : {}) };
   }
 
   watch(onChange: () => void): void {
-    if (this.closed || this.watcher) return;
-    this.watcher = new ConsulWatcher(this.client, this.spec, this.log, onChange, this.tuning);
-    this.watcher.start();
+    if (this.closed || this.onChange) return;
+    this.onChange = onChange;
+    // Re-subscribing tells the feed that this source now watches.
+    this.unsubscribe();
+    this.unsubscribe = this.lease.feed.subscribe(this);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.watcher?.close();
-    this.watcher = undefined;
-    this.client.close();
+    clearTimeout(this.debounce);
+    this.onChange = undefined;
+    this.unsubscribe();
+    this.lease.release();
   }
 
-  /** Reads everything afresh; any failed request fails the whole snapshot (never a partial list). */
-  private async fetchAll(signal: AbortSignal): Promise<{ endpoints: Endpoint[]; filteredByAcls: boolean }> {
-    const catalog = await this.client.get('/v1/catalog/services', catalogQuery(this.spec), { operation: 'catalog_services', signal });
-    const names = selectServices(parseCatalogServices(catalog.body), this.spec);
-    let filteredByAcls = catalog.filteredByAcls;
-    const inner = new AbortController();
-    const both = AbortSignal.any([signal, inner.signal]);
-    const query = healthQuery(this.spec);
-    const results: Endpoint[][] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < names.length) {
-        const name = names[next++] as string;
-        const res = await this.client.get(`/v1/health/service/${encodeURIComponent(name)}`, query, { operation: 'health_service', signal: both });
-        filteredByAcls ||= res.filteredByAcls;
-        results.push(endpointsOf(parseHealthEntries(res.body, name), this.spec));
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.min(SNAPSHOT_CONCURRENCY, names.length) }, worker));
-    } catch (e) {
-      inner.abort(e);
-      throw e;
+  private endpointsOf(answer: ServiceAnswer): Endpoint[] {
+    let eps = this.endpointsMemo.get(answer);
+    if (!eps) {
+      eps = endpointsOf(answer.entries, this.spec);
+      this.endpointsMemo.set(answer, eps);
     }
-    return { endpoints: results.flat(), filteredByAcls };
+    return eps;
+  }
+
+  private notifySoon(): void {
+    if (this.debounce) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      if (!this.closed) this.onChange?.();
+    }, DEBOUNCE_MS);
+    this.debounce.unref();
   }
 }
 

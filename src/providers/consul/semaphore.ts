@@ -1,4 +1,4 @@
-/** Caps how many blocking queries are open at once. */
+/** The one concurrency limiter of the Consul provider: caps requests in flight, FIFO, abortable. */
 export class Semaphore {
   private free: number;
   private readonly waiting: Array<() => void> = [];
@@ -27,6 +27,11 @@ export class Semaphore {
       this.waiting.push(grant);
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** Holders-to-be waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length;
   }
 
   release(): void {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serviceCheckFingerprints } from '../../../src/providers/consul/watcher.ts';
+import { serviceCheckFingerprints } from '../../../src/providers/consul/check-fingerprints.ts';
 
 const check = (Node: string, CheckID: string, Status: string, ServiceName = '') => ({ Node, CheckID, Status, ServiceName });
 

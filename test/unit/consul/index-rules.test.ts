@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, blockingWait, isSpuriousReturn, nextIndex, parseIndexHeader } from '../../../src/providers/consul/index-rules.ts';
+import { backoffDelay, isSpuriousReturn, nextIndex, parseIndexHeader } from '../../../src/providers/consul/index-rules.ts';
 
 describe('blocking-query index rules', () => {
   test('moves forward with the returned index', () => {
@@ -42,13 +42,5 @@ describe('backoff', () => {
     const samples = new Set(Array.from({ length: 50 }, () => backoffDelay(4, 200, 10_000)));
     assert.ok(samples.size > 5, 'jitter spreads retries');
     for (const s of samples) assert.ok(s >= 100 && s <= 3200);
-  });
-});
-
-describe('blocking wait under the concurrency cap', () => {
-  test('full wait while every service has a slot, shorter when they take turns', () => {
-    assert.equal(blockingWait(60_000, 10, 64), 60_000);
-    assert.equal(blockingWait(60_000, 128, 64), 30_000);
-    assert.equal(blockingWait(60_000, 100_000, 64), 2000);
   });
 });

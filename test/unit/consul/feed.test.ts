@@ -1,0 +1,177 @@
+/**
+ * The shared feed against an in-memory stand-in for Consul's blocking-query semantics:
+ * which services a change makes it read, and what it tells its sources.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { silentLogger } from '../../../src/metrics/logger.ts';
+import type { ConsulResponse, Query } from '../../../src/providers/consul/client.ts';
+import { CatalogFeed, PROBE_FILTER, type FeedPool, type FeedSubscriber } from '../../../src/providers/consul/feed.ts';
+import type { PoolRequest } from '../../../src/providers/consul/pool.ts';
+
+interface Instance {
+  readonly id: string;
+  readonly address: string;
+  readonly check?: string;
+}
+
+/** A catalog whose indexes move as Consul's do: the service list on any instance change, a service's own on its changes, checks on check changes. */
+class FakeConsul implements FeedPool {
+  private raft = 10;
+  private catalogIndex = 10;
+  private checksIndex = 10;
+  private readonly services = new Map<string, { index: number; instances: Instance[] }>();
+  private readonly wake = new Set<() => void>();
+  readonly operations: string[] = [];
+
+  constructor(names: readonly string[]) {
+    for (const n of names) this.services.set(n, { index: 10, instances: [{ id: `${n}-1`, address: '10.0.0.1' }] });
+  }
+
+  upsert(service: string, instance: Instance): void {
+    this.raft += 1;
+    const svc = this.services.get(service) ?? { index: 0, instances: [] };
+    svc.instances = [...svc.instances.filter((i) => i.id !== instance.id), instance];
+    svc.index = this.raft;
+    this.services.set(service, svc);
+    this.catalogIndex = this.raft;
+    if (instance.check) this.checksIndex = this.raft;
+    for (const w of [...this.wake]) w();
+  }
+
+  setCheck(service: string, id: string, status: string): void {
+    this.raft += 1;
+    const svc = this.services.get(service);
+    assert.ok(svc);
+    svc.instances = svc.instances.map((i) => (i.id === id ? { ...i, check: status } : i));
+    svc.index = this.raft;
+    this.checksIndex = this.raft;
+    for (const w of [...this.wake]) w();
+  }
+
+  count(operation: string): number {
+    return this.operations.filter((o) => o === operation).length;
+  }
+
+  read(path: string, query: Query, req: PoolRequest): Promise<ConsulResponse> {
+    this.operations.push(req.operation);
+    return Promise.resolve(this.answer(path, query));
+  }
+
+  async block(path: string, query: Query, req: PoolRequest & { index: number }): Promise<ConsulResponse> {
+    this.operations.push(req.operation);
+    for (;;) {
+      const res = this.answer(path, query);
+      if (res.index !== req.index) return res;
+      await new Promise<void>((resolve, reject) => {
+        const w = (): void => {
+          this.wake.delete(w);
+          resolve();
+        };
+        this.wake.add(w);
+        req.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+      });
+    }
+  }
+
+  onLiveness(): () => void {
+    return () => undefined;
+  }
+
+  private answer(path: string, query: Query): ConsulResponse {
+    const base = { filteredByAcls: false, knownLeader: true };
+    if (path === '/v1/catalog/services') {
+      return { ...base, index: this.catalogIndex, body: Object.fromEntries([...this.services.keys()].map((n) => [n, []])) };
+    }
+    if (path === '/v1/catalog/nodes') return { ...base, index: 10, body: [{ Node: 'n1', Address: '10.0.0.9' }] };
+    if (path === '/v1/health/state/any') {
+      const body = [...this.services].flatMap(([name, s]) =>
+        s.instances.filter((i) => i.check).map((i) => ({ Node: 'n1', CheckID: `${i.id}-check`, Status: i.check, ServiceName: name })),
+      );
+      return { ...base, index: this.checksIndex, body };
+    }
+    const name = decodeURIComponent(path.replace('/v1/health/service/', ''));
+    const svc = this.services.get(name) ?? { index: 1, instances: [] };
+    const probe = query.some(([k, v]) => k === 'filter' && v === PROBE_FILTER);
+    const body = probe
+      ? []
+      : svc.instances.map((i) => ({
+          Node: { Node: 'n1', Address: '10.0.0.9', Datacenter: 'dc1', Meta: {}, TaggedAddresses: {} },
+          Service: { ID: i.id, Service: name, Tags: [], Address: i.address, Port: 80, Meta: {} },
+          Checks: i.check ? [{ CheckID: `${i.id}-check`, Status: i.check, ServiceID: i.id }] : [],
+        }));
+    return { ...base, index: svc.index, body };
+  }
+}
+
+function subscriber(): FeedSubscriber & { readonly seen: Array<string[] | 'all'> } {
+  const seen: Array<string[] | 'all'> = [];
+  return {
+    seen,
+    watching: true,
+    timeoutMs: 1000,
+    select: (catalog) => [...catalog.keys()],
+    changed: (services) => seen.push(services ? [...services].sort() : 'all'),
+  };
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !ok(); i++) await tick();
+  assert.ok(ok(), `timed out waiting for ${what}`);
+}
+
+const tuning = { waitMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 100 };
+const names = Array.from({ length: 100 }, (_, i) => `svc-${String(i).padStart(3, '0')}`);
+
+test('an instance added without a check moves only the catalog index: one sweep of probes, one full read of the touched service', async () => {
+  const consul = new FakeConsul(names);
+  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
+  const sub = subscriber();
+  const unsubscribe = feed.subscribe(sub);
+  await feed.fullRead(AbortSignal.timeout(5000), sub);
+  assert.equal(consul.count('health_service'), 100);
+  await until('both blocking queries to wait', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
+  sub.seen.length = 0;
+  const probes = consul.count('probe_health_service');
+
+  consul.upsert('svc-042', { id: 'svc-042-2', address: '10.0.0.2' });
+  await until('a change notification', () => sub.seen.length > 0);
+  assert.deepEqual(sub.seen, [['svc-042']], 'the sources are told which service changed');
+  assert.equal(consul.count('health_service'), 101, 'only the touched service is read in full');
+  assert.equal(consul.count('probe_health_service') - probes, 100, 'one cheap probe per service finds it');
+  const view = feed.viewFor(sub);
+  assert.deepEqual(view?.answers.get('svc-042')?.entries.map((e) => e.Service.ID), ['svc-042-1', 'svc-042-2']);
+  unsubscribe();
+  feed.close();
+});
+
+test('a check flip is read at once from the health-state answer, without a sweep', async () => {
+  const consul = new FakeConsul(names);
+  consul.upsert('svc-007', { id: 'svc-007-1', address: '10.0.0.1', check: 'passing' });
+  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
+  const sub = subscriber();
+  feed.subscribe(sub);
+  await feed.fullRead(AbortSignal.timeout(5000), sub);
+  await until('both blocking queries to wait', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
+  sub.seen.length = 0;
+  const before = { probes: consul.count('probe_health_service'), reads: consul.count('health_service') };
+  consul.setCheck('svc-007', 'svc-007-1', 'critical');
+  await until('a change notification', () => sub.seen.length > 0);
+  assert.deepEqual(sub.seen, [['svc-007']]);
+  assert.equal(consul.count('health_service') - before.reads, 1);
+  assert.equal(consul.count('probe_health_service') - before.probes, 0, 'no sweep for a check change');
+  feed.close();
+});
+
+test('the cache counts as current only while younger than the age asked for', async () => {
+  const consul = new FakeConsul(names.slice(0, 3));
+  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
+  const sub = subscriber();
+  feed.subscribe(sub);
+  await feed.fullRead(AbortSignal.timeout(5000), sub);
+  await until('both blocking queries to answer', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
+  assert.equal(feed.isCurrent(60_000), true);
+  assert.equal(feed.isCurrent(0), false, 'an interval tick asks for a younger cache than this one: a full read follows');
+  feed.close();
+});
