@@ -137,7 +137,7 @@ export class Reconciler {
     }
 
     // 2. Mapping.
-    const factory = this.deps.factories.get(provider);
+    const factory = await this.deps.factories.load(provider);
     let desired: DesiredState;
     try {
       desired = buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory?.defaultMapping(spec) ?? [] });

@@ -1,9 +1,13 @@
-/** Every provider this build ships. A new provider is one folder plus one line here. */
-import { consulProviderFactory } from './consul/index.ts';
-import { ec2ProviderFactory } from './ec2/index.ts';
-import { gceProviderFactory } from './gce/index.ts';
-import { factoriesOf, type ProviderFactories } from './registry.ts';
+/**
+ * Every provider this build ships. A new provider is one folder plus one line here.
+ * Each module is imported only when a source first names its provider (see registry.ts).
+ */
+import { lazyFactories, type ProviderFactories } from './registry.ts';
 
 export function builtinProviders(): ProviderFactories {
-  return factoriesOf([consulProviderFactory, ec2ProviderFactory, gceProviderFactory]);
+  return lazyFactories({
+    consul: async () => (await import('./consul/index.ts')).consulProviderFactory,
+    ec2: async () => (await import('./ec2/index.ts')).ec2ProviderFactory,
+    gce: async () => (await import('./gce/index.ts')).gceProviderFactory,
+  });
 }
