@@ -9,6 +9,7 @@ import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
 import { parseBindAddress, startProbeServer } from '../metrics/server.ts';
 import { builtinProviders } from '../providers/index.ts';
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS, type KubeClientOptions } from '../controller/kube-client.ts';
 import { UsageError } from './errors.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 
@@ -23,8 +24,24 @@ Options:
   --leader-election-namespace NS     namespace of the Lease (default $POD_NAMESPACE)
   --leader-election-id NAME          name of the Lease (default vm-registry-operator)
   --workers N                        sources reconciled in parallel (default 4)
+  --kube-api-qps N                   client-side limit of requests per second to the apiserver (default 50)
+  --kube-api-burst N                 requests allowed at once above that rate (default 100)
   --log-level debug|info|warn|error  (default info)
 `;
+
+/**
+ * --kube-api-qps and --kube-api-burst, as kube-controller-manager spells them: the
+ * operator's own token bucket in front of every apiserver request. The first sync of a
+ * large registry takes at least entries / qps seconds; raise both for fleets of
+ * thousands (the apiserver's priority and fairness still protects it).
+ */
+export function parseClientLimit(qpsText: string, burstText: string): KubeClientOptions {
+  const qps = Number(qpsText);
+  if (qpsText.trim() === '' || !Number.isFinite(qps) || qps <= 0) throw new UsageError(`--kube-api-qps must be a number above 0, got "${qpsText}"`);
+  const burst = Number(burstText);
+  if (!Number.isInteger(burst) || burst < 1) throw new UsageError(`--kube-api-burst must be a whole number of at least 1, got "${burstText}"`);
+  return { qps, burst };
+}
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -42,6 +59,8 @@ export async function runOperator(argv: string[]): Promise<number> {
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string', default: 'vm-registry-operator' },
       workers: { type: 'string', default: '4' },
+      'kube-api-qps': { type: 'string', default: String(DEFAULT_KUBE_API_QPS) },
+      'kube-api-burst': { type: 'string', default: String(DEFAULT_KUBE_API_BURST) },
       'log-level': { type: 'string', default: 'info' },
     },
     strict: true,
@@ -50,6 +69,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  const client = parseClientLimit(values['kube-api-qps'], values['kube-api-burst']);
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
@@ -81,6 +101,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     log,
     namespaces,
     workers,
+    client,
     ...(leaderElection ? { leaderElection } : {}),
     onLostLeadership: () => {
       lost = true;

@@ -58,6 +58,10 @@ export function isConflict(e: unknown): boolean {
 const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
+/** The default client-side limit (kept from before the flags existed; see `vmreg run --help`). */
+export const DEFAULT_KUBE_API_QPS = 50;
+export const DEFAULT_KUBE_API_BURST = 100;
+
 export interface KubeClientOptions {
   /** Client-side rate limit, like client-go's QPS and burst. */
   readonly qps?: number;
@@ -77,7 +81,7 @@ export class KubeClient {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.metrics = metrics;
-    this.bucket = new TokenBucket(options.qps ?? 50, options.burst ?? 100);
+    this.bucket = new TokenBucket(options.qps ?? DEFAULT_KUBE_API_QPS, options.burst ?? DEFAULT_KUBE_API_BURST);
     const server = kc.getCurrentCluster()?.server ?? '';
     this.host = server.replace(/^https?:\/\//, '');
   }
