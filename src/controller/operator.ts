@@ -13,6 +13,7 @@ import { MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcile/types.ts';
 import { EventRecorder } from './events.ts';
 import { ResilientInformer } from './informer.ts';
+import { slimSource, slimWorkloadEntry } from './slim.ts';
 import { KubeClient, type KubeClientOptions } from './kube-client.ts';
 import { LeaderElector } from './leader-election.ts';
 import { Reconciler, TerminalError } from './reconciler.ts';
@@ -74,6 +75,7 @@ export class Operator {
           kc: options.kc,
           ...w,
           log: options.log.with({ informer: 'vmregistrysources' }),
+          slim: slimSource,
           onEvent: (event, s) => {
             const key = `${s.metadata.namespace}/${s.metadata.name}`;
             // A new or changed spec asks the registry again; a status-only update does not.
@@ -90,6 +92,7 @@ export class Operator {
           ...w,
           labelSelector: MANAGED_SELECTOR,
           log: options.log.with({ informer: 'workloadentries' }),
+          slim: slimWorkloadEntry,
           onEvent: (_event, e) => {
             const source = e.metadata.labels?.[SOURCE_LABEL];
             if (source) this.queue.add(`${e.metadata.namespace}/${source}`);
