@@ -50,6 +50,35 @@ export interface BuildInput {
   readonly spec: VmRegistrySourceSpec;
   readonly endpoints: readonly Endpoint[];
   readonly providerRules: readonly RelabelRuleInput[];
+  /**
+   * Results of earlier calls with the same source name, spec and rules. Providers hand
+   * back the same Endpoint object while an endpoint is unchanged (Consul's watches keep
+   * each service's list until it changes), so a change maps only what it touched.
+   */
+  readonly memo?: MappingMemo;
+}
+
+/**
+ * Mapping results by Endpoint object. Valid for one source name, spec and rule set:
+ * make a new one when any of them changes. Held weakly, so endpoints a provider
+ * dropped are collected with their results.
+ */
+export class MappingMemo {
+  private readonly results = new WeakMap<Endpoint, Mapped | null | { readonly skip: string }>();
+  /** Endpoints mapped afresh / taken from the memo, over the memo's life. */
+  mapped = 0;
+  reused = 0;
+
+  lookup(endpoint: Endpoint): Mapped | null | { readonly skip: string } | undefined {
+    const r = this.results.get(endpoint);
+    if (r !== undefined) this.reused++;
+    return r;
+  }
+
+  remember(endpoint: Endpoint, result: Mapped | null | { readonly skip: string }): void {
+    this.mapped++;
+    this.results.set(endpoint, result);
+  }
 }
 
 /** A value quoted for a reason message, cut so a huge label cannot flood status. */
@@ -272,12 +301,23 @@ export function buildDesiredState(input: BuildInput): DesiredState {
       skipped.push({ endpointId: endpoint.id, reason });
     };
     let mapped: Mapped | null;
-    try {
-      mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
-    } catch (e) {
-      if (!(e instanceof Skip)) throw e;
-      skip(e.message);
+    const remembered = input.memo?.lookup(endpoint);
+    if (remembered !== undefined && remembered !== null && 'skip' in remembered) {
+      skip(remembered.skip);
       continue;
+    }
+    if (remembered !== undefined) {
+      mapped = remembered;
+    } else {
+      try {
+        mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
+        input.memo?.remember(endpoint, mapped);
+      } catch (e) {
+        if (!(e instanceof Skip)) throw e;
+        input.memo?.remember(endpoint, { skip: e.message });
+        skip(e.message);
+        continue;
+      }
     }
     if (mapped === null) continue; // dropped on purpose by a keep or drop rule
     const { entry, addressKey, addressText } = mapped;
