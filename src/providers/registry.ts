@@ -1,6 +1,6 @@
 /**
  * Provider factories by name: the one place a new provider is registered. A provider's
- * module (and the client library behind it: @google-cloud/compute, @aws-sdk/client-ec2,
+ * module (and the client library behind it: @aws-sdk/client-ec2, google-auth-library,
  * consul) is imported the first time a source names that provider, never before: an
  * operator without GCE sources never pays for the Compute client.
  */

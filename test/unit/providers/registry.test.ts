@@ -35,6 +35,13 @@ test('the registry loads no provider module until one is asked for', async () =>
 
   const again = await factories.load('consul');
   assert.equal(again, consul, 'a module is imported once');
+
+  await factories.load('gce');
+  assert.equal(loadedPackage('@google-cloud/compute'), false, 'the GCE provider calls the REST API without the generated client');
+  assert.equal(loadedPackage('@aws-sdk/client-ec2'), false);
+  await factories.load('ec2');
+  assert.equal(loadedPackage('@aws-sdk/client-ec2'), true);
+  assert.deepEqual([...factories.loaded()].sort(), ['consul', 'ec2', 'gce']);
 });
 
 test('an unknown provider is undefined; a module that fails to import is a ProviderLoadError, retried on the next use', async () => {
