@@ -28,6 +28,26 @@ export interface InformerOptions<T extends WatchedObject> {
   readonly slim?: (obj: T) => T;
 }
 
+type Page<T> = { items: T[]; metadata?: { resourceVersion?: string; continue?: string } };
+
+/**
+ * Lists in pages of `limit` objects, slimming each page as it arrives, so a large
+ * collection is never held whole (one 20,000-object response is tens of MB of JSON).
+ * All pages come from one consistent snapshot; its resourceVersion starts the watch.
+ */
+export async function listInPages<T>(fetchPage: (limit: number, cont: string | undefined) => Promise<Page<T>>, slim: (obj: T) => T, limit = 500): Promise<Page<T>> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  let resourceVersion: string | undefined;
+  do {
+    const page = await fetchPage(limit, cont);
+    for (const item of page.items) items.push(slim(item));
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return { items, metadata: { ...(resourceVersion !== undefined ? { resourceVersion } : {}) } };
+}
+
 type WatchCallback = (phase: string, obj: unknown, raw: unknown) => void;
 
 /** A Watch that hands the informer slimmed objects and drops the raw event. */

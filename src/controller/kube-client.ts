@@ -17,6 +17,7 @@ import { FIELD_MANAGER } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry, type WorkloadEntryCondition } from '../reconcile/types.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { slimWorkloadEntry } from './slim.ts';
 
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
@@ -122,7 +123,8 @@ export class KubeClient {
           ...(cont ? { _continue: cont } : {}),
         }),
       );
-      items.push(...page.items);
+      // Slim per page: a namespace of 20,000 entries is never held whole (see slim.ts).
+      for (const item of page.items) items.push(slimWorkloadEntry(item));
       cont = page.metadata?.continue || undefined;
     } while (cont);
     return items;

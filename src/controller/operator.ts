@@ -12,7 +12,7 @@ import type { ProviderFactories } from '../providers/registry.ts';
 import { MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcile/types.ts';
 import { EventRecorder } from './events.ts';
-import { ResilientInformer } from './informer.ts';
+import { listInPages, ResilientInformer } from './informer.ts';
 import { slimSource, slimWorkloadEntry } from './slim.ts';
 import { KubeClient, type KubeClientOptions } from './kube-client.ts';
 import { LeaderElector } from './leader-election.ts';
@@ -131,12 +131,19 @@ export class Operator {
     const api = this.o.kc.makeApiClient(CustomObjectsApi);
     const namespaces = this.o.namespaces ?? [];
     const labelSelector = MANAGED_SELECTOR;
+    const paging = (limit: number, cont: string | undefined) => ({ limit, ...(cont ? { _continue: cont } : {}) });
     if (namespaces.length === 0) {
-      return [{ path: `/apis/${WE_GROUP}/${WE_VERSION}/${WE_PLURAL}`, list: () => api.listClusterCustomObject({ group: WE_GROUP, version: WE_VERSION, plural: WE_PLURAL, labelSelector }) }];
+      return [
+        {
+          path: `/apis/${WE_GROUP}/${WE_VERSION}/${WE_PLURAL}`,
+          list: () => listInPages((limit, cont) => api.listClusterCustomObject({ group: WE_GROUP, version: WE_VERSION, plural: WE_PLURAL, labelSelector, ...paging(limit, cont) }), slimWorkloadEntry),
+        },
+      ];
     }
     return namespaces.map((namespace) => ({
       path: `/apis/${WE_GROUP}/${WE_VERSION}/namespaces/${namespace}/${WE_PLURAL}`,
-      list: () => api.listNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, labelSelector }),
+      list: () =>
+        listInPages((limit, cont) => api.listNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, labelSelector, ...paging(limit, cont) }), slimWorkloadEntry),
     }));
   }
 

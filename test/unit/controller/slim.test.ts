@@ -83,3 +83,23 @@ test('a slim source keeps spec and status, drops managedFields', () => {
   assert.deepEqual(slim.status, s.status);
   assert.equal(slim.metadata.uid, s.metadata.uid);
 });
+
+test('listInPages follows continue tokens, slims each page and keeps the snapshot resourceVersion', async () => {
+  const { listInPages } = await import('../../../src/controller/informer.ts');
+  const calls: (string | undefined)[] = [];
+  const pages = [
+    { items: [{ n: 1, big: 'x' }, { n: 2, big: 'x' }], metadata: { resourceVersion: '7', continue: 'a' } },
+    { items: [{ n: 3, big: 'x' }], metadata: { resourceVersion: '7' } },
+  ];
+  const out = await listInPages(
+    async (limit, cont) => {
+      assert.equal(limit, 2);
+      calls.push(cont);
+      return pages[calls.length - 1]!;
+    },
+    (o: { n: number; big?: string }) => ({ n: o.n }),
+    2,
+  );
+  assert.deepEqual(calls, [undefined, 'a']);
+  assert.deepEqual(out, { items: [{ n: 1 }, { n: 2 }, { n: 3 }], metadata: { resourceVersion: '7' } });
+});
