@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface OperatorProcessOptions {
@@ -68,7 +69,7 @@ export class OperatorProcess {
       '--expose-gc',
       ...(o.maxOldSpaceMb ? [`--max-old-space-size=${o.maxOldSpaceMb}`] : []),
       '--import',
-      join(BENCH_DIR, 'memory-probe.mjs'),
+      pathToFileURL(join(BENCH_DIR, 'memory-probe.mjs')).href,
       o.main,
       'run',
       `--kubeconfig=${o.kubeconfig}`,

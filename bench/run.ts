@@ -217,7 +217,8 @@ async function oneSource(env: Env, rawMs: number): Promise<Running> {
   await createSource(env, NS.small, 'small', [SMALL_TAG]);
   await createSource(env, NS.one, 'fleet', [MESH_TAG]);
   const progress = setInterval(() => say(`  ${bigWatch.size}/${TOTAL} entries after ${round(since(t0) / 1000)} s`), 15_000);
-  await bigWatch.until(`${TOTAL} entries`, () => bigWatch.size >= TOTAL && smallWatch.size >= SMALL_TOTAL, 1_800_000);
+  await bigWatch.until(`${TOTAL} entries`, () => bigWatch.size >= TOTAL, 1_800_000);
+  await smallWatch.until(`${SMALL_TOTAL} entries`, () => smallWatch.size >= SMALL_TOTAL, 600_000);
   clearInterval(progress);
   const readyAt = await waitSourcesReady(env.kc, NS.one, 1, TOTAL, 600_000);
   await waitSourcesReady(env.kc, NS.small, 1, SMALL_TOTAL, 600_000);
