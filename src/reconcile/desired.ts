@@ -223,6 +223,8 @@ interface Mapped {
   /** Network and canonical address: two entries with the same key are the same host. */
   readonly addressKey: string;
   readonly addressText: string;
+  /** Network, address, service and ports: two entries with the same key describe the same workload. */
+  readonly workloadKey: string;
 }
 
 function mapEndpoint(
@@ -271,10 +273,12 @@ function mapEndpoint(
     ...(endpoint.healthy === undefined ? {} : { healthy: endpoint.healthy }),
     ...(mapped.dropped.length === 0 ? {} : { droppedLabels: mapped.dropped }),
   };
+  const addressKey = `${network ?? ''}\0${address.key}`;
   return {
     entry,
-    addressKey: `${network ?? ''}\0${address.key}`,
+    addressKey,
     addressText: network === undefined ? address.address : `${address.address} in network ${quote(network)}`,
+    workloadKey: [addressKey, entry.labels[settings.serviceLabel] ?? '', JSON.stringify(Object.entries(entry.spec.ports ?? {}).sort())].join('\0'),
   };
 }
 
@@ -294,7 +298,6 @@ export function buildDesiredState(input: BuildInput): DesiredState {
   const byId = new Set<string>();
   const byName = new Map<string, string>();
   const byAddress = new Map<string, string>();
-  const serviceLabel = input.spec.workloadEntry.serviceLabel;
 
   for (const endpoint of [...input.endpoints].sort(compareEndpoints)) {
     const skip = (reason: string): void => {
@@ -320,7 +323,7 @@ export function buildDesiredState(input: BuildInput): DesiredState {
       }
     }
     if (mapped === null) continue; // dropped on purpose by a keep or drop rule
-    const { entry, addressKey, addressText } = mapped;
+    const { entry, addressText, workloadKey } = mapped;
     if (byId.has(endpoint.id)) {
       skip(`duplicate endpoint id: the registry reported ${quote(endpoint.id)} more than once`);
       continue;
@@ -333,7 +336,6 @@ export function buildDesiredState(input: BuildInput): DesiredState {
     // One VM often runs several services, or one service on several ports: only an
     // endpoint that would describe the same workload again (same network, address,
     // service and ports) is a duplicate.
-    const workloadKey = [addressKey, entry.labels[serviceLabel] ?? '', JSON.stringify(Object.entries(entry.spec.ports ?? {}).sort())].join('\0');
     const addressOwner = byAddress.get(workloadKey);
     if (addressOwner !== undefined) {
       skip(`duplicate address ${addressText}: endpoint ${quote(addressOwner)} has it with the same service and ports`);
