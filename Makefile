@@ -59,6 +59,7 @@ docker-build:
 	docker build -t vm-registry-operator:$$(node -p 'require("./package.json").version') .
 
 bench: deps
+	node bench/data-cost.ts
 	node bench/run.ts
 
 clean:

@@ -15,6 +15,8 @@ export interface Instance {
   readonly id: string;
   readonly address: string;
   readonly port: number;
+  /** Selection tags (MESH_TAG or another, and the shard tag). */
+  readonly tags?: readonly string[];
   /** TTL check id when the instance lives on the agent (flip pool). */
   readonly ttlCheck?: string;
 }
@@ -24,23 +26,48 @@ export interface Fleet {
   readonly flipPool: readonly Instance[];
 }
 
-export function serviceName(s: number): string {
-  return `svc-${String(s).padStart(4, '0')}`;
+/** Sources can split the fleet by these tags: service s carries shard-(s mod SHARDS). */
+export const SHARDS = 10;
+
+export function shardTag(k: number): string {
+  return `shard-${k}`;
 }
 
-function addressOf(s: number, i: number): string {
-  return `10.${16 + (s >> 8)}.${s & 255}.${10 + i}`;
+export function serviceName(s: number, prefix = 'svc'): string {
+  return `${prefix}-${String(s).padStart(4, '0')}`;
+}
+
+/** A unique IPv4 address per (service, instance) within a fleet; `base` keeps fleets and changes apart. */
+export function addressOf(s: number, i: number, base = 16): string {
+  return `10.${base + (s >> 8)}.${s & 255}.${10 + i}`;
+}
+
+export interface FleetOptions {
+  /** Service name prefix (default "svc"). */
+  readonly prefix?: string;
+  /** Second octet base of the addresses (default 16). */
+  readonly base?: number;
+  /** Tag every service carries (default MESH_TAG). */
+  readonly tag?: string;
 }
 
 /** The fleet: services × instances; instance 0 of the first `pool` services is a flip target. */
-export function planFleet(services: number, instances: number, pool: number): Fleet {
+export function planFleet(services: number, instances: number, pool: number, options: FleetOptions = {}): Fleet {
   const all: Instance[] = [];
   const flipPool: Instance[] = [];
   for (let s = 0; s < services; s++) {
+    const service = serviceName(s, options.prefix);
     for (let i = 0; i < instances; i++) {
-      const id = `${serviceName(s)}-${i}`;
+      const id = `${service}-${i}`;
       const flip = i === 0 && s < pool;
-      const inst: Instance = { service: serviceName(s), id, address: addressOf(s, i), port: 8080 + (i % 3), ...(flip ? { ttlCheck: `${id}-ttl` } : {}) };
+      const inst: Instance = {
+        service,
+        id,
+        address: addressOf(s, i, options.base),
+        port: 8080 + (i % 3),
+        tags: [options.tag ?? MESH_TAG, shardTag(s % SHARDS)],
+        ...(flip ? { ttlCheck: `${id}-ttl` } : {}),
+      };
       all.push(inst);
       if (flip) flipPool.push(inst);
     }
@@ -48,8 +75,8 @@ export function planFleet(services: number, instances: number, pool: number): Fl
   return { instances: all, flipPool };
 }
 
-const TAGS = (inst: Instance): string[] => [MESH_TAG, `version|v${1 + (inst.port % 2)}`];
-const META = { protocol: 'http' };
+export const TAGS = (inst: Instance): string[] => [...(inst.tags ?? [MESH_TAG]), `version|v${1 + (inst.port % 2)}`];
+export const META = { protocol: 'http' };
 
 /** Consul's transaction API takes at most 128 operations per request; two per instance (node + service). */
 const OPS_PER_TXN = 128;

@@ -1,43 +1,51 @@
 /**
- * `make bench`: the operator against a real local control plane and a real Consul agent,
- * everything measured in one run and printed as numbers and ratios (never asserted).
+ * `make bench`: the operator, in a process of its own with its heap capped, against a real
+ * local control plane and a real Consul agent. One run prints one table; nothing is
+ * asserted. Phases (each a function; add more the same way):
+ *   1. a minimal client's server-side apply of the same WorkloadEntries at the applier's
+ *      concurrency (the apiserver's own limit, the yardstick of convergence);
+ *   2. one source of SERVICES × INSTANCES endpoints (plus a small source of at most 64
+ *      services): initial convergence, memory, CPU;
+ *   3. registry changes of each kind (flip, add without checks, remove, re-address) in
+ *      the large and the small source, timed to the WorkloadEntry change;
+ *   4. churn for BENCH_CHURN_SECONDS, then memory again;
+ *   5. steady state: writes and CPU;
+ *   6. restart with every entry present: writes and time to Ready;
+ *   7. the same fleet split over 10 sources on the same agent: convergence, memory, CPU.
  *
- *   1. initial convergence of N services × M instances, against the raw apiserver limit
- *      (the same WorkloadEntries written by a minimal client at the applier's concurrency);
- *   2. health-flip propagation latency (Consul TTL check → entry gone / back);
- *   3. writes per minute in a steady state (must be 0);
- *   4. memory of this process and the mapping cost per endpoint.
- *
- * Sizes: BENCH_SERVICES (1000), BENCH_INSTANCES (5), BENCH_FLIPS (200), BENCH_STEADY_SECONDS (60),
- * BENCH_FLIP_GAP_MS (250, the pause between two flips sent), BENCH_CLIENT=default to keep the
- * operator's default client-side rate limit (50 qps, burst 100) instead of an unlimited one.
+ * Environment: BENCH_SERVICES (4000), BENCH_INSTANCES (5), BENCH_SMALL_SERVICES (40),
+ * BENCH_CHANGES per kind and size (20), BENCH_CHANGE_GAP_MS (200), BENCH_CHURN_SECONDS (60;
+ * the issue's figure is 600), BENCH_CHURN_RATE per second (4), BENCH_STEADY_SECONDS (30),
+ * BENCH_HEAP_MB (160, the operator's --max-old-space-size), BENCH_QPS/BENCH_BURST (the
+ * lifted limit, 1000/2000), BENCH_TEN_LIMIT=default to run phase 7 at the default client
+ * limit (50/100) instead of the lifted one, BENCH_SKIP_TEN=1 to skip phase 7,
+ * BENCH_SKIP_BUILD=1 to run an existing dist/ instead of compiling it first.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, type VmRegistrySource } from '../src/api/types.ts';
 import { validateSpec } from '../src/api/validate.ts';
-import { Operator } from '../src/controller/operator.ts';
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../src/controller/kube-client.ts';
 import { mapLimit } from '../src/controller/rate-limit.ts';
 import { startLocalCluster, type LocalCluster } from '../src/dev/cluster.ts';
 import { ConsulAgent } from '../src/dev/consul-agent.ts';
-import { ControllerMetrics } from '../src/metrics/controller-metrics.ts';
 import { createLogger } from '../src/metrics/logger.ts';
 import { ProviderMetrics } from '../src/metrics/provider-metrics.ts';
 import { consulProviderFactory } from '../src/providers/consul/index.ts';
-import { builtinProviders } from '../src/providers/index.ts';
 import { toAppliedObject } from '../src/reconcile/apply.ts';
 import { buildDesiredState } from '../src/reconcile/desired.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, SOURCE_LABEL } from '../src/reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type DesiredEntry, type WorkloadEntry } from '../src/reconcile/types.ts';
-import { MESH_TAG, planFleet, registerFleet, waitForCatalog, type Instance } from './consul-load.ts';
+import { ChangeDriver, CHANGE_KINDS, type Timed } from './changes.ts';
+import { MESH_TAG, planFleet, registerFleet, SHARDS, shardTag, waitForCatalog, type Fleet } from './consul-load.ts';
 import { EntryWatch } from './entry-watch.ts';
-import { median, mib, percentile, round, table, type Row } from './report.ts';
+import { OperatorProcess, type MemoryReading } from './operator-process.ts';
+import { mib, percentile, round, table, type Row } from './report.ts';
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -47,78 +55,106 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-const SERVICES = envInt('BENCH_SERVICES', 1000);
+const SERVICES = envInt('BENCH_SERVICES', 4000);
 const INSTANCES = envInt('BENCH_INSTANCES', 5);
-const FLIPS = envInt('BENCH_FLIPS', 200);
-const STEADY_S = envInt('BENCH_STEADY_SECONDS', 60);
-const FLIP_GAP_MS = envInt('BENCH_FLIP_GAP_MS', 250);
-const DEFAULT_CLIENT = process.env['BENCH_CLIENT'] === 'default';
-/** The applier's create/update concurrency (applyPlan's default). */
+const SMALL_SERVICES = Math.min(64, envInt('BENCH_SMALL_SERVICES', 40));
+const CHANGES = envInt('BENCH_CHANGES', 20);
+const CHANGE_GAP_MS = envInt('BENCH_CHANGE_GAP_MS', 200);
+const CHURN_S = envInt('BENCH_CHURN_SECONDS', 60);
+const CHURN_RATE = Math.max(1, envInt('BENCH_CHURN_RATE', 4));
+const STEADY_S = envInt('BENCH_STEADY_SECONDS', 30);
+const HEAP_MB = envInt('BENCH_HEAP_MB', 160);
+const LIFTED = { qps: envInt('BENCH_QPS', 1000), burst: envInt('BENCH_BURST', 2000) };
+const DEFAULT_LIMIT = { qps: DEFAULT_KUBE_API_QPS, burst: DEFAULT_KUBE_API_BURST };
+const TEN_LIMIT = process.env['BENCH_TEN_LIMIT'] === 'default' ? DEFAULT_LIMIT : LIFTED;
+const SKIP_TEN = process.env['BENCH_SKIP_TEN'] === '1';
 const APPLY_CONCURRENCY = 8;
-const FLIP_POOL = 100;
 const TOTAL = SERVICES * INSTANCES;
+const SMALL_TOTAL = SMALL_SERVICES * INSTANCES;
+const CHANGE_TIMEOUT_MS = 120_000;
 
-const NS_OPERATOR = 'bench-operator';
-const NS_RAW_APPLY = 'bench-raw-apply';
-const NS_RAW_GET_APPLY = 'bench-raw-get-apply';
-const SOURCE_NAME = 'consul-fleet';
-
-// A full collection before each memory reading, without asking for a command-line flag.
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
+const NS = { raw: 'bench-raw-apply', one: 'bench-one', small: 'bench-small', ten: 'bench-ten' } as const;
+const SMALL_TAG = 'small';
 
 const say = (s = ''): void => void process.stdout.write(s + '\n');
 const step = (s: string): void => say(`\n==> ${s}`);
 const since = (t0: number): number => performance.now() - t0;
+const rows: Row[] = [];
+const row = (k: string, v: string | number, note?: string): void => void rows.push(note === undefined ? [k, v] : [k, v, note]);
+const limitText = (l: { qps: number; burst: number }): string => `qps ${l.qps}, burst ${l.burst}`;
 
-function sourceSpec(consulAddress: string): Record<string, unknown> {
-  return { consul: { address: consulAddress, tags: [MESH_TAG] }, workloadEntry: { serviceAccount: 'legacy-vms' } };
+interface Env {
+  readonly cluster: LocalCluster;
+  readonly kc: KubeConfig;
+  readonly agent: ConsulAgent;
+  readonly big: Fleet;
+  readonly small: Fleet;
+  readonly main: string;
+  readonly workDir: string;
 }
 
 async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
 }
 
-/** Requests the operator sent to the apiserver, by method. */
-async function requestsByMethod(metrics: ControllerMetrics): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const v of (await metrics.restRequests.get()).values) {
-    const m = String(v.labels['method']);
-    out[m] = (out[m] ?? 0) + v.value;
+async function createSource(env: Env, namespace: string, name: string, tags: readonly string[]): Promise<void> {
+  const body = {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'VmRegistrySource',
+    metadata: { name, namespace },
+    spec: { consul: { address: env.agent.address, tags: [...tags] }, workloadEntry: { serviceAccount: 'legacy-vms' }, deletionGuard: { enabled: false } },
+  };
+  await env.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body });
+}
+
+async function readySources(kc: KubeConfig, namespace: string): Promise<{ ready: number; managed: number }> {
+  const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })) as { items: VmRegistrySource[] };
+  let ready = 0;
+  let managed = 0;
+  for (const s of list.items) {
+    if (s.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True') ready++;
+    managed += s.status?.managedEntries ?? 0;
   }
-  return out;
+  return { ready, managed };
 }
 
-function diff(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) out[k] = (b[k] ?? 0) - (a[k] ?? 0);
-  return out;
-}
-
-/** Consul requests the operator made, by operation. */
-async function consulRequests(registry: Registry): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  const metric = registry.getSingleMetric('vmregistry_provider_requests_total');
-  for (const v of metric ? (await metric.get()).values : []) {
-    const k = String(v.labels['operation']);
-    out[k] = (out[k] ?? 0) + v.value;
+async function waitSourcesReady(kc: KubeConfig, namespace: string, sources: number, entries: number, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const r = await readySources(kc, namespace).catch(() => ({ ready: 0, managed: 0 }));
+    if (r.ready >= sources && r.managed >= entries) return performance.now();
+    if (performance.now() > deadline) throw new Error(`${namespace}: ${r.ready}/${sources} sources Ready, ${r.managed}/${entries} entries after ${timeoutMs} ms`);
+    await sleep(100);
   }
-  return out;
 }
 
-async function counterSum(metrics: ControllerMetrics, name: 'reconcileTotal' | 'entryWrites'): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const v of (await metrics[name].get()).values) {
-    const labels = v.labels as Record<string, string | number | undefined>;
-    const k = String(labels['result'] ?? labels['operation']);
-    out[k] = (out[k] ?? 0) + v.value;
-  }
-  return out;
+function memoryText(m: MemoryReading, endpoints: number): string {
+  return `RSS ${mib(m.rssBytes)} MiB (peak ${mib(m.peakRssBytes)}), heap after GC ${mib(m.heapUsedBytes)} MiB = ${round(mib(m.heapUsedBytes) / (endpoints / 1000), 2)} MiB per 1,000 endpoints`;
 }
 
-/** The same objects the applier would write, made plain: other namespace, no owner, not managed. */
+function latencyText(ts: readonly Timed[]): string {
+  const ok = ts.flatMap((t) => (t.ms === undefined ? [] : [t.ms]));
+  const lost = ts.length - ok.length;
+  return `${round(percentile(ok, 50))} / ${round(percentile(ok, 99))} ms${lost > 0 ? ` (${lost} of ${ts.length} not seen in ${CHANGE_TIMEOUT_MS / 1000} s)` : ''}`;
+}
+
+async function startOperator(env: Env, namespaces: readonly string[], limit: { qps: number; burst: number }): Promise<OperatorProcess> {
+  return OperatorProcess.start({
+    main: env.main,
+    kubeconfig: env.cluster.cp.kubeconfig,
+    namespaces,
+    maxOldSpaceMb: HEAP_MB,
+    ...limit,
+    workDir: env.workDir,
+    onStderr: (line) => {
+      if (/"level":"(error|fatal)"|heap|FATAL/i.test(line)) say(`  operator: ${line.slice(0, 300)}`);
+    },
+  });
+}
+
+/** The same objects the applier writes, made plain: another namespace, no owner, not managed. */
 function rawObjects(desired: readonly DesiredEntry[], namespace: string): WorkloadEntry[] {
-  const fake = { metadata: { name: SOURCE_NAME, namespace, uid: '00000000-0000-0000-0000-000000000000' } } as VmRegistrySource;
+  const fake = { metadata: { name: 'fleet', namespace, uid: '00000000-0000-0000-0000-000000000000' } } as VmRegistrySource;
   return desired.map((d) => {
     const o = toAppliedObject(d, fake);
     const labels = { ...o.metadata.labels };
@@ -131,285 +167,224 @@ function rawObjects(desired: readonly DesiredEntry[], namespace: string): Worklo
 
 const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
-/** Writes the objects with server-side apply at the applier's concurrency; optionally a GET before each (as the applier does for creates). */
-async function rawApply(kc: KubeConfig, objects: readonly WorkloadEntry[], getFirst: boolean): Promise<number> {
-  const api = kc.makeApiClient(CustomObjectsApi);
+/** Phase 1: the yardstick. */
+async function rawApply(env: Env): Promise<number> {
+  step(`1. A minimal client's server-side apply of the same ${TOTAL} WorkloadEntries, ${APPLY_CONCURRENCY} at a time`);
+  const spec = validateSpec({ consul: { address: env.agent.address, tags: [MESH_TAG] }, workloadEntry: { serviceAccount: 'legacy-vms' } });
+  const provider = consulProviderFactory.create({ source: `${NS.one}/fleet`, spec, secrets: new Map(), metrics: new ProviderMetrics(new Registry()), log: createLogger('error') });
+  const snapshot = await provider.snapshot(AbortSignal.timeout(300_000));
+  await provider.close();
+  const desired = buildDesiredState({ sourceName: 'fleet', spec, endpoints: snapshot.endpoints, providerRules: consulProviderFactory.defaultMapping(spec) });
+  if (desired.entries.length !== TOTAL) throw new Error(`expected ${TOTAL} desired entries, got ${desired.entries.length}`);
+  await createNamespace(env.kc, NS.raw);
+  const api = env.kc.makeApiClient(CustomObjectsApi);
+  const objects = rawObjects(desired.entries, NS.raw);
   const t0 = performance.now();
-  const results = await mapLimit(objects, APPLY_CONCURRENCY, async (o) => {
-    const { namespace, name } = o.metadata;
-    const ref = { group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name };
-    if (getFirst) {
-      try {
-        await api.getNamespacedCustomObject(ref);
-      } catch (e) {
-        if ((e as { code?: number }).code !== 404) throw e;
-      }
-    }
-    await api.patchNamespacedCustomObject({ ...ref, body: o, fieldManager: FIELD_MANAGER, force: true }, SSA);
-  });
-  const failed = results.filter((r) => r.status === 'rejected');
-  if (failed.length > 0) throw new Error(`raw apply: ${failed.length} writes failed; first: ${String((failed[0] as PromiseRejectedResult).reason)}`);
-  return performance.now() - t0;
+  const results = await mapLimit(objects, APPLY_CONCURRENCY, (o) =>
+    api.patchNamespacedCustomObject(
+      { group: WE_GROUP, version: WE_VERSION, namespace: NS.raw, plural: WE_PLURAL, name: o.metadata.name, body: o, fieldManager: FIELD_MANAGER, force: true },
+      SSA,
+    ),
+  );
+  const ms = since(t0);
+  const failed = results.filter((r) => r.status === 'rejected').length;
+  if (failed > 0) throw new Error(`raw apply: ${failed} writes failed`);
+  say(`  ${round(ms / 1000, 1)} s (${round(TOTAL / (ms / 1000))} entries/s)`);
+  row('raw SSA of the same objects, 8 at a time', `${round(ms / 1000, 1)} s`, `${round(TOTAL / (ms / 1000))} entries/s`);
+  return ms;
 }
 
-async function sourceReady(kc: KubeConfig): Promise<{ ready: boolean; desired: number; managed: number }> {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const s = (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS_OPERATOR, plural: PLURAL, name: SOURCE_NAME })) as VmRegistrySource;
-  const ready = s.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-  return { ready, desired: s.status?.desiredEntries ?? 0, managed: s.status?.managedEntries ?? 0 };
+interface Running {
+  op: OperatorProcess;
+  readonly bigWatch: EntryWatch;
+  readonly smallWatch: EntryWatch;
 }
 
-interface FlipResult {
-  readonly to: 'critical' | 'passing';
-  readonly ms: number | undefined;
+/** Phase 2: one large source and one small source, from nothing. */
+async function oneSource(env: Env, rawMs: number): Promise<Running> {
+  step(`2. One source of ${TOTAL} endpoints (and one of ${SMALL_TOTAL}), operator heap capped at ${HEAP_MB} MB, client ${limitText(LIFTED)}`);
+  await createNamespace(env.kc, NS.one);
+  await createNamespace(env.kc, NS.small);
+  const bigWatch = new EntryWatch(env.kc, NS.one);
+  const smallWatch = new EntryWatch(env.kc, NS.small);
+  await bigWatch.start();
+  await smallWatch.start();
+  const op = await startOperator(env, [NS.one, NS.small], LIFTED);
+  const idle = await op.memory();
+  say(`  idle (no sources): ${memoryText(idle, 1000)}`);
+  row('idle operator, no sources', `${mib(idle.rssBytes)} MiB RSS`, `heap after GC ${mib(idle.heapUsedBytes)} MiB`);
+  const cpu0 = await op.cpuSeconds();
+  const t0 = performance.now();
+  await createSource(env, NS.small, 'small', [SMALL_TAG]);
+  await createSource(env, NS.one, 'fleet', [MESH_TAG]);
+  const progress = setInterval(() => say(`  ${bigWatch.size}/${TOTAL} entries after ${round(since(t0) / 1000)} s`), 15_000);
+  await bigWatch.until(`${TOTAL} entries`, () => bigWatch.size >= TOTAL, 1_800_000);
+  await smallWatch.until(`${SMALL_TOTAL} entries`, () => smallWatch.size >= SMALL_TOTAL, 600_000);
+  clearInterval(progress);
+  const readyAt = await waitSourcesReady(env.kc, NS.one, 1, TOTAL, 600_000);
+  await waitSourcesReady(env.kc, NS.small, 1, SMALL_TOTAL, 600_000);
+  const convergeMs = readyAt - t0;
+  const cpu = (await op.cpuSeconds()) - cpu0;
+  const mem = await op.memory();
+  say(`  converged (all entries, source Ready) in ${round(convergeMs / 1000, 1)} s = ${round(convergeMs / rawMs, 2)}× raw SSA; CPU ${round(cpu, 1)} s; ${memoryText(mem, TOTAL + SMALL_TOTAL)}`);
+  row('initial convergence, 1 source', `${round(convergeMs / 1000, 1)} s`, `${round(convergeMs / rawMs, 2)}× raw SSA (goal ≤ 1.15×); ${limitText(LIFTED)}`);
+  row('CPU, initial sync', `${round((cpu * 1000) / (TOTAL + SMALL_TOTAL), 2)} s per 1,000 endpoints`, `${round(cpu, 1)} s in all`);
+  row('memory after convergence', `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; goal ≤ 200 MiB`);
+  row('heap used after full GC', `${round(mib(mem.heapUsedBytes) / ((TOTAL + SMALL_TOTAL) / 1000), 2)} MiB per 1,000 endpoints`, `${mib(mem.heapUsedBytes)} MiB in all, heap capped at ${HEAP_MB} MB`);
+  return { op, bigWatch, smallWatch };
 }
 
-/**
- * Flips the TTL checks of the pool: a round sends `critical` to each target (one every
- * FLIP_GAP_MS) and waits until every entry is gone, then `passing` and waits until every
- * entry is back. Each flip is timed on its own, from just before the Consul call to the
- * watch event that shows the change.
- */
-async function runFlips(agent: ConsulAgent, watch: EntryWatch, pool: readonly Instance[], total: number): Promise<FlipResult[]> {
-  const results: FlipResult[] = [];
-  while (results.length < total) {
-    const batch = pool.slice(0, Math.max(1, Math.min(pool.length, Math.floor((total - results.length) / 2))));
-    for (const to of ['critical', 'passing'] as const) {
-      const waits: Promise<FlipResult>[] = [];
-      for (const inst of batch) {
-        const t0 = performance.now();
-        await agent.setTtl(inst.ttlCheck as string, to === 'critical' ? 'fail' : 'pass', `bench flip to ${to}`);
-        const check = to === 'critical' ? () => !watch.has(inst.address) : () => watch.has(inst.address);
-        waits.push(
-          watch.until(`${inst.id} ${to}`, check, 300_000).then(
-            (at) => ({ to, ms: at - t0 }),
-            () => ({ to, ms: undefined }),
-          ),
-        );
-        if (FLIP_GAP_MS > 0) await sleep(FLIP_GAP_MS);
-      }
-      results.push(...(await Promise.all(waits)));
-      say(`  ${results.length} flips done`);
+/** Phase 3: every kind of change, at both sizes. */
+async function changes(env: Env, r: Running): Promise<void> {
+  step(`3. Registry changes → WorkloadEntry change: ${CHANGES} of each kind in each source, one every ${CHANGE_GAP_MS} ms`);
+  const cpu0 = await r.op.cpuSeconds();
+  let count = 0;
+  for (const [label, fleet, watch, base] of [
+    [`${SERVICES} services (≫ 64)`, env.big, r.bigWatch, 200],
+    [`${SMALL_SERVICES} services (≤ 64)`, env.small, r.smallWatch, 230],
+  ] as const) {
+    const driver = new ChangeDriver({ agent: env.agent, watch, fleet, newAddressBase: base, timeoutMs: CHANGE_TIMEOUT_MS, gapMs: CHANGE_GAP_MS });
+    for (const kind of CHANGE_KINDS) {
+      const timed = await driver.run(kind, CHANGES);
+      count += timed.length;
+      say(`  ${label}, ${kind}: p50 / p99 ${latencyText(timed)}`);
+      row(`${kind}, ${label}: p50 / p99`, latencyText(timed), 'goal ≤ 100 / 500 ms');
     }
   }
-  return results;
+  const cpu = (await r.op.cpuSeconds()) - cpu0;
+  row('CPU per 1,000 changes', `${round((cpu * 1000) / Math.max(1, count), 1)} s`, `${round(cpu, 1)} s for ${count} changes (includes the wait between them)`);
+}
+
+/** Phase 4: churn, then memory. */
+async function churn(env: Env, r: Running): Promise<void> {
+  step(`4. Churn: ${CHURN_RATE} changes per second for ${CHURN_S} s`);
+  const driver = new ChangeDriver({ agent: env.agent, watch: r.bigWatch, fleet: env.big, newAddressBase: 180, timeoutMs: CHANGE_TIMEOUT_MS, gapMs: 0 }, 99);
+  const done = await driver.churn(CHURN_S, CHURN_RATE);
+  const mem = await r.op.memory();
+  say(`  ${done.sent} changes, ${done.seen} seen; ${memoryText(mem, TOTAL + SMALL_TOTAL)}`);
+  row(`memory after ${CHURN_S} s of churn`, `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; heap after GC ${mib(mem.heapUsedBytes)} MiB; ${done.sent} changes`);
+}
+
+/** Phase 5: nothing changes. */
+async function steady(r: Running): Promise<void> {
+  step(`5. Steady state: ${STEADY_S} s with nothing changing`);
+  await sleep(5000);
+  const writes0 = await r.op.counter('vmregistry_workload_entry_writes_total');
+  const cpu0 = await r.op.cpuSeconds();
+  await sleep(STEADY_S * 1000);
+  const writes = (await r.op.counter('vmregistry_workload_entry_writes_total')) - writes0;
+  const cpuPct = (100 * ((await r.op.cpuSeconds()) - cpu0)) / Math.max(1, STEADY_S);
+  say(`  ${writes} writes; CPU ${round(cpuPct, 2)}% of one core`);
+  row('steady state writes', writes, `in ${STEADY_S} s (goal 0)`);
+  row('steady state CPU', `${round(cpuPct, 2)}% of a core`, 'goal < 1%');
+}
+
+/** Phase 6: a restart with every entry present. */
+async function restart(env: Env, r: Running): Promise<void> {
+  step('6. Restart with every entry present');
+  await r.op.stop();
+  const t0 = performance.now();
+  r.op = await startOperator(env, [NS.one, NS.small], LIFTED);
+  const cachesAt = performance.now();
+  // Ready: both sources reconciled once after the start (every sync ends in requeue_after).
+  for (;;) {
+    const synced = await r.op.counter('controller_runtime_reconcile_total', { result: 'requeue_after' });
+    if (synced >= 2) break;
+    if (since(t0) > 300_000) throw new Error('no sync within 300 s of the restart');
+    await sleep(50);
+  }
+  const readyMs = since(t0);
+  const writes = await r.op.counter('vmregistry_workload_entry_writes_total');
+  say(`  caches synced after ${round((cachesAt - t0) / 1000, 2)} s, both sources synced after ${round(readyMs / 1000, 2)} s, ${writes} writes`);
+  row('restart: writes', writes, 'goal 0');
+  row('restart: time to Ready', `${round(readyMs / 1000, 1)} s`, `caches synced after ${round((cachesAt - t0) / 1000, 1)} s; goal ≤ 10 s`);
+}
+
+/** Phase 7: the same fleet over 10 sources. */
+async function tenSources(env: Env): Promise<void> {
+  step(`7. The same ${TOTAL} endpoints split over ${SHARDS} sources, client ${limitText(TEN_LIMIT)}`);
+  await createNamespace(env.kc, NS.ten);
+  const watch = new EntryWatch(env.kc, NS.ten);
+  await watch.start();
+  const op = await startOperator(env, [NS.ten], TEN_LIMIT);
+  try {
+    const cpu0 = await op.cpuSeconds();
+    const t0 = performance.now();
+    for (let k = 0; k < SHARDS; k++) await createSource(env, NS.ten, `shard-${k}`, [MESH_TAG, shardTag(k)]);
+    const progress = setInterval(() => say(`  ${watch.size}/${TOTAL} entries after ${round(since(t0) / 1000)} s`), 15_000);
+    // Churn removed and added some instances of the fleet: count what the registry has now.
+    await watch.until('entries', () => watch.size >= TOTAL * 0.98, 1_800_000);
+    clearInterval(progress);
+    const readyAt = await waitSourcesReady(env.kc, NS.ten, SHARDS, Math.floor(TOTAL * 0.98), 600_000);
+    const ms = readyAt - t0;
+    const cpu = (await op.cpuSeconds()) - cpu0;
+    const mem = await op.memory();
+    say(`  converged in ${round(ms / 1000, 1)} s with ${watch.size} entries; CPU ${round(cpu, 1)} s; ${memoryText(mem, watch.size)}`);
+    row(`initial convergence, ${SHARDS} sources`, `${round(ms / 1000, 1)} s`, limitText(TEN_LIMIT));
+    row(`CPU, initial sync, ${SHARDS} sources`, `${round((cpu * 1000) / watch.size, 2)} s per 1,000 endpoints`);
+    row(`memory, ${SHARDS} sources`, `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; heap after GC ${round(mib(mem.heapUsedBytes) / (watch.size / 1000), 2)} MiB per 1,000 endpoints`);
+  } finally {
+    watch.stop();
+    await op.stop();
+  }
 }
 
 async function main(): Promise<number> {
-  const rssStart = process.memoryUsage().rss;
   const started = performance.now();
-  say(`vm-registry-operator benchmark: ${SERVICES} services × ${INSTANCES} instances = ${TOTAL} endpoints; ${FLIPS} flips; ${STEADY_S} s steady state`);
-  say(`client-side limit of the operator: ${DEFAULT_CLIENT ? 'default (50 qps, burst 100)' : 'lifted (qps and burst 1e6)'}`);
+  say(`vm-registry-operator benchmark: ${SERVICES} services × ${INSTANCES} instances = ${TOTAL} endpoints (+ ${SMALL_TOTAL} in a small source)`);
+  say(`changes: ${CHANGES} per kind and size; churn ${CHURN_S} s at ${CHURN_RATE}/s; steady ${STEADY_S} s; operator heap cap ${HEAP_MB} MB`);
+
+  const repo = new URL('..', import.meta.url).pathname;
+  if (process.env['BENCH_SKIP_BUILD'] !== '1') {
+    step('Compiling the operator as the image runs it (dist/; BENCH_SKIP_BUILD=1 reuses it)');
+    execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json')], { stdio: 'inherit' });
+  }
 
   step('Starting the local control plane and a Consul agent');
-  let t = performance.now();
-  const cluster: LocalCluster = await startLocalCluster({ log: () => {} });
+  const cluster = await startLocalCluster({ log: () => {} });
   let agent: ConsulAgent | undefined;
-  let operator: Operator | undefined;
-  let watch: EntryWatch | undefined;
+  let running: Running | undefined;
   try {
     agent = await ConsulAgent.start({ log: () => {} });
-    say(`  ready in ${round(since(t) / 1000)} s (etcd, kube-apiserver, kube-controller-manager and consul run in their own processes)`);
-    const kc = cluster.kc;
-
-    step(`Registering ${TOTAL} instances in Consul`);
-    const fleet = planFleet(SERVICES, INSTANCES, Math.min(FLIP_POOL, SERVICES));
-    const registerMs = await registerFleet(agent, fleet);
-    t = performance.now();
-    await waitForCatalog(agent, fleet);
-    say(`  registered in ${round(registerMs / 1000, 2)} s (catalog transactions + ${fleet.flipPool.length} agent services with TTL checks); visible after ${round(since(t) / 1000, 2)} s more`);
-
-    step('Mapping cost: buildDesiredState over a full snapshot');
-    const spec = validateSpec(sourceSpec(agent.address));
-    const provider = consulProviderFactory.create({
-      source: `${NS_OPERATOR}/${SOURCE_NAME}`,
-      spec,
-      secrets: new Map(),
-      metrics: new ProviderMetrics(new Registry()),
-      log: createLogger('error'),
-    });
-    t = performance.now();
-    const snapshot = await provider.snapshot(AbortSignal.timeout(120_000));
-    const snapshotMs = since(t);
-    await provider.close();
-    const rules = consulProviderFactory.defaultMapping(spec);
-    const build = () => buildDesiredState({ sourceName: SOURCE_NAME, spec, endpoints: snapshot.endpoints, providerRules: rules });
-    const desired = build();
-    // Warm the JIT first: a reconcile of a long-running operator runs warm code.
-    for (let i = 0; i < 3; i++) build();
-    const mapTimes: number[] = [];
-    for (let i = 0; i < 9; i++) {
-      t = performance.now();
-      build();
-      mapTimes.push(since(t));
-    }
-    const mapMs = median(mapTimes);
-    say(`  snapshot of ${snapshot.endpoints.length} endpoints read in ${round(snapshotMs)} ms; mapping ${round(mapMs)} ms (median of 9, warm) = ${round((mapMs * 1000) / Math.max(1, snapshot.endpoints.length), 2)} µs per endpoint; ${desired.entries.length} entries, ${desired.skipped.length} skipped`);
-    if (desired.entries.length !== TOTAL) throw new Error(`expected ${TOTAL} desired entries, got ${desired.entries.length}`);
-
-    step(`Raw apiserver limit: ${TOTAL} WorkloadEntries by a minimal client, ${APPLY_CONCURRENCY} at a time`);
-    await createNamespace(kc, NS_RAW_APPLY);
-    await createNamespace(kc, NS_RAW_GET_APPLY);
-    const rawApplyMs = await rawApply(kc, rawObjects(desired.entries, NS_RAW_APPLY), false);
-    say(`  server-side apply:            ${round(rawApplyMs / 1000, 2)} s (${round(TOTAL / (rawApplyMs / 1000))} entries/s)`);
-    const rawGetApplyMs = await rawApply(kc, rawObjects(desired.entries, NS_RAW_GET_APPLY), true);
-    say(`  GET, then server-side apply:  ${round(rawGetApplyMs / 1000, 2)} s (${round(TOTAL / (rawGetApplyMs / 1000))} entries/s)`);
-
-    step('Initial convergence of the operator');
-    await createNamespace(kc, NS_OPERATOR);
-    watch = new EntryWatch(kc, NS_OPERATOR);
-    await watch.start();
-    collect();
-    const rssBefore = process.memoryUsage().rss;
-    const heapBefore = process.memoryUsage().heapUsed;
-    const registry = new Registry();
-    const metrics = new ControllerMetrics(registry, { defaultMetrics: false });
-    operator = new Operator({
-      kc,
-      factories: builtinProviders(),
-      metrics,
-      log: createLogger('error'),
-      ...(DEFAULT_CLIENT ? {} : { client: { qps: 1e6, burst: 1e6 } }),
-    });
-    await operator.start();
-    const reqBefore = await requestsByMethod(metrics);
-    const source = { apiVersion: `${GROUP}/${VERSION}`, kind: 'VmRegistrySource', metadata: { name: SOURCE_NAME, namespace: NS_OPERATOR }, spec: sourceSpec(agent.address) };
-    const t0 = performance.now();
-    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS_OPERATOR, plural: PLURAL, body: source });
-    const w = watch;
-    const progress = setInterval(() => say(`  ${w.size}/${TOTAL} entries after ${round(since(t0) / 1000)} s`), 10_000);
-    const allSeenAt = await watch.until(`${TOTAL} entries`, () => w.size >= TOTAL, 900_000);
-    clearInterval(progress);
-    let readyAt = 0;
-    for (;;) {
-      const r = await sourceReady(kc).catch(() => ({ ready: false, desired: 0, managed: 0 }));
-      if (r.ready && r.desired === TOTAL && r.managed === TOTAL) {
-        readyAt = performance.now();
-        break;
-      }
-      if (since(t0) > 900_000) throw new Error('the source did not become Ready');
-      await sleep(50);
-    }
-    const convergeMs = Math.max(allSeenAt, readyAt) - t0;
-    const entriesMs = allSeenAt - t0;
-    const convergeRequests = diff(reqBefore, await requestsByMethod(metrics));
-    const convergeReconciles = await counterSum(metrics, 'reconcileTotal');
-    const ratio = convergeMs / rawApplyMs;
-    say(`  all ${TOTAL} entries after ${round(entriesMs / 1000, 2)} s; source Ready after ${round(convergeMs / 1000, 2)} s; operator/raw = ${round(ratio, 2)}`);
-    say(`  requests by method: ${JSON.stringify(convergeRequests)}; reconciles: ${JSON.stringify(convergeReconciles)}`);
-
-    step(`Health flips: ${FLIPS} TTL check changes over ${fleet.flipPool.length} instances in ${fleet.flipPool.length} services, one sent every ${FLIP_GAP_MS} ms`);
-    const flipStart = performance.now();
-    const flips = await runFlips(agent, watch, fleet.flipPool, FLIPS);
-    const flipWallMs = since(flipStart);
-    const ok = flips.flatMap((f) => (f.ms === undefined ? [] : [f.ms]));
-    const down = flips.flatMap((f) => (f.to === 'critical' && f.ms !== undefined ? [f.ms] : []));
-    const up = flips.flatMap((f) => (f.to === 'passing' && f.ms !== undefined ? [f.ms] : []));
-    const lost = flips.length - ok.length;
-    say(`  p50 ${round(percentile(ok, 50))} ms, p99 ${round(percentile(ok, 99))} ms, max ${round(percentile(ok, 100))} ms; ${lost} not seen within 300 s`);
-
-    step(`Steady state: ${STEADY_S} s with nothing changing`);
-    await watch.until(`${TOTAL} entries back`, () => w.size >= TOTAL, 120_000);
-    await sleep(3000);
-    const steadyReqBefore = await requestsByMethod(metrics);
-    const consulBefore = await consulRequests(registry);
-    const writesBefore = await metrics.writeCount();
-    const cpuBefore = process.cpuUsage();
-    await sleep(STEADY_S * 1000);
-    const cpu = process.cpuUsage(cpuBefore);
-    const steadyWrites = (await metrics.writeCount()) - writesBefore;
-    const steadyConsul = diff(consulBefore, await consulRequests(registry));
-    const steadyCpuPct = STEADY_S > 0 ? (100 * (cpu.user + cpu.system)) / 1000 / (STEADY_S * 1000) : Number.NaN;
-    const consulPerSecond = STEADY_S > 0 ? Object.values(steadyConsul).reduce((a, b) => a + b, 0) / STEADY_S : Number.NaN;
-    const steadyRequests = diff(steadyReqBefore, await requestsByMethod(metrics));
-    const writesPerMinute = STEADY_S > 0 ? (steadyWrites * 60) / STEADY_S : Number.NaN;
-    say(`  ${steadyWrites} writes in ${STEADY_S} s = ${round(writesPerMinute, 2)} per minute; all apiserver requests: ${JSON.stringify(steadyRequests)}`);
-    say(`  Consul requests: ${JSON.stringify(steadyConsul)} (${round(consulPerSecond)}/s); CPU of this process ${round(steadyCpuPct)}% of one core`);
-
-    collect();
-    const rssAfter = process.memoryUsage().rss;
-    const heapAfter = process.memoryUsage().heapUsed;
-    const entryWrites = await counterSum(metrics, 'entryWrites');
-
-    await operator.stop();
-    operator = undefined;
-
-    const perEntry = (n: number | undefined): string => String(round((n ?? 0) / TOTAL, 2));
-    const rows: Row[] = [
-      ['size', `${SERVICES} × ${INSTANCES} = ${TOTAL}`, 'services × instances = endpoints'],
-      ['operator client limit', DEFAULT_CLIENT ? '50 qps / 100' : 'lifted'],
-      ['1. raw SSA, 8 at a time (s)', round(rawApplyMs / 1000, 2), `${round(TOTAL / (rawApplyMs / 1000))} entries/s`],
-      ['1. raw GET+SSA, 8 at a time (s)', round(rawGetApplyMs / 1000, 2), `${round(TOTAL / (rawGetApplyMs / 1000))} entries/s`],
-      ['1. operator: all entries (s)', round(entriesMs / 1000, 2)],
-      ['1. operator: entries + Ready (s)', round(convergeMs / 1000, 2), `${round(TOTAL / (convergeMs / 1000))} entries/s`],
-      ['1. ratio operator / raw SSA', round(ratio, 2)],
-      ['1. ratio operator / raw GET+SSA', round(convergeMs / rawGetApplyMs, 2)],
-      ['1. operator requests per entry', `GET ${perEntry(convergeRequests['GET'])} PATCH ${perEntry(convergeRequests['PATCH'])}`, JSON.stringify(convergeRequests)],
-      ['2. flip latency p50 (ms)', round(percentile(ok, 50))],
-      ['2. flip latency p99 (ms)', round(percentile(ok, 99))],
-      ['2. flip latency max (ms)', round(percentile(ok, 100))],
-      ['2. to critical p50 / p99 (ms)', `${round(percentile(down, 50))} / ${round(percentile(down, 99))}`],
-      ['2. to passing p50 / p99 (ms)', `${round(percentile(up, 50))} / ${round(percentile(up, 99))}`],
-      ['2. flips timed / not seen', `${ok.length} / ${lost}`, `wall ${round(flipWallMs / 1000)} s`],
-      ['3. steady writes per minute', round(writesPerMinute, 2), `${steadyWrites} writes in ${STEADY_S} s`],
-      ['3. steady Consul requests per s', round(consulPerSecond), JSON.stringify(steadyConsul)],
-      ['3. steady CPU, this process (%)', round(steadyCpuPct), 'of one core'],
-      ['4. RSS before operator (MiB)', mib(rssBefore), `process start ${mib(rssStart)} MiB`],
-      ['4. RSS after steady state (MiB)', mib(rssAfter), `heap used ${mib(heapBefore)} → ${mib(heapAfter)} MiB`],
-      ['4. mapping, whole snapshot (ms)', round(mapMs, 1), `median of 9 (warm) over ${snapshot.endpoints.length} endpoints`],
-      ['4. mapping per endpoint (µs)', round((mapMs * 1000) / Math.max(1, snapshot.endpoints.length), 2)],
-    ];
-    const result = {
-      size: { services: SERVICES, instances: INSTANCES, endpoints: TOTAL },
-      operatorClient: DEFAULT_CLIENT ? { qps: 50, burst: 100 } : { qps: 1e6, burst: 1e6 },
-      setup: { consulRegisterMs: round(registerMs), snapshotReadMs: round(snapshotMs) },
-      convergence: {
-        rawApplyMs: round(rawApplyMs),
-        rawGetApplyMs: round(rawGetApplyMs),
-        operatorEntriesMs: round(entriesMs),
-        operatorReadyMs: round(convergeMs),
-        ratioOperatorToRawApply: round(ratio, 3),
-        ratioOperatorToRawGetApply: round(convergeMs / rawGetApplyMs, 3),
-        operatorRequests: convergeRequests,
-        reconciles: convergeReconciles,
-      },
-      flips: {
-        count: flips.length,
-        timed: ok.length,
-        notSeen: lost,
-        gapMs: FLIP_GAP_MS,
-        p50Ms: round(percentile(ok, 50)),
-        p99Ms: round(percentile(ok, 99)),
-        maxMs: round(percentile(ok, 100)),
-        toCritical: { p50Ms: round(percentile(down, 50)), p99Ms: round(percentile(down, 99)) },
-        toPassing: { p50Ms: round(percentile(up, 50)), p99Ms: round(percentile(up, 99)) },
-        wallMs: round(flipWallMs),
-      },
-      steadyState: { seconds: STEADY_S, writes: steadyWrites, writesPerMinute, requests: steadyRequests, consulRequests: steadyConsul, consulPerSecond: round(consulPerSecond), cpuPercentOfOneCore: round(steadyCpuPct) },
-      memory: {
-        note: 'RSS of the benchmark process, which hosts the operator, the benchmark watch and the raw client; etcd, kube-apiserver, kube-controller-manager and consul run in other processes',
-        rssStartMiB: mib(rssStart),
-        rssBeforeOperatorMiB: mib(rssBefore),
-        rssAfterMiB: mib(rssAfter),
-        heapUsedBeforeOperatorMiB: mib(heapBefore),
-        heapUsedAfterMiB: mib(heapAfter),
-      },
-      mapping: { endpoints: snapshot.endpoints.length, medianMs: round(mapMs, 2), perEndpointUs: round((mapMs * 1000) / Math.max(1, snapshot.endpoints.length), 3) },
-      entryWrites,
-      totalSeconds: 0,
+    const env: Env = {
+      cluster,
+      kc: cluster.kc,
+      agent,
+      big: planFleet(SERVICES, INSTANCES, Math.min(100, SERVICES)),
+      small: planFleet(SMALL_SERVICES, INSTANCES, SMALL_SERVICES, { prefix: 'small', base: 120, tag: SMALL_TAG }),
+      main: join(repo, 'dist/cli/main.js'),
+      workDir: await mkdtemp(join(tmpdir(), 'vmreg-bench-')),
     };
-    result.totalSeconds = round(since(started) / 1000);
-    const dir = await mkdtemp(join(tmpdir(), 'vmreg-bench-'));
-    const file = join(dir, 'bench.json');
-    await writeFile(file, JSON.stringify(result, null, 2) + '\n');
+    step(`Registering ${TOTAL + SMALL_TOTAL} instances in Consul`);
+    const registerMs = (await registerFleet(agent, env.big)) + (await registerFleet(agent, env.small));
+    await waitForCatalog(agent, env.big, 600_000);
+    await waitForCatalog(agent, env.small);
+    say(`  registered in ${round(registerMs / 1000, 1)} s`);
+    row('size', `${SERVICES} × ${INSTANCES} = ${TOTAL}`, `services × instances; + ${SMALL_SERVICES} × ${INSTANCES} in the small source`);
 
-    step(`Results (total ${result.totalSeconds} s)`);
+    const rawMs = await rawApply(env);
+    running = await oneSource(env, rawMs);
+    await changes(env, running);
+    await churn(env, running);
+    await steady(running);
+    await restart(env, running);
+    running.bigWatch.stop();
+    running.smallWatch.stop();
+    await running.op.stop();
+    running = undefined;
+    if (!SKIP_TEN) await tenSources(env);
+
+    const totalS = round(since(started) / 1000);
+    step(`Results (one run, ${totalS} s)`);
     say(table(rows));
+    const file = join(env.workDir, 'bench.json');
+    await writeFile(file, JSON.stringify({ rows, totalSeconds: totalS }, null, 2) + '\n');
     say(`\nJSON: ${file}`);
     return 0;
   } finally {
-    watch?.stop();
-    await operator?.stop();
+    running?.bigWatch.stop();
+    running?.smallWatch.stop();
+    await running?.op.stop();
     await agent?.stop();
     await cluster.stop();
   }

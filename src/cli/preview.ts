@@ -63,7 +63,7 @@ export async function preview(argv: string[], out: (s: string) => void = (s) => 
     const name = raw.metadata?.name ?? 'preview';
     const namespace = raw.metadata?.namespace ?? 'default';
     const spec = validateSpec(raw.spec);
-    const factory = factories.get(providerOf(spec));
+    const factory = await factories.load(providerOf(spec));
     if (!factory) throw new UsageError(`provider ${providerOf(spec)} is not in this build`);
     for (const ref of factory.secretRefs(spec)) {
       if (!secrets.has(secretKey(ref))) throw new UsageError(`${namespace}/${name} needs Secret key ${ref.name}/${ref.key}: pass --secret ${ref.name}/${ref.key}=VALUE`);

@@ -11,9 +11,9 @@ import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
 import { parseBindAddress, startProbeServer } from '../metrics/server.ts';
-import { createConsulProviderFactory } from '../providers/consul/index.ts';
 import { DEFAULT_POOL_LIMITS, MIN_CONNECTIONS, type PoolLimits } from '../providers/consul/pool.ts';
 import { builtinProviders } from '../providers/index.ts';
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS, type KubeClientOptions } from '../controller/kube-client.ts';
 import { UsageError } from './errors.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 
@@ -31,6 +31,8 @@ Options:
   --leader-election-renew-deadline D the leader stops writing when it has not renewed for this long (default 10s; below the lease duration)
   --leader-election-retry-period D   between lease attempts (default 2s)
   --workers N                        sources reconciled in parallel (default 4)
+  --kube-api-qps N                   client-side limit of requests per second to the apiserver (default 50)
+  --kube-api-burst N                 requests allowed at once above that rate (default 100)
   --log-level debug|info|warn|error  (default info)
   --ambient-credentials-namespaces a,b
                                      namespaces whose sources may use the operator's own
@@ -46,6 +48,20 @@ Options:
   --consul-liveness-bound DURATION   a Consul endpoint that has not answered for this long
                                      makes its sources ProviderReady=False (default 15s)
 `;
+
+/**
+ * --kube-api-qps and --kube-api-burst, as kube-controller-manager spells them: the
+ * operator's own token bucket in front of every apiserver request. The first sync of a
+ * large registry takes at least entries / qps seconds; raise both for fleets of
+ * thousands (the apiserver's priority and fairness still protects it).
+ */
+export function parseClientLimit(qpsText: string, burstText: string): KubeClientOptions {
+  const qps = Number(qpsText);
+  if (qpsText.trim() === '' || !Number.isFinite(qps) || qps <= 0) throw new UsageError(`--kube-api-qps must be a number above 0, got "${qpsText}"`);
+  const burst = Number(burstText);
+  if (!Number.isInteger(burst) || burst < 1) throw new UsageError(`--kube-api-burst must be a whole number of at least 1, got "${burstText}"`);
+  return { qps, burst };
+}
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -92,6 +108,8 @@ export async function runOperator(argv: string[]): Promise<number> {
       'leader-election-renew-deadline': { type: 'string', default: '10s' },
       'leader-election-retry-period': { type: 'string', default: '2s' },
       workers: { type: 'string', default: '4' },
+      'kube-api-qps': { type: 'string', default: String(DEFAULT_KUBE_API_QPS) },
+      'kube-api-burst': { type: 'string', default: String(DEFAULT_KUBE_API_BURST) },
       'log-level': { type: 'string', default: 'info' },
       'ambient-credentials-namespaces': { type: 'string', default: '' },
       'ambient-credentials-endpoints': { type: 'string', default: '' },
@@ -112,6 +130,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     throw new UsageError((e as Error).message);
   }
   const consul = consulOptions(values['consul-max-connections-per-agent'], values['consul-liveness-bound']);
+  const client = parseClientLimit(values['kube-api-qps'], values['kube-api-burst']);
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
@@ -132,12 +151,13 @@ export async function runOperator(argv: string[]): Promise<number> {
   let lost = false;
   const operator = new Operator({
     kc,
-    factories: new Map(builtinProviders()).set('consul', createConsulProviderFactory(consul)),
+    factories: builtinProviders({ consul }),
     metrics,
     log,
     namespaces,
     workers,
     ambient,
+    client,
     ...(leaderElection ? { leaderElection } : {}),
     onLostLeadership: () => {
       lost = true;

@@ -4,7 +4,7 @@
  * restart, a refused connection): this wrapper restarts it with exponential backoff.
  * Handlers only enqueue keys, so nothing async runs inside informer callbacks.
  */
-import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../metrics/logger.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -20,6 +20,49 @@ export interface InformerOptions<T extends WatchedObject> {
   readonly labelSelector?: string;
   readonly log: Logger;
   readonly onEvent: (event: InformerEvent, obj: T) => void;
+  /**
+   * What the cache keeps of each object (see slim.ts). Applied to listed items and to
+   * every watch event before caching, so neither whole objects nor raw event bodies
+   * stay referenced.
+   */
+  readonly slim?: (obj: T) => T;
+}
+
+type Page<T> = { items: T[]; metadata?: { resourceVersion?: string; continue?: string } };
+
+/**
+ * Lists in pages of `limit` objects, slimming each page as it arrives, so a large
+ * collection is never held whole (one 20,000-object response is tens of MB of JSON).
+ * All pages come from one consistent snapshot; its resourceVersion starts the watch.
+ */
+export async function listInPages<T>(fetchPage: (limit: number, cont: string | undefined) => Promise<Page<T>>, slim: (obj: T) => T, limit = 500): Promise<Page<T>> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  let resourceVersion: string | undefined;
+  do {
+    const page = await fetchPage(limit, cont);
+    for (const item of page.items) items.push(slim(item));
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return { items, metadata: { ...(resourceVersion !== undefined ? { resourceVersion } : {}) } };
+}
+
+type WatchCallback = (phase: string, obj: unknown, raw: unknown) => void;
+
+/** A Watch that hands the informer slimmed objects and drops the raw event. */
+function slimmingWatch<T>(kc: KubeConfig, slim: (obj: T) => T): Watch {
+  const inner = new Watch(kc);
+  const wrapper = {
+    watch(path: string, params: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void) {
+      const slimmed: WatchCallback = (phase, obj, _raw) => {
+        const keep = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED';
+        callback(phase, keep && obj !== null && typeof obj === 'object' ? slim(obj as T) : obj, undefined);
+      };
+      return inner.watch(path, params, slimmed, done);
+    },
+  };
+  return wrapper as unknown as Watch;
 }
 
 export class ResilientInformer<T extends WatchedObject> {
@@ -32,8 +75,17 @@ export class ResilientInformer<T extends WatchedObject> {
 
   constructor(options: InformerOptions<T>) {
     this.log = options.log;
-    const list = options.list as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
-    this.inner = makeInformer(options.kc, options.path, list, options.labelSelector);
+    const slim = options.slim;
+    const list = (
+      slim === undefined
+        ? options.list
+        : async () => {
+            const page = await options.list();
+            return { ...page, items: page.items.map(slim) };
+          }
+    ) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+    const watch = slim === undefined ? new Watch(options.kc) : slimmingWatch(options.kc, slim);
+    this.inner = new ListWatch(options.path, watch, list, false, options.labelSelector);
     this.inner.on('add', (o) => options.onEvent('add', o as T));
     this.inner.on('update', (o) => options.onEvent('update', o as T));
     this.inner.on('delete', (o) => options.onEvent('delete', o as T));

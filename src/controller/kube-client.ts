@@ -24,6 +24,7 @@ import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
 import { LEASE_API, type Lease } from './lease.ts';
+import { slimWorkloadEntry } from './slim.ts';
 
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
@@ -102,6 +103,9 @@ export interface SecretContent {
   readonly annotations: Readonly<Record<string, string>>;
   readonly data: ReadonlyMap<string, string>;
 }
+/** The default client-side limit (kept from before the flags existed; see `vmreg run --help`). */
+export const DEFAULT_KUBE_API_QPS = 50;
+export const DEFAULT_KUBE_API_BURST = 100;
 
 export interface KubeClientOptions {
   /** Client-side rate limit, like client-go's QPS and burst. */
@@ -126,7 +130,7 @@ export class KubeClient {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.metrics = metrics;
-    this.bucket = new TokenBucket(options.qps ?? 50, options.burst ?? 100);
+    this.bucket = new TokenBucket(options.qps ?? DEFAULT_KUBE_API_QPS, options.burst ?? DEFAULT_KUBE_API_BURST);
     const server = kc.getCurrentCluster()?.server ?? '';
     this.host = server.replace(/^https?:\/\//, '');
   }
@@ -224,7 +228,8 @@ export class KubeClient {
           ...(cont ? { _continue: cont } : {}),
         }),
       );
-      items.push(...page.items);
+      // Slim per page: a namespace of 20,000 entries is never held whole (see slim.ts).
+      for (const item of page.items) items.push(slimWorkloadEntry(item));
       cont = page.metadata?.continue || undefined;
     } while (cont);
     return items;

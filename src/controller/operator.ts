@@ -13,7 +13,8 @@ import { MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcile/types.ts';
 import type { AmbientPolicy } from './consent.ts';
 import { EventRecorder } from './events.ts';
-import { ResilientInformer } from './informer.ts';
+import { listInPages, ResilientInformer } from './informer.ts';
+import { slimSource, slimWorkloadEntry } from './slim.ts';
 import { KubeClient, type KubeClientOptions } from './kube-client.ts';
 import { LeaderElector, type LeaderElectionTimings } from './leader-election.ts';
 import { WriteFence } from './write-fence.ts';
@@ -81,6 +82,7 @@ export class Operator {
           kc: options.kc,
           ...w,
           log: options.log.with({ informer: 'vmregistrysources' }),
+          slim: slimSource,
           onEvent: (event, s) => {
             const key = `${s.metadata.namespace}/${s.metadata.name}`;
             // A new or changed spec asks the registry again; a status-only update does not.
@@ -97,6 +99,7 @@ export class Operator {
           ...w,
           labelSelector: MANAGED_SELECTOR,
           log: options.log.with({ informer: 'workloadentries' }),
+          slim: slimWorkloadEntry,
           onEvent: (_event, e) => {
             const source = e.metadata.labels?.[SOURCE_LABEL];
             if (source) this.queue.add(`${e.metadata.namespace}/${source}`);
@@ -136,12 +139,19 @@ export class Operator {
     const api = this.o.kc.makeApiClient(CustomObjectsApi);
     const namespaces = this.o.namespaces ?? [];
     const labelSelector = MANAGED_SELECTOR;
+    const paging = (limit: number, cont: string | undefined) => ({ limit, ...(cont ? { _continue: cont } : {}) });
     if (namespaces.length === 0) {
-      return [{ path: `/apis/${WE_GROUP}/${WE_VERSION}/${WE_PLURAL}`, list: () => api.listClusterCustomObject({ group: WE_GROUP, version: WE_VERSION, plural: WE_PLURAL, labelSelector }) }];
+      return [
+        {
+          path: `/apis/${WE_GROUP}/${WE_VERSION}/${WE_PLURAL}`,
+          list: () => listInPages((limit, cont) => api.listClusterCustomObject({ group: WE_GROUP, version: WE_VERSION, plural: WE_PLURAL, labelSelector, ...paging(limit, cont) }), slimWorkloadEntry),
+        },
+      ];
     }
     return namespaces.map((namespace) => ({
       path: `/apis/${WE_GROUP}/${WE_VERSION}/namespaces/${namespace}/${WE_PLURAL}`,
-      list: () => api.listNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, labelSelector }),
+      list: () =>
+        listInPages((limit, cont) => api.listNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, labelSelector, ...paging(limit, cont) }), slimWorkloadEntry),
     }));
   }
 

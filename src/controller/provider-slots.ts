@@ -75,7 +75,7 @@ export class ProviderSlots {
 
   private async slotFor(key: string, source: VmRegistrySource): Promise<Slot> {
     const name = providerOf(source.spec);
-    const factory = this.factories.get(name);
+    const factory = await this.factories.load(name);
     if (!factory) throw new SecretError(`provider ${name} is not available in this build`);
     const namespace = source.metadata.namespace;
     const refs = factory.secretRefs(source.spec);

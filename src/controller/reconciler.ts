@@ -8,9 +8,10 @@ import { providerOf, type VmRegistrySource, type VmRegistrySourceStatus } from '
 import { ValidationError, validateSpec } from '../api/validate.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
+import type { Snapshot } from '../providers/provider.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { applyPlan, type ApplyResult } from '../reconcile/apply.ts';
-import { buildDesiredState } from '../reconcile/desired.ts';
+import { buildDesiredState, MappingMemo } from '../reconcile/desired.ts';
 import { isRelabelError } from '../reconcile/relabel.ts';
 import { isAdoptable, isOwnedBy, sourceSelector, UNMANAGED_SELECTOR } from '../reconcile/ownership.ts';
 import { plan as makePlan, type AdoptionInput, type Plan } from '../reconcile/plan.ts';
@@ -53,6 +54,14 @@ interface SourceMemory {
   /** Names applied by the last successful sync: a create of one of these is a hand deletion put back. */
   applied: Set<string>;
   lastDirectList: number;
+  /** Mapping results for this uid/generation; a new spec starts a new memo. */
+  memo?: { readonly specKey: string; readonly memo: MappingMemo };
+  /** The desired state of the last snapshot: reconciles caused by our own writes reuse it. */
+  mapped?: { readonly specKey: string; readonly snapshot: Snapshot; readonly desired: DesiredState; readonly entries: readonly DesiredEntry[] };
+}
+
+function specKeyOf(source: VmRegistrySource): string {
+  return `${source.metadata.uid}/${source.metadata.generation}`;
 }
 
 export class Reconciler {
@@ -141,11 +150,14 @@ export class Reconciler {
       throw e;
     }
 
-    // 2. Mapping.
-    const factory = this.deps.factories.get(provider);
+    // 2. Mapping: only endpoints the last mapping has not seen (see MappingMemo).
+    const factory = await this.deps.factories.load(provider);
     let desired: DesiredState;
+    let entries: readonly DesiredEntry[];
     try {
-      desired = buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory?.defaultMapping(spec) ?? [] });
+      ({ desired, entries } = this.mappingOf(key, validated, snapshot, () =>
+        buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory?.defaultMapping(spec) ?? [], memo: this.memoFor(key, validated) }),
+      ));
     } catch (e) {
       if (!isRelabelError(e)) throw e;
       const message = `relabel rules cannot be used: ${e.message}`;
@@ -153,7 +165,6 @@ export class Reconciler {
       this.deps.events.record(source, 'Warning', 'InvalidRelabelRule', message);
       throw new TerminalError(message);
     }
-    const entries = spec.consul?.health.mode === 'status' ? desired.entries.map(withHealthChecks) : desired.entries;
 
     // 3. Plan against what the source owns (listed from the API now and then, in case a watch missed something).
     const owned = await this.ownedEntries(key, validated);
@@ -201,6 +212,25 @@ export class Reconciler {
     }
     metrics.lastSync.set({ source: key }, Date.now() / 1000);
     return { requeueAfterMs: jitter(intervalMs) };
+  }
+
+  private memoFor(key: string, source: VmRegistrySource): MappingMemo {
+    const memory = this.memoryOf(key);
+    const specKey = specKeyOf(source);
+    if (memory.memo?.specKey !== specKey) memory.memo = { specKey, memo: new MappingMemo() };
+    return memory.memo.memo;
+  }
+
+  /** The desired state of this snapshot and spec, built once. */
+  private mappingOf(key: string, source: VmRegistrySource, snapshot: Snapshot, build: () => DesiredState): { desired: DesiredState; entries: readonly DesiredEntry[] } {
+    const memory = this.memoryOf(key);
+    const specKey = specKeyOf(source);
+    const last = memory.mapped;
+    if (last !== undefined && last.snapshot === snapshot && last.specKey === specKey) return last;
+    const desired = build();
+    const entries = source.spec.consul?.health.mode === 'status' ? desired.entries.map(withHealthChecks) : desired.entries;
+    memory.mapped = { specKey, snapshot, desired, entries };
+    return memory.mapped;
   }
 
   private memoryOf(key: string): SourceMemory {
@@ -303,8 +333,16 @@ export class Reconciler {
   }
 }
 
+// One annotated copy per desired entry, so the copies live (and keep their applied hash) as long as the memo's entries.
+const withChecks = new WeakMap<DesiredEntry, DesiredEntry>();
+
 function withHealthChecks(d: DesiredEntry): DesiredEntry {
-  return { ...d, annotations: { ...d.annotations, [HEALTH_CHECKS_ANNOTATION]: 'true' } };
+  let annotated = withChecks.get(d);
+  if (annotated === undefined) {
+    annotated = { ...d, annotations: { ...d.annotations, [HEALTH_CHECKS_ANNOTATION]: 'true' } };
+    withChecks.set(d, annotated);
+  }
+  return annotated;
 }
 
 export function splitKey(key: string): [string, string] {

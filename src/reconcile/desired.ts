@@ -51,6 +51,35 @@ export interface BuildInput {
   readonly spec: VmRegistrySourceSpec;
   readonly endpoints: readonly Endpoint[];
   readonly providerRules: readonly RelabelRuleInput[];
+  /**
+   * Results of earlier calls with the same source name, spec and rules. Providers hand
+   * back the same Endpoint object while an endpoint is unchanged (Consul's watches keep
+   * each service's list until it changes), so a change maps only what it touched.
+   */
+  readonly memo?: MappingMemo;
+}
+
+/**
+ * Mapping results by Endpoint object. Valid for one source name, spec and rule set:
+ * make a new one when any of them changes. Held weakly, so endpoints a provider
+ * dropped are collected with their results.
+ */
+export class MappingMemo {
+  private readonly results = new WeakMap<Endpoint, Mapped | null | { readonly skip: string }>();
+  /** Endpoints mapped afresh / taken from the memo, over the memo's life. */
+  mapped = 0;
+  reused = 0;
+
+  lookup(endpoint: Endpoint): Mapped | null | { readonly skip: string } | undefined {
+    const r = this.results.get(endpoint);
+    if (r !== undefined) this.reused++;
+    return r;
+  }
+
+  remember(endpoint: Endpoint, result: Mapped | null | { readonly skip: string }): void {
+    this.mapped++;
+    this.results.set(endpoint, result);
+  }
 }
 
 /** A value quoted for a reason message, cut so a huge label cannot flood status. */
@@ -195,6 +224,8 @@ interface Mapped {
   /** Network and canonical address: two entries with the same key are the same host. */
   readonly addressKey: string;
   readonly addressText: string;
+  /** Network, address, service and ports: two entries with the same key describe the same workload. */
+  readonly workloadKey: string;
 }
 
 function mapEndpoint(
@@ -252,10 +283,12 @@ function mapEndpoint(
     ...(endpoint.healthy === undefined ? {} : { healthy: endpoint.healthy }),
     ...(mapped.dropped.length === 0 ? {} : { droppedLabels: mapped.dropped }),
   };
+  const addressKey = `${network ?? ''}\0${address.key}`;
   return {
     entry,
-    addressKey: `${network ?? ''}\0${address.key}`,
+    addressKey,
     addressText: network === undefined ? address.address : `${address.address} in network ${quote(network)}`,
+    workloadKey: [addressKey, entry.labels[settings.serviceLabel] ?? '', JSON.stringify(Object.entries(entry.spec.ports ?? {}).sort())].join('\0'),
   };
 }
 
@@ -275,23 +308,33 @@ export function buildDesiredState(input: BuildInput): DesiredState {
   const byId = new Set<string>();
   const byName = new Map<string, string>();
   const byAddress = new Map<string, string>();
-  const serviceLabel = input.spec.workloadEntry.serviceLabel;
 
   for (const endpoint of [...input.endpoints].sort(compareEndpoints)) {
     const skip = (reason: string): void => {
       skipped.push({ endpointId: endpoint.id, reason });
     };
     let mapped: Mapped | null;
-    try {
-      mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
-    } catch (e) {
-      // Registry data the rules cannot read (a value over the input bound) skips the endpoint too.
-      if (!(e instanceof Skip || e instanceof RelabelInputTooLongError)) throw e;
-      skip(e.message);
+    const remembered = input.memo?.lookup(endpoint);
+    if (remembered !== undefined && remembered !== null && 'skip' in remembered) {
+      skip(remembered.skip);
       continue;
     }
+    if (remembered !== undefined) {
+      mapped = remembered;
+    } else {
+      try {
+        mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
+        input.memo?.remember(endpoint, mapped);
+      } catch (e) {
+        // Registry data the rules cannot read (a value over the input bound) skips the endpoint too.
+        if (!(e instanceof Skip || e instanceof RelabelInputTooLongError)) throw e;
+        input.memo?.remember(endpoint, { skip: e.message });
+        skip(e.message);
+        continue;
+      }
+    }
     if (mapped === null) continue; // dropped on purpose by a keep or drop rule
-    const { entry, addressKey, addressText } = mapped;
+    const { entry, addressText, workloadKey } = mapped;
     if (byId.has(endpoint.id)) {
       skip(`duplicate endpoint id: the registry reported ${quote(endpoint.id)} more than once`);
       continue;
@@ -304,7 +347,6 @@ export function buildDesiredState(input: BuildInput): DesiredState {
     // One VM often runs several services, or one service on several ports: only an
     // endpoint that would describe the same workload again (same network, address,
     // service and ports) is a duplicate.
-    const workloadKey = [addressKey, entry.labels[serviceLabel] ?? '', JSON.stringify(Object.entries(entry.spec.ports ?? {}).sort())].join('\0');
     const addressOwner = byAddress.get(workloadKey);
     if (addressOwner !== undefined) {
       skip(`duplicate address ${addressText}: endpoint ${quote(addressOwner)} has it with the same service and ports`);

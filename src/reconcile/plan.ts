@@ -64,10 +64,18 @@ export interface Plan {
   readonly healthUpdates: readonly { readonly name: string; readonly healthy: boolean }[];
 }
 
+// Desired entries are immutable and reused between reconciles (MappingMemo): hash each once.
+const hashes = new WeakMap<DesiredEntry, string>();
+
 /** Stable hash of the desired entry's applied fields. */
 export function appliedHash(desired: DesiredEntry): string {
-  const canonical = JSON.stringify([sorted(desired.labels), sorted(desired.annotations), canonicalSpec(desired.spec)]);
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+  let hash = hashes.get(desired);
+  if (hash === undefined) {
+    const canonical = JSON.stringify([sorted(desired.labels), sorted(desired.annotations), canonicalSpec(desired.spec)]);
+    hash = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+    hashes.set(desired, hash);
+  }
+  return hash;
 }
 
 function sorted(record: Readonly<Record<string, string | number>> | undefined): [string, string | number][] {

@@ -9,7 +9,7 @@ import { ControllerMetrics } from '../../src/metrics/controller-metrics.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/metrics/logger.ts';
 import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
 import type { ProviderFactory } from '../../src/providers/provider.ts';
-import { factoriesOf } from '../../src/providers/registry.ts';
+import { factoriesOf, type ProviderFactories } from '../../src/providers/registry.ts';
 import type { WorkloadEntry } from '../../src/reconcile/types.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import { ENDPOINT_ANNOTATION } from '../../src/reconcile/ownership.ts';
@@ -25,13 +25,13 @@ export interface RunningOperator {
 
 export async function startOperator(
   cluster: LocalCluster,
-  factories: readonly ProviderFactory[],
+  factories: readonly ProviderFactory[] | ProviderFactories,
   options: Partial<Omit<OperatorOptions, 'kc' | 'factories' | 'metrics' | 'log'>> & { kubeconfig?: string } = {},
 ): Promise<RunningOperator> {
   const kc = new KubeConfig();
   kc.loadFromFile(options.kubeconfig ?? cluster.cp.kubeconfig);
   const metrics = new ControllerMetrics(new Registry(), { defaultMetrics: false });
-  const operator = new Operator({ kc, factories: factoriesOf(factories), metrics, log: testLog, ...options });
+  const operator = new Operator({ kc, factories: Array.isArray(factories) ? factoriesOf(factories) : (factories as ProviderFactories), metrics, log: testLog, ...options });
   await operator.start();
   return { operator, metrics, stop: () => operator.stop() };
 }

@@ -25,7 +25,7 @@ let agent: ConsulAgent;
 
 before(async () => {
   [cluster, agent] = await Promise.all([startLocalCluster(), ConsulAgent.start()]);
-  op = await startOperator(cluster, [...builtinProviders().values()], { resyncPeriodMs: 60 * 60_000 });
+  op = await startOperator(cluster, builtinProviders(), { resyncPeriodMs: 60 * 60_000 });
 });
 
 after(async () => {

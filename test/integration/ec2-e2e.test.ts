@@ -26,7 +26,7 @@ let op: RunningOperator;
 before(async () => {
   [cluster, moto] = await Promise.all([startLocalCluster(), startMoto()]);
   seed = motoEc2Client(moto, REGION);
-  op = await startOperator(cluster, [...builtinProviders().values()]);
+  op = await startOperator(cluster, builtinProviders());
 });
 
 after(async () => {

@@ -28,7 +28,7 @@ before(async () => {
   [cluster, server] = await Promise.all([startLocalCluster(), GceFakeServer.start({ zones: [...ZONES] })]);
   trustedKey = server.createServiceAccountKey(READER);
   server.requireAuth();
-  op = await startOperator(cluster, [...builtinProviders().values()]);
+  op = await startOperator(cluster, builtinProviders());
 });
 
 after(async () => {

@@ -1,5 +1,5 @@
 /**
- * The GCE provider with the real @google-cloud/compute client against the local
+ * The GCE provider with its real REST client (google-auth-library) against the local
  * Compute server (test/harness/gce-server.ts).
  */
 import { after, before, describe, test } from 'node:test';

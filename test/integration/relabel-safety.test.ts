@@ -48,7 +48,7 @@ describe('a nested-quantifier regex over long registry values', { timeout: 300_0
   let probe: Server;
 
   before(async () => {
-    op = await startOperator(cluster, [...builtinProviders().values()], { resyncPeriodMs: 60 * 60_000 });
+    op = await startOperator(cluster, builtinProviders(), { resyncPeriodMs: 60 * 60_000 });
     probe = await startProbeServer({ host: '127.0.0.1', port: 0 }, { healthy: () => true, ready: () => op.operator.synced });
   });
 

@@ -72,7 +72,7 @@ before(async () => {
   [cluster, agent, moto, gce] = await Promise.all([startLocalCluster(), ConsulAgent.start(), startMoto(), GceFakeServer.start({ zones: ['europe-west1-b'] }), listener.listen()]);
   gceKey = gce.createServiceAccountKey('reader@test-project.iam.gserviceaccount.com');
   gce.requireAuth();
-  op = await startOperator(cluster, [...builtinProviders().values()], {
+  op = await startOperator(cluster, builtinProviders(), {
     resyncPeriodMs: 60 * 60_000,
     ambient: ambientPolicyOf('amb-ok', moto.endpoint),
   });

@@ -6,7 +6,8 @@
 import type { Filter } from '@aws-sdk/client-ec2';
 import type { Ec2Spec, VmRegistrySourceSpec } from '../../api/types.ts';
 import { ProviderError } from '../errors.ts';
-import type { Endpoint, Provider, ProviderContext, ProviderFactory, Snapshot } from '../provider.ts';
+import { secretKey, type Endpoint, type Provider, type ProviderContext, type ProviderFactory, type Snapshot } from '../provider.ts';
+import { clientKey, SharedClients, type Lease } from '../shared-clients.ts';
 import { sdkInstancesApi, type Ec2InstancesApi } from './client.ts';
 import { ec2Credentials, ec2CredentialUse, ec2SecretRefs } from './credentials.ts';
 import { classifyEc2Error } from './errors.ts';
@@ -29,6 +30,9 @@ export interface Ec2ProviderOptions {
   readonly api?: Ec2InstancesApi;
 }
 
+/** EC2 clients of this process, shared per region, endpoint, settings and credentials. */
+export const ec2Clients = new SharedClients<Ec2InstancesApi>((c) => c.close());
+
 function ec2SpecOf(spec: VmRegistrySourceSpec): Ec2Spec {
   if (spec.ec2 === undefined) throw new ProviderError('ec2', 'BadConfig', 'spec.ec2 is not set');
   return spec.ec2;
@@ -48,18 +52,26 @@ export function createEc2Provider(ctx: ProviderContext, options: Ec2ProviderOpti
   // A Secret without the named keys is reported on every snapshot rather than failing create().
   let setupError: ProviderError | undefined;
   let api: Ec2InstancesApi | undefined = options.api;
+  let lease: Lease<Ec2InstancesApi> | undefined;
   if (api === undefined) {
     try {
-      api = sdkInstancesApi({
+      const settings = {
         region: spec.region,
         endpoint: spec.endpoint,
-        credentials: ec2Credentials(spec, ctx.secrets),
         maxAttempts: spec.maxAttempts,
         retryMode: spec.retryMode,
         pageSize: options.pageSize ?? 1000,
         connectionTimeoutMs: options.connectionTimeoutMs ?? 5000,
         requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-      });
+      };
+      const credentials = ec2Credentials(spec, ctx.secrets);
+      // Sources with the same region, endpoint, settings and identity share one client.
+      const key = clientKey(
+        { ...settings, roleArn: spec.assumeRole?.roleArn, externalId: spec.assumeRole?.externalId, sessionName: spec.assumeRole?.sessionName },
+        ec2SecretRefs(spec).map((ref) => ctx.secrets.get(secretKey(ref))),
+      );
+      lease = ec2Clients.acquire(key, () => sdkInstancesApi({ ...settings, credentials }));
+      api = lease.client;
     } catch (e) {
       setupError = classifyEc2Error(e, `${where}: credentials`);
     }
@@ -112,7 +124,8 @@ export function createEc2Provider(ctx: ProviderContext, options: Ec2ProviderOpti
     name: 'ec2',
     snapshot,
     async close() {
-      if (options.api === undefined) api?.close();
+      lease?.release();
+      lease = undefined;
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The narrow view of the Compute Engine API the provider depends on: one page of an
  * aggregated list, one page of a zone's list. The real implementation wraps
- * @google-cloud/compute (compute-client.ts); unit tests pass a fake.
+ * the REST API (compute-client.ts); unit tests pass a fake.
  */
 
 /** A warning as Compute Engine attaches it to a list or to one zone of an aggregated list. */

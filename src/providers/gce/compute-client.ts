@@ -1,8 +1,12 @@
 /**
- * GceClient on top of @google-cloud/compute's InstancesClient (REST transport).
+ * GceClient over Compute Engine's REST API, with google-auth-library for credentials.
  *
- * Endpoint: spec.gce.endpoint is split into apiEndpoint, port and protocol; the port
- * is always passed, because a "host:port" apiEndpoint alone is sent to 443.
+ * Why not @google-cloud/compute: its generated gax/protobuf stack costs about 95 MB of
+ * heap and 190 MiB resident memory when loaded, for the two GET calls this provider
+ * makes (instances.aggregatedList and instances.list, JSON over HTTPS). Calling them
+ * directly keeps the whole provider at a few MB (docs/decisions.md).
+ *
+ * Endpoint: spec.gce.endpoint (scheme://host[:port]) or https://compute.<universe domain>.
  *
  * Credentials, in order:
  * 1. A service-account key JSON from the Secret. The client signs its own JWT with the
@@ -10,24 +14,20 @@
  *    accounts, what its client libraries prefer): no round trip to a token endpoint,
  *    and the key never leaves the process. The local test server verifies these
  *    JWTs with the key's public half, so tests run this very path.
- * 2. No Secret and a plain-http endpoint: no credentials at all (PassThroughClient).
+ * 2. No Secret and a plain-http endpoint: no credentials at all.
  *    Plain http only makes sense for a local test server or emulator, and looking up
  *    Application Default Credentials there would only stall on the metadata server.
  * 3. Otherwise Application Default Credentials (workload identity, GOOGLE_APPLICATION_CREDENTIALS).
  *
- * Retries: the client's own policy retries UNAVAILABLE for up to 10 minutes, which
- * would hide an outage inside one endless call. It is switched off; each request has
- * a timeout, and the reconcile loop retries the whole sync with its own backoff.
+ * Retries: none here. Each request has a timeout, and the reconcile loop retries the
+ * whole sync with its own backoff, so an outage shows in status instead of hiding
+ * inside one endless call. Errors carry `httpStatusCode` and the gRPC-style `code`
+ * Google's libraries use, which errors.ts classifies.
  */
 import { createPrivateKey } from 'node:crypto';
-import { InstancesClient, type protos } from '@google-cloud/compute';
-import { JWT, PassThroughClient } from 'google-auth-library';
+import { GoogleAuth, JWT } from 'google-auth-library';
 import { ProviderError } from '../errors.ts';
 import type { AggregatedPage, GceClient, GceInstance, GceWarning, ListRequest, ScopedInstances, ZonePage } from './client.ts';
-
-type IInstance = protos.google.cloud.compute.v1.IInstance;
-type IWarning = protos.google.cloud.compute.v1.IWarning;
-type IInstanceAggregatedList = protos.google.cloud.compute.v1.IInstanceAggregatedList;
 
 const READONLY_SCOPE = 'https://www.googleapis.com/auth/compute.readonly';
 
@@ -107,46 +107,86 @@ export function parseServiceAccountKey(json: string): ServiceAccountKey {
   };
 }
 
-function toWarning(w: IWarning | null | undefined): GceWarning | undefined {
+type Json = Record<string, unknown>;
+
+function obj(v: unknown): Json | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : null;
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function toWarning(v: unknown): GceWarning | undefined {
+  const w = obj(v);
   if (!w) return undefined;
   return {
-    code: w.code ?? null,
-    message: w.message ?? null,
-    data: (w.data ?? []).map((d) => ({ key: d.key ?? null, value: d.value ?? null })),
+    code: str(w['code']),
+    message: str(w['message']),
+    data: arr(w['data']).map((d) => ({ key: str(obj(d)?.['key']), value: str(obj(d)?.['value']) })),
   };
 }
 
-export function toInstance(p: IInstance): GceInstance {
+/** The fields the provider reads, from the API's JSON (ids are uint64 sent as strings). */
+export function toInstance(v: unknown): GceInstance {
+  const p = obj(v) ?? {};
+  const labels = obj(p['labels']);
   return {
-    id: p.id === null || p.id === undefined ? null : String(p.id),
-    name: p.name ?? null,
-    status: p.status ?? null,
-    zone: p.zone ?? null,
-    machineType: p.machineType ?? null,
-    networkInterfaces: (p.networkInterfaces ?? []).map((n) => ({
-      name: n.name ?? null,
-      network: n.network ?? null,
-      subnetwork: n.subnetwork ?? null,
-      networkIP: n.networkIP ?? null,
-      accessConfigs: (n.accessConfigs ?? []).map((a) => ({ natIP: a.natIP ?? null })),
-    })),
-    labels: p.labels ?? null,
-    metadata: { items: (p.metadata?.items ?? []).map((i) => ({ key: i.key ?? null, value: i.value ?? null })) },
-    tags: { items: p.tags?.items ?? [] },
-    serviceAccounts: (p.serviceAccounts ?? []).map((s) => ({ email: s.email ?? null })),
+    id: str(p['id']),
+    name: str(p['name']),
+    status: str(p['status']),
+    zone: str(p['zone']),
+    machineType: str(p['machineType']),
+    networkInterfaces: arr(p['networkInterfaces']).map((x) => {
+      const n = obj(x) ?? {};
+      return {
+        name: str(n['name']),
+        network: str(n['network']),
+        subnetwork: str(n['subnetwork']),
+        networkIP: str(n['networkIP']),
+        accessConfigs: arr(n['accessConfigs']).map((a) => ({ natIP: str(obj(a)?.['natIP']) })),
+      };
+    }),
+    labels: labels ? Object.fromEntries(Object.entries(labels).flatMap(([k, val]) => (typeof val === 'string' ? [[k, val]] : []))) : null,
+    metadata: { items: arr(obj(p['metadata'])?.['items']).map((i) => ({ key: str(obj(i)?.['key']), value: str(obj(i)?.['value']) })) },
+    tags: { items: arr(obj(p['tags'])?.['items']).flatMap((t) => (typeof t === 'string' ? [t] : [])) },
+    serviceAccounts: arr(p['serviceAccounts']).map((a) => ({ email: str(obj(a)?.['email']) })),
   };
 }
 
-type AggregatedCall = (
-  request: protos.google.cloud.compute.v1.IAggregatedListInstancesRequest,
-  options: object,
-) => Promise<[unknown, unknown, IInstanceAggregatedList | undefined]>;
+// gRPC codes Google's libraries put on errors; errors.ts classifies by them and by HTTP status.
+const GRPC_BY_HTTP: Readonly<Record<number, number>> = { 400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 412: 9, 429: 8, 499: 1, 500: 13, 501: 12, 503: 14, 504: 4 };
 
-export function createComputeClient(opts: ComputeClientOptions): GceClient {
-  const endpoint = opts.endpoint ? parseEndpoint(opts.endpoint) : undefined;
-  const key = opts.credentialsJson !== undefined ? parseServiceAccountKey(opts.credentialsJson) : undefined;
+/** An error as errors.ts expects it: message, gRPC-style code, HTTP status. */
+export class ComputeHttpError extends Error {
+  override readonly name = 'ComputeHttpError';
+  readonly code: number;
+  readonly httpStatusCode: number | undefined;
+  constructor(message: string, code: number, httpStatusCode?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.httpStatusCode = httpStatusCode;
+  }
+}
 
-  let authClient: JWT | PassThroughClient | undefined;
+/** Google's error body {error: {code, message, status}} → its message. */
+function errorMessage(status: number, text: string): string {
+  try {
+    const m = str(obj(obj(JSON.parse(text))?.['error'])?.['message']);
+    if (m) return m;
+  } catch {
+    // not JSON
+  }
+  return `HTTP ${status}`;
+}
+
+type HeaderSource = (url: string) => Promise<Headers | undefined>;
+
+function authHeaders(key: ServiceAccountKey | undefined, endpoint: ParsedEndpoint | undefined): HeaderSource {
   if (key) {
     const jwt = new JWT({
       email: key.client_email,
@@ -156,60 +196,97 @@ export function createComputeClient(opts: ComputeClientOptions): GceClient {
       ...(key.universe_domain ? { universeDomain: key.universe_domain } : {}),
     });
     jwt.useJWTAccessWithScope = true;
-    authClient = jwt;
-  } else if (endpoint?.protocol === 'http') {
-    authClient = new PassThroughClient();
+    return (url) => jwt.getRequestHeaders(url);
+  }
+  if (endpoint?.protocol === 'http') return async () => undefined;
+  const adc = new GoogleAuth({ scopes: [READONLY_SCOPE] });
+  return (url) => adc.getRequestHeaders(url);
+}
+
+function baseUrl(endpoint: ParsedEndpoint | undefined, universe: string | undefined): string {
+  if (!endpoint) return `https://compute.${universe ?? 'googleapis.com'}`;
+  const host = endpoint.apiEndpoint.includes(':') ? `[${endpoint.apiEndpoint}]` : endpoint.apiEndpoint;
+  return `${endpoint.protocol}://${host}:${endpoint.port}`;
+}
+
+function query(r: ListRequest): string {
+  const q = new URLSearchParams();
+  if (r.filter) q.set('filter', r.filter);
+  if (r.maxResults !== undefined) q.set('maxResults', String(r.maxResults));
+  if (r.pageToken) q.set('pageToken', r.pageToken);
+  const text = q.toString();
+  return text ? `?${text}` : '';
+}
+
+export function createComputeClient(opts: ComputeClientOptions): GceClient {
+  const endpoint = opts.endpoint ? parseEndpoint(opts.endpoint) : undefined;
+  const key = opts.credentialsJson !== undefined ? parseServiceAccountKey(opts.credentialsJson) : undefined;
+  const headers = authHeaders(key, endpoint);
+  const base = baseUrl(endpoint, key?.universe_domain);
+
+  async function get(path: string, signal: AbortSignal): Promise<Json> {
+    const url = `${base}${path}`;
+    let auth: Headers | undefined;
+    try {
+      auth = await headers(url);
+    } catch (e) {
+      throw new ComputeHttpError(`cannot get credentials: ${(e as Error).message}`, 16, undefined, { cause: e });
+    }
+    const timeout = AbortSignal.timeout(opts.requestTimeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { accept: 'application/json', ...(auth ? Object.fromEntries(auth) : {}) }, signal: AbortSignal.any([signal, timeout]) });
+    } catch (e) {
+      if (timeout.aborted) throw new ComputeHttpError(`no answer within ${opts.requestTimeoutMs} ms`, 4, undefined, { cause: e });
+      if (signal.aborted) throw new ComputeHttpError('cancelled', 1, undefined, { cause: e });
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new ComputeHttpError(`request failed: ${cause?.code ?? cause?.message ?? (e as Error).message}`, 14, undefined, { cause: e });
+    }
+    const text = await res.text();
+    if (!res.ok) throw new ComputeHttpError(errorMessage(res.status, text), GRPC_BY_HTTP[res.status] ?? (res.status >= 500 ? 14 : 9), res.status);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ProviderError('gce', 'BadResponse', `${path.split('?')[0]}: the answer is not JSON`);
+    }
+    const o = obj(body);
+    if (!o) throw new ProviderError('gce', 'BadResponse', `${path.split('?')[0]}: the answer is not a JSON object`);
+    return o;
   }
 
-  const client = new InstancesClient({
-    ...(endpoint ?? {}),
-    ...(authClient ? { authClient } : {}),
-    ...(key?.universe_domain ? { universeDomain: key.universe_domain } : {}),
-  });
-
-  const callOptions = (signal: AbortSignal) => ({ autoPaginate: false, retry: null, timeout: opts.requestTimeoutMs, signal });
-  const pageFields = (r: ListRequest) => ({
-    project: r.project,
-    ...(r.filter ? { filter: r.filter } : {}),
-    ...(r.maxResults !== undefined ? { maxResults: r.maxResults } : {}),
-    ...(r.pageToken ? { pageToken: r.pageToken } : {}),
-  });
+  const project = (p: string): string => `/compute/v1/projects/${encodeURIComponent(p)}`;
 
   return {
     async aggregatedListPage(request, signal): Promise<AggregatedPage> {
-      // The public aggregatedListAsync() yields only the zone entries and drops the
-      // response's `unreachables`, which decide whether a zone is known. The page call
-      // underneath it (a public field of the client) returns the raw response.
-      await client.initialize();
-      const call = client.innerApiCalls['aggregatedList'] as AggregatedCall | undefined;
-      if (typeof call !== 'function') {
-        throw new ProviderError('gce', 'BadResponse', 'the installed @google-cloud/compute has no aggregatedList call');
-      }
-      const [, , raw] = await call(pageFields(request), callOptions(signal));
+      const raw = await get(`${project(request.project)}/aggregated/instances${query(request)}`, signal);
       const items: Record<string, ScopedInstances> = {};
-      for (const [scope, scoped] of Object.entries(raw?.items ?? {})) {
-        const warning = toWarning(scoped.warning);
-        items[scope] = { instances: (scoped.instances ?? []).map(toInstance), ...(warning ? { warning } : {}) };
+      for (const [scope, v] of Object.entries(obj(raw['items']) ?? {})) {
+        const scoped = obj(v) ?? {};
+        const warning = toWarning(scoped['warning']);
+        items[scope] = { instances: arr(scoped['instances']).map(toInstance), ...(warning ? { warning } : {}) };
       }
+      const next = str(raw['nextPageToken']);
       return {
         items,
-        unreachables: raw?.unreachables ?? [],
-        ...(raw?.nextPageToken ? { nextPageToken: raw.nextPageToken } : {}),
+        unreachables: arr(raw['unreachables']).flatMap((u) => (typeof u === 'string' ? [u] : [])),
+        ...(next ? { nextPageToken: next } : {}),
       };
     },
 
     async listPage(request, signal): Promise<ZonePage> {
-      const [instances, , raw] = await client.list({ ...pageFields(request), zone: request.zone }, callOptions(signal));
-      const warning = toWarning(raw?.warning);
+      const raw = await get(`${project(request.project)}/zones/${encodeURIComponent(request.zone)}/instances${query(request)}`, signal);
+      const warning = toWarning(raw['warning']);
+      const next = str(raw['nextPageToken']);
       return {
-        items: instances.map(toInstance),
+        items: arr(raw['items']).map(toInstance),
         ...(warning ? { warning } : {}),
-        ...(raw?.nextPageToken ? { nextPageToken: raw.nextPageToken } : {}),
+        ...(next ? { nextPageToken: next } : {}),
       };
     },
 
     async close(): Promise<void> {
-      await client.close();
+      // fetch's connections are pooled by the runtime; nothing to free.
     },
   };
 }

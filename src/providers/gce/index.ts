@@ -3,6 +3,8 @@ import type { VmRegistrySourceSpec } from '../../api/types.ts';
 import { originOf, originOfField, type CredentialDestination, type CredentialUse } from '../credential-use.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type ProviderContext, type ProviderFactory, type SecretKeyReference } from '../provider.ts';
+import { clientKey, SharedClients } from '../shared-clients.ts';
+import type { GceClient } from './client.ts';
 import { createComputeClient } from './compute-client.ts';
 import { gceDefaultMapping } from './mapping.ts';
 import { GceProvider } from './provider.ts';
@@ -12,6 +14,21 @@ export type { GceClient } from './client.ts';
 
 /** Timeout of one page request; a sync reads several pages. */
 const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Compute clients of this process, shared per endpoint and credentials (projects and zones are per request). */
+export const gceClients = new SharedClients<GceClient>((c) => void c.close().catch(() => undefined));
+
+/** A handle on the shared client for these settings; its close() gives the client back. */
+function sharedComputeClient(endpoint: string | undefined, credentialsJson: string | undefined): GceClient {
+  const lease = gceClients.acquire(clientKey({ endpoint, requestTimeoutMs: REQUEST_TIMEOUT_MS }, [credentialsJson]), () =>
+    createComputeClient({ endpoint, credentialsJson, requestTimeoutMs: REQUEST_TIMEOUT_MS }),
+  );
+  return {
+    aggregatedListPage: (request, signal) => lease.client.aggregatedListPage(request, signal),
+    listPage: (request, signal) => lease.client.listPage(request, signal),
+    close: async () => lease.release(),
+  };
+}
 
 function credentialsRef(spec: VmRegistrySourceSpec): SecretKeyReference | undefined {
   const ref = spec.gce?.credentialsSecretRef;
@@ -83,7 +100,7 @@ export const gceProviderFactory: ProviderFactory = {
         portsMetadataKey: gce.portsMetadataKey,
       },
       metrics: ctx.metrics,
-      client: () => createComputeClient({ endpoint: gce.endpoint, credentialsJson, requestTimeoutMs: REQUEST_TIMEOUT_MS }),
+      client: () => sharedComputeClient(gce.endpoint, credentialsJson),
     });
   },
 

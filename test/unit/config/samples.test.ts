@@ -75,7 +75,7 @@ describe('config/samples', () => {
       const secrets = s.docs.filter((d) => d.kind === 'Secret') as Array<K8sObject & { metadata: { annotations?: Record<string, string> }; stringData?: Record<string, string> }>;
       for (const src of sourcesOf(s)) {
         const spec = validateSpec(src.spec);
-        const factory = factories.get(providerOf(spec));
+        const factory = await factories.load(providerOf(spec));
         assert.ok(factory);
         const refs = factory.secretRefs(spec).filter((r) => r.use !== 'trust');
         const values = new Map(refs.map((r) => [secretKey(r), secrets.find((x) => x.metadata.name === r.name)?.stringData?.[r.key] ?? '']));

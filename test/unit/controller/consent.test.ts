@@ -16,7 +16,8 @@ import { builtinProviders } from '../../../src/providers/index.ts';
 import { validateSpec } from '../../../src/api/validate.ts';
 import type { VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
 
-const factories = builtinProviders();
+const lazy = builtinProviders();
+const factories = new Map(await Promise.all(lazy.names.map(async (n) => [n, await lazy.load(n)] as const)));
 function useOf(input: VmRegistrySourceSpecInput, secrets: Record<string, string> = {}) {
   const spec = validateSpec(input);
   const name = spec.consul ? 'consul' : spec.ec2 ? 'ec2' : 'gce';

@@ -1,0 +1,48 @@
+/**
+ * What the informer caches keep of each object: only what the operator reads. A
+ * WorkloadEntry as the apiserver sends it carries managedFields (one entry per writer,
+ * often larger than the object itself), timestamps and whole status; at 20,000 entries
+ * that is most of the operator's heap. The planner needs names, labels, our annotations,
+ * owner references, the managed spec fields and the Healthy condition's status.
+ */
+import type { VmRegistrySource } from '../api/types.ts';
+import type { WorkloadEntry } from '../reconcile/types.ts';
+
+/** kubectl's copy of the whole object: never read by the operator and as large as the object. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+function withoutLastApplied(annotations: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (annotations === undefined || !(LAST_APPLIED in annotations)) return annotations;
+  const { [LAST_APPLIED]: _dropped, ...rest } = annotations;
+  return rest;
+}
+
+export function slimWorkloadEntry(e: WorkloadEntry): WorkloadEntry {
+  const m = e.metadata;
+  const annotations = withoutLastApplied(m.annotations);
+  const healthy = e.status?.conditions?.find((c) => c.type === 'Healthy');
+  return {
+    apiVersion: e.apiVersion,
+    kind: e.kind,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      ...(m.uid !== undefined ? { uid: m.uid } : {}),
+      // The informer resumes its watch from the last object's resourceVersion.
+      ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.labels !== undefined ? { labels: m.labels } : {}),
+      ...(annotations !== undefined ? { annotations } : {}),
+      ...(m.ownerReferences !== undefined ? { ownerReferences: m.ownerReferences } : {}),
+      ...(m.deletionTimestamp !== undefined ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    },
+    spec: e.spec,
+    ...(healthy !== undefined ? { status: { conditions: [{ type: 'Healthy', status: healthy.status }] } } : {}),
+  };
+}
+
+/** Sources are few and their status is read back (conditions, counts); only the bulky metadata goes. */
+export function slimSource(s: VmRegistrySource): VmRegistrySource {
+  const { managedFields: _managed, annotations, ...metadata } = s.metadata as VmRegistrySource['metadata'] & { managedFields?: unknown; annotations?: Record<string, string> };
+  const kept = withoutLastApplied(annotations);
+  return { ...s, metadata: { ...metadata, ...(kept !== undefined ? { annotations: kept } : {}) } };
+}
