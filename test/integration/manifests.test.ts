@@ -164,11 +164,11 @@ describe('config/samples', () => {
 });
 
 describe('config/prometheus', () => {
-  test('renders a ServiceMonitor in the operator namespace that selects the metrics Service', async () => {
-    const [monitor, ...rest] = parseDocs(await cluster.kubectl(['kustomize', join(CONFIG_DIR, 'prometheus')]));
-    assert.equal(rest.length, 0);
-    assert.equal(monitor?.kind, 'ServiceMonitor');
-    assert.equal(monitor?.metadata.namespace, NS);
+  test('renders a ServiceMonitor that selects the metrics Service, and the alerts, in the operator namespace', async () => {
+    const docs = parseDocs(await cluster.kubectl(['kustomize', join(CONFIG_DIR, 'prometheus')]));
+    assert.deepEqual(docs.map((d) => d.kind).sort(), ['PrometheusRule', 'ServiceMonitor']);
+    for (const d of docs) assert.equal(d.metadata.namespace, NS, d.kind);
+    const monitor = docs.find((d) => d.kind === 'ServiceMonitor');
     const svc = parseDocs(rendered).find((d) => d.kind === 'Service');
     const labels = (monitor as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
     for (const [k, v] of Object.entries(labels)) assert.equal(svc?.metadata.labels?.[k], v, k);
