@@ -18,6 +18,7 @@ import { CHART_DIR } from '../harness/observability.ts';
 import { deploymentSettings, grantedPermissions, selects } from '../harness/chart-render.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import { runTool, runToolOk } from '../harness/tool-run.ts';
+import { ALLOWED_ENDPOINTS_ANNOTATION } from '../../src/controller/consent.ts';
 
 const NS = 'vm-registry-system';
 const RELEASE = 'vm-registry-operator';
@@ -123,7 +124,7 @@ async function tokenKubeconfig(serviceAccount: string, namespace: string): Promi
 async function sourceWithSecret(ns: string, name: string): Promise<void> {
   await applyYaml(cluster, `apiVersion: v1
 kind: Secret
-metadata: {name: ${name}-token, namespace: ${ns}}
+metadata: {name: ${name}-token, namespace: ${ns}, annotations: {${ALLOWED_ENDPOINTS_ANNOTATION}: "${REGISTRY_URL}"}}
 stringData: {token: secret-${name}}
 ---
 apiVersion: vmregistry.io/v1alpha1
