@@ -96,6 +96,7 @@ export class CatalogFeed {
   private fullReadAt = 0;
   private fullRun: Promise<void> | undefined;
   private loops: AbortController | undefined;
+  private readonly running = new Set<Promise<unknown>>();
   private catalogLive = false;
   private stateLive = false;
   private checkPrints: Map<string, string> | undefined;
@@ -173,12 +174,19 @@ export class CatalogFeed {
     if (changed.size > 0) this.notify(changed, sub);
   }
 
-  close(): void {
+  /** Stops every query; resolves when none is in flight any more. */
+  async close(): Promise<void> {
     this.closed.abort(new Error('feed closed'));
     this.stopWatching();
     this.stopLiveness();
     this.subs.clear();
+    await Promise.allSettled([...this.running, this.draining, this.fullRun]);
     this.answers.clear();
+  }
+
+  private track(p: Promise<void>): void {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
   }
 
   private request(operation: string, sub?: { timeoutMs: number }): PoolRequest {
@@ -255,22 +263,22 @@ export class CatalogFeed {
     const loops = new AbortController();
     this.loops = loops;
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
-    void runBlockingLoop({
+    this.track(runBlockingLoop({
       signal,
       tuning: this.tuning,
       query: (index, s) => this.pool.block('/v1/catalog/services', this.query, { ...this.request('watch_catalog_services'), signal: s, index, waitMs: this.tuning.waitMs }),
       onAnswer: (res, sent) => this.onCatalog(res, sent),
       onError: (e, failures) => this.onLoopError('catalog', e, failures),
-    });
-    void runBlockingLoop({
+    }));
+    this.track(runBlockingLoop({
       signal,
       tuning: this.tuning,
       query: (index, s) => this.pool.block('/v1/health/state/any', this.query, { ...this.request('watch_health_state'), signal: s, index, waitMs: this.tuning.waitMs }),
       onAnswer: (res) => this.onChecks(res),
       onError: (e, failures) => this.onLoopError('health-state', e, failures),
-    });
+    }));
     // A node re-addressed (its services keep their own records) moves only the node list's index.
-    void runBlockingLoop({
+    this.track(runBlockingLoop({
       signal,
       tuning: this.tuning,
       query: (index, s) => this.pool.block('/v1/catalog/nodes', this.query, { ...this.request('watch_catalog_nodes'), signal: s, index, waitMs: this.tuning.waitMs }),
@@ -278,7 +286,7 @@ export class CatalogFeed {
       onError: (e, failures) => {
         if (failures === 1) this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
       },
-    });
+    }));
   }
 
   private stopWatching(): void {

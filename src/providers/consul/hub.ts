@@ -22,7 +22,7 @@ export const DEFAULT_HUB_OPTIONS: HubOptions = { ...DEFAULT_POOL_LIMITS, tuning:
 export interface FeedLease {
   readonly pool: AgentPool;
   readonly feed: CatalogFeed;
-  release(): void;
+  release(): Promise<void>;
 }
 
 interface Counted<T> {
@@ -67,12 +67,12 @@ export class ConsulHub {
     return {
       pool: pool.value,
       feed: feed.value,
-      release: () => {
+      release: async () => {
         if (released) return;
         released = true;
         if (--theFeed.refs === 0) {
-          theFeed.value.close();
           this.feeds.delete(fk);
+          await theFeed.value.close();
         }
         if (--thePool.refs === 0) {
           thePool.value.close();

@@ -146,7 +146,7 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     clearTimeout(this.debounce);
     this.onChange = undefined;
     this.unsubscribe();
-    this.lease.release();
+    await this.lease.release();
   }
 
   private endpointsOf(answer: ServiceAnswer): Endpoint[] {
