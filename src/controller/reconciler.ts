@@ -18,6 +18,8 @@ import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/typ
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
 import { conflictMessage, describeProviderFailure, guardMessage, syncedCondition } from './status-messages.ts';
 import type { EventRecorder } from './events.ts';
+import type { ServiceEntry } from '../reconcile/service-entries.ts';
+import { syncServiceEntries, type ServiceEntrySyncOutcome } from './service-entry-sync.ts';
 import type { KubeClient } from './kube-client.ts';
 import { ProviderSlots } from './provider-slots.ts';
 
@@ -36,6 +38,8 @@ export interface ReconcilerDeps {
   readonly getSource: (namespace: string, name: string) => VmRegistrySource | undefined;
   /** Managed WorkloadEntries in a namespace (from the informer cache). */
   readonly listManaged: (namespace: string) => readonly WorkloadEntry[];
+  /** Managed ServiceEntries in a namespace (from the informer cache); listed from the API when absent. */
+  readonly listManagedServiceEntries?: (namespace: string) => readonly ServiceEntry[];
   readonly factories: ProviderFactories;
   readonly metrics: ControllerMetrics;
   readonly log: Logger;
@@ -158,6 +162,11 @@ export class Reconciler {
     const result = await applyPlan(this.deps.client, validated, thePlan);
     this.countWrites(key, thePlan, result);
     this.recordEvents(validated, thePlan, result, desired);
+    // 4b. ServiceEntries (spec.serviceEntries), from the same desired entries.
+    const serviceEntries = await syncServiceEntries(
+      { client: this.deps.client, events: this.deps.events, ...(this.deps.listManagedServiceEntries ? { listManaged: this.deps.listManagedServiceEntries } : {}) },
+      { source: validated, provider, entries, ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
+    );
     const memory = this.memoryOf(key);
     if (result.errors.length === 0) memory.applied = new Set(entries.map((d) => d.name).filter((n) => !result.conflicts.some((c) => c.name === n)));
 
@@ -174,13 +183,14 @@ export class Reconciler {
         : { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
     await this.writeStatus(source, {
       provider,
-      conditions: [providerReady, syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent)],
+      conditions: [providerReady, withServiceEntries(syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent), serviceEntries)],
       counts: {
         desiredEntries: entries.length,
         managedEntries: Math.max(0, managed),
         conflicts: result.conflicts.length,
         skipped: desired.skipped.length,
         heldBackDeletes: [...thePlan.heldBack.values()].reduce((a, b) => a + b, 0),
+        ...serviceEntries.counts,
       },
     });
     const metrics = this.deps.metrics;
@@ -192,6 +202,10 @@ export class Reconciler {
     if (result.errors.length > 0) {
       const first = result.errors[0];
       throw new Error(`${result.errors.length} WorkloadEntry writes failed; first: ${first?.name}: ${first?.error.message}`);
+    }
+    if (serviceEntries.errors.length > 0) {
+      const first = serviceEntries.errors[0];
+      throw new Error(`${serviceEntries.errors.length} ServiceEntry writes failed; first: ${first?.name}: ${first?.error.message}`);
     }
     metrics.lastSync.set({ source: key }, Date.now() / 1000);
     return { requeueAfterMs: jitter(intervalMs) };
@@ -275,6 +289,10 @@ export class Reconciler {
       conflicts: previous?.conflicts ?? 0,
       skipped: previous?.skipped ?? 0,
       heldBackDeletes: previous?.heldBackDeletes ?? 0,
+      desiredServiceEntries: previous?.desiredServiceEntries ?? 0,
+      managedServiceEntries: previous?.managedServiceEntries ?? 0,
+      serviceEntryConflicts: previous?.serviceEntryConflicts ?? 0,
+      unselectedEntries: previous?.unselectedEntries ?? 0,
       ...next.counts,
       lastSyncTime: previous?.lastSyncTime ?? now,
     };
@@ -286,6 +304,13 @@ export class Reconciler {
   async close(): Promise<void> {
     await this.providers.closeAll();
   }
+}
+
+/** The Synced condition with what the ServiceEntry half of the sync adds to it. */
+function withServiceEntries(synced: ConditionInput, se: ServiceEntrySyncOutcome): ConditionInput {
+  if (synced.status !== 'True') return synced;
+  if (se.notSynced) return se.notSynced;
+  return se.summary === '' ? synced : { ...synced, message: `${synced.message}; ${se.summary}` };
 }
 
 function withHealthChecks(d: DesiredEntry): DesiredEntry {

@@ -34,6 +34,12 @@ export interface Snapshot {
   readonly unknownScopes: readonly string[];
   /** Why scopes are unknown (e.g. a GCE zone warning), for the status message. */
   readonly warnings: readonly string[];
+  /**
+   * Service names the registry lists, including services none of whose instances was
+   * selected (Consul: all unhealthy in exclude mode). Their ServiceEntries are kept.
+   * Omitted by providers without a service catalog (a service then ends with its last instance).
+   */
+  readonly services?: readonly string[];
 }
 
 export interface Provider {

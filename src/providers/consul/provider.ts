@@ -69,10 +69,10 @@ export class ConsulProvider implements Provider {
 
   async snapshot(signal: AbortSignal): Promise<Snapshot> {
     if (this.closed) throw new ProviderError('consul', 'BadConfig', 'provider is closed');
-    const { endpoints, filteredByAcls } = this.watcher?.cached() ?? (await this.fetchAll(signal));
+    const { endpoints, filteredByAcls, services } = this.watcher?.cached() ?? (await this.fetchAll(signal));
     // Consul drops what the token may not read and says so only in a header: pass it on.
     const warnings = filteredByAcls ? [ACL_FILTERED_WARNING] : [];
-    return { endpoints: [...endpoints].sort(byId), unknownScopes: [], warnings };
+    return { endpoints: [...endpoints].sort(byId), unknownScopes: [], warnings, services };
   }
 
   watch(onChange: () => void): void {
@@ -90,7 +90,7 @@ export class ConsulProvider implements Provider {
   }
 
   /** Reads everything afresh; any failed request fails the whole snapshot (never a partial list). */
-  private async fetchAll(signal: AbortSignal): Promise<{ endpoints: Endpoint[]; filteredByAcls: boolean }> {
+  private async fetchAll(signal: AbortSignal): Promise<{ endpoints: Endpoint[]; filteredByAcls: boolean; services: string[] }> {
     const catalog = await this.client.get('/v1/catalog/services', catalogQuery(this.spec), { operation: 'catalog_services', signal });
     const names = selectServices(parseCatalogServices(catalog.body), this.spec);
     let filteredByAcls = catalog.filteredByAcls;
@@ -113,7 +113,7 @@ export class ConsulProvider implements Provider {
       inner.abort(e);
       throw e;
     }
-    return { endpoints: results.flat(), filteredByAcls };
+    return { endpoints: results.flat(), filteredByAcls, services: names };
   }
 }
 

@@ -80,7 +80,7 @@ export class ConsulWatcher {
   }
 
   /** Endpoints of every selected service when all watches hold a current answer; otherwise undefined. */
-  cached(): { endpoints: Endpoint[]; filteredByAcls: boolean } | undefined {
+  cached(): { endpoints: Endpoint[]; filteredByAcls: boolean; services: string[] } | undefined {
     if (!this.catalogFresh || this.root.signal.aborted) return undefined;
     const endpoints: Endpoint[] = [];
     let filteredByAcls = this.catalogFiltered;
@@ -89,7 +89,7 @@ export class ConsulWatcher {
       endpoints.push(...w.endpoints);
       filteredByAcls ||= w.filteredByAcls;
     }
-    return { endpoints, filteredByAcls };
+    return { endpoints, filteredByAcls, services: [...this.services.keys()].sort() };
   }
 
   async close(): Promise<void> {
