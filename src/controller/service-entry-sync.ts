@@ -93,7 +93,9 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
     guard: source.spec.deletionGuard,
     keep: (se) => known?.has(se.metadata.annotations?.[SERVICE_ANNOTATION] ?? '') ?? false,
   });
-  const result = await applyServiceEntryPlan(deps.client, source, plan, inNamespace);
+  const planned = new Set([...plan.creates.map((d) => d.name), ...plan.updates.map((u) => u.desired.name)]);
+  const unchanged = desired.serviceEntries.filter((d) => !planned.has(d.name));
+  const result = await applyServiceEntryPlan(deps.client, source, plan, inNamespace, unchanged);
   record(deps.events, source, plan, result, desired);
   const counts: ServiceEntryCounts = {
     desiredServiceEntries: desired.serviceEntries.length,

@@ -59,13 +59,16 @@ export function foreignClash(desired: DesiredServiceEntry, foreign: readonly Ser
 
 /**
  * Applies the plan. `inNamespace` is every ServiceEntry of the source's namespace, read
- * just before: foreign ones block creates and updates that would clash with them.
+ * just before: foreign ones block creates and updates that would clash with them, and
+ * a clash with an unchanged ServiceEntry of ours (a foreign one added later) is
+ * reported too, without touching either.
  */
 export async function applyServiceEntryPlan(
   client: KubeClient,
   source: VmRegistrySource,
   plan: ServiceEntryPlan,
   inNamespace: readonly ServiceEntry[],
+  unchanged: readonly DesiredServiceEntry[] = [],
   concurrency = 8,
 ): Promise<ServiceEntryApplyResult> {
   const ns = source.metadata.namespace;
@@ -87,6 +90,10 @@ export async function applyServiceEntryPlan(
       fail(desired.name, e);
     }
   };
+  for (const desired of unchanged) {
+    const clash = foreignClash(desired, foreign);
+    if (clash !== undefined) result.conflicts.push({ name: desired.name, reason: clash });
+  }
   await mapLimit(plan.creates, concurrency, (d) => write(d, result.created));
   await mapLimit(plan.updates, concurrency, (u) => write(u.desired, result.updated));
   await mapLimit(plan.deletes, concurrency, async (se) => {
