@@ -190,7 +190,8 @@ export class Reconciler {
         conflicts: result.conflicts.length,
         skipped: desired.skipped.length,
         heldBackDeletes: [...thePlan.heldBack.values()].reduce((a, b) => a + b, 0),
-        ...serviceEntries.counts,
+        // Sources that never generated ServiceEntries keep a status without these counts.
+        ...(serviceEntries.counts ?? (serviceEntryCountsOf(source.status) ? NO_SERVICE_ENTRIES : {})),
       },
     });
     const metrics = this.deps.metrics;
@@ -289,10 +290,7 @@ export class Reconciler {
       conflicts: previous?.conflicts ?? 0,
       skipped: previous?.skipped ?? 0,
       heldBackDeletes: previous?.heldBackDeletes ?? 0,
-      desiredServiceEntries: previous?.desiredServiceEntries ?? 0,
-      managedServiceEntries: previous?.managedServiceEntries ?? 0,
-      serviceEntryConflicts: previous?.serviceEntryConflicts ?? 0,
-      unselectedEntries: previous?.unselectedEntries ?? 0,
+      ...serviceEntryCountsOf(previous),
       ...next.counts,
       lastSyncTime: previous?.lastSyncTime ?? now,
     };
@@ -304,6 +302,14 @@ export class Reconciler {
   async close(): Promise<void> {
     await this.providers.closeAll();
   }
+}
+
+const NO_SERVICE_ENTRIES = { desiredServiceEntries: 0, managedServiceEntries: 0, serviceEntryConflicts: 0, unselectedEntries: 0 } as const;
+
+function serviceEntryCountsOf(status: VmRegistrySourceStatus | undefined): Partial<VmRegistrySourceStatus> | undefined {
+  if (status?.managedServiceEntries === undefined) return undefined;
+  const { desiredServiceEntries, managedServiceEntries, serviceEntryConflicts, unselectedEntries } = status;
+  return { desiredServiceEntries, managedServiceEntries, serviceEntryConflicts, unselectedEntries };
 }
 
 /** The Synced condition with what the ServiceEntry half of the sync adds to it. */

@@ -45,7 +45,8 @@ export interface ServiceEntryCounts {
 }
 
 export interface ServiceEntrySyncOutcome {
-  readonly counts: ServiceEntryCounts;
+  /** Undefined when the source has and wants no ServiceEntries (its status then has no such counts). */
+  readonly counts: ServiceEntryCounts | undefined;
   /** Set when the ServiceEntries are not in sync: it replaces a Synced=True condition. */
   readonly notSynced?: ConditionInput;
   /** Appended to a Synced=True message. */
@@ -54,7 +55,7 @@ export interface ServiceEntrySyncOutcome {
 }
 
 const NONE: ServiceEntrySyncOutcome = {
-  counts: { desiredServiceEntries: 0, managedServiceEntries: 0, serviceEntryConflicts: 0, unselectedEntries: 0 },
+  counts: undefined,
   summary: '',
   errors: [],
 };
@@ -71,7 +72,8 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
     const plan = planObjects({ desired: [], owned, policy: source.spec.policy, guard: source.spec.deletionGuard, guarded: false });
     const result = await applyServiceEntryPlan(deps.client, source, plan, owned);
     record(deps.events, source, plan, result, undefined);
-    return { ...NONE, counts: { ...NONE.counts, managedServiceEntries: owned.length - result.deleted.length }, errors: result.errors };
+    const counts = { desiredServiceEntries: 0, managedServiceEntries: owned.length - result.deleted.length, serviceEntryConflicts: 0, unselectedEntries: 0 };
+    return { ...NONE, counts, errors: result.errors };
   }
 
   const desired = buildDesiredServiceEntries({
