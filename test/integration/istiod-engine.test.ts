@@ -156,6 +156,14 @@ describe('generated ServiceEntries in istiod (in-memory registry)', { timeout: 6
     assert.equal(JSON.parse(await cluster.kubectl(['get', 'serviceentry', 'legacy', '-n', ns, '-o', 'json'])).metadata.resourceVersion, rv);
     assert.match(await cluster.kubectl(['get', 'vmrs', 'data', '-n', ns, '-o', 'wide']), /SERVICEENTRIES/);
 
+    // No service account: clients send plain text. A DNS-name entry is not selected.
+    const q = await endpoints('queue.service.consul', ns, 'the queue endpoint', (e) => e.length === 1);
+    assert.equal(q[0]?.TLSMode, 'disabled');
+    reg.set('q-2', 'q-2.vms.example', { service: 'queue', __port_tcp__: '5672' });
+    await eventually('one unselected entry', async () => (await getSource(cluster, ns, 'data')).status?.unselectedEntries === 1);
+    assert.equal(addresses(await istiod.endpointsOf('queue.service.consul', ns)), '10.52.0.2', 'istiod ignores the DNS-name entry');
+    reg.remove('q-2');
+
     // The service leaves the registry: its ServiceEntry goes (the memory registry has no service catalog).
     reg.remove('q-1');
     await eventually('the queue ServiceEntry deleted', async () => (await generated(ns)).length === 0);
