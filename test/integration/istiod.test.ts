@@ -93,7 +93,10 @@ describe('generated ServiceEntries as istiod sees them', { timeout: 900_000 }, (
     assert.equal(se.spec.location, 'MESH_INTERNAL');
     assert.deepEqual(se.spec.workloadSelector, { labels: { app: 'web', [SOURCE_LABEL]: 'web' } });
 
-    const eps = await istiodEndpoints('web.service.consul', ns, 'three endpoints', (e) => e.length === 3);
+    // Every selected entry is an endpoint of every ServiceEntry port: web-2 has no metrics
+    // port of its own, so istiod uses the ServiceEntry's number for it.
+    const eps = await istiodEndpoints('web.service.consul', ns, 'four endpoints', (e) => e.length === 4);
+    assert.equal(eps.find((e) => e.Addresses?.includes('10.40.0.2') && e.ServicePortName === 'metrics')?.EndpointPort, 9100);
     const web1http = eps.find((e) => e.Addresses?.includes('10.40.0.1') && e.ServicePortName === 'http');
     const web1metrics = eps.find((e) => e.Addresses?.includes('10.40.0.1') && e.ServicePortName === 'metrics');
     assert.ok(web1http && web1metrics, JSON.stringify(eps));
