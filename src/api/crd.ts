@@ -32,6 +32,8 @@ export function buildCrd(): Record<string, unknown> {
             { name: 'Entries', type: 'integer', jsonPath: '.status.managedEntries' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
             { name: 'Conflicts', type: 'integer', jsonPath: '.status.conflicts', priority: 1 },
+            { name: 'ServiceEntries', type: 'integer', jsonPath: '.status.managedServiceEntries', priority: 1 },
+            { name: 'SE-Conflicts', type: 'integer', jsonPath: '.status.serviceEntryConflicts', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

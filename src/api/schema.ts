@@ -346,6 +346,47 @@ export const workloadEntryTemplateSchema = {
   },
 } as const satisfies JsonSchema;
 
+/** Host templates: lower-case DNS names whose labels may hold {service}, {namespace} and {source}. */
+const HOST_TEMPLATE = '^([a-z0-9{}]([-a-z0-9{}]*[a-z0-9{}])?)(\\.[a-z0-9{}]([-a-z0-9{}]*[a-z0-9{}])?)*$';
+
+export const serviceEntryTemplateSchema = {
+  type: 'object',
+  description:
+    'Opt-in: one Istio ServiceEntry per service the source selects (resolution STATIC, a workloadSelector on the service label and the source label, ports = the union of the named ports of the service\'s WorkloadEntries). Entries whose address is a DNS name cannot be selected by a STATIC ServiceEntry: they are counted in status and named in an Event. A service whose instances are all unhealthy keeps its ServiceEntry; it is deleted when the service leaves the registry (policy and deletion guard apply).',
+  properties: {
+    hosts: {
+      type: 'array',
+      description:
+        'Host name templates; {service} is the service name (lower-cased, characters other than a-z, 0-9, "-" and "." become "-"), {namespace} the source\'s namespace, {source} its name. Default: ["{service}.service.consul"] for Consul (Istio 1.7\'s Consul registry), ["{service}.{namespace}.vm.internal"] for EC2 and GCE.',
+      items: { type: 'string', pattern: HOST_TEMPLATE, minLength: 1, maxLength: 253 },
+      minItems: 1,
+      maxItems: 8,
+      'x-kubernetes-validations': [
+        {
+          rule: "self.all(h, h.contains('{service}'))",
+          message: 'every host template must contain {service}, or all services would get the same host',
+        },
+        {
+          rule: "self.all(h, !h.replace('{service}', '').replace('{namespace}', '').replace('{source}', '').matches('[{}]'))",
+          message: 'host templates know only the placeholders {service}, {namespace} and {source}',
+        },
+      ],
+    },
+    location: {
+      type: 'string',
+      enum: ['MESH_INTERNAL', 'MESH_EXTERNAL'],
+      default: 'MESH_INTERNAL',
+      description: 'MESH_INTERNAL: the VMs are part of the mesh (mTLS when they have a service account). MESH_EXTERNAL: outside the mesh.',
+    },
+    exportTo: {
+      type: 'array',
+      description: 'Namespaces the ServiceEntries are visible to ("." this namespace, "*" all). Default: Istio\'s (all namespaces).',
+      items: { type: 'string', minLength: 1, maxLength: 253, pattern: '^(\\.|\\*|~|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$' },
+      maxItems: 32,
+    },
+  },
+} as const satisfies JsonSchema;
+
 export const specSchema = {
   type: 'object',
   description: 'Which VM registry to read, what to select, and how to map it to Istio WorkloadEntries.',
@@ -354,6 +395,7 @@ export const specSchema = {
     ec2: ec2SpecSchema,
     gce: gceSpecSchema,
     workloadEntry: workloadEntryTemplateSchema,
+    serviceEntries: serviceEntryTemplateSchema,
     interval: duration('How often the registry is read in full (Consul changes also arrive at once).', '30s'),
     policy: {
       type: 'string',
@@ -421,6 +463,16 @@ export const statusSchema = {
     conflicts: { type: 'integer', description: 'Desired entries blocked by objects this source does not own.' },
     skipped: { type: 'integer', description: 'Endpoints skipped as invalid (see the Synced condition and Events).' },
     heldBackDeletes: { type: 'integer', description: 'Deletions held back by the deletion guard or the policy.' },
+    desiredServiceEntries: { type: 'integer', description: 'ServiceEntries the registry\'s services call for (spec.serviceEntries).' },
+    managedServiceEntries: { type: 'integer', description: 'ServiceEntries this source owns.' },
+    serviceEntryConflicts: {
+      type: 'integer',
+      description: 'Desired ServiceEntries blocked by a ServiceEntry this source does not own (same name, or same host in the namespace).',
+    },
+    unselectedEntries: {
+      type: 'integer',
+      description: 'WorkloadEntries with a DNS-name address: a STATIC ServiceEntry cannot select them, so they carry no traffic for it.',
+    },
     lastSyncTime: {
       type: 'string',
       format: 'date-time',

@@ -5,6 +5,7 @@ import type {
   ec2SpecSchema,
   gceSpecSchema,
   relabelRuleSchema,
+  serviceEntryTemplateSchema,
   specSchema,
   statusSchema,
   workloadEntryTemplateSchema,
@@ -24,6 +25,7 @@ export type ConsulSpec = FromSchemaDefaulted<typeof consulSpecSchema>;
 export type Ec2Spec = FromSchemaDefaulted<typeof ec2SpecSchema>;
 export type GceSpec = FromSchemaDefaulted<typeof gceSpecSchema>;
 export type WorkloadEntryTemplate = FromSchemaDefaulted<typeof workloadEntryTemplateSchema>;
+export type ServiceEntryTemplate = FromSchemaDefaulted<typeof serviceEntryTemplateSchema>;
 export type RelabelRule = FromSchemaDefaulted<typeof relabelRuleSchema>;
 export type RelabelRuleInput = FromSchema<typeof relabelRuleSchema>;
 export type VmRegistrySourceStatus = FromSchema<typeof statusSchema>;

@@ -133,6 +133,13 @@ function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
       out.push({ path, message: 'sourceLabels is required for the keep, drop, lowercase and uppercase actions' });
     }
   });
+  spec.serviceEntries?.hosts?.forEach((h, i) => {
+    const path = `spec.serviceEntries.hosts[${i}]`;
+    if (!h.includes('{service}')) out.push({ path, message: 'every host template must contain {service}, or all services would get the same host' });
+    if (/[{}]/.test(h.replaceAll('{service}', '').replaceAll('{namespace}', '').replaceAll('{source}', ''))) {
+      out.push({ path, message: 'host templates know only the placeholders {service}, {namespace} and {source}' });
+    }
+  });
   const keyPattern = specSchema.properties.workloadEntry.properties.serviceLabel.pattern;
   for (const key of Object.keys(spec.workloadEntry.labels ?? {})) {
     if (!matchesPattern(keyPattern, key)) {

@@ -18,7 +18,8 @@ export const DEMO_HELP = `vmreg demo — see the operator work, on this machine 
 
 Starts a local control plane and a Consul agent (both built from their Go modules on
 first use; that takes several minutes once), registers sample VM services in Consul,
-runs the operator, and shows the WorkloadEntries follow Consul.
+runs the operator, and shows the WorkloadEntries and the generated ServiceEntries
+(one per service) follow Consul.
 `;
 
 const NS = 'demo';
@@ -38,6 +39,7 @@ spec:
   workloadEntry:
     labels: {env: demo}
     serviceAccount: legacy-vms
+  serviceEntries: {}
 `;
 
 interface SampleVm {
@@ -98,7 +100,7 @@ export async function demo(argv: string[]): Promise<number> {
       log: createLogger('error'),
     });
     await operator.start();
-    await waitFor('6 WorkloadEntries', async () => (await entryCount(cluster)) === 6 && (await ready(cluster)));
+    await waitFor('6 WorkloadEntries and 3 ServiceEntries', async () => (await entryCount(cluster)) === 6 && (await serviceEntryCount(cluster)) === 3 && (await ready(cluster)));
     await show(cluster, say);
 
     step('Consul marks orders-2 critical: its WorkloadEntry leaves the mesh');
@@ -145,6 +147,12 @@ async function show(cluster: LocalCluster, say: (s: string) => void): Promise<vo
   say(indent(await cluster.kubectl(['get', 'vmrs', '-n', NS])));
   say('\n$ kubectl get workloadentries -n demo -o wide');
   say(indent(await cluster.kubectl(['get', 'workloadentries', '-n', NS, '-o', 'wide', '-L', 'app,version,role'])));
+  say('\n$ kubectl get serviceentries -n demo   # one per service, generated from the same registry data');
+  say(indent(await cluster.kubectl(['get', 'serviceentries', '-n', NS, '-o', 'custom-columns=NAME:.metadata.name,HOSTS:.spec.hosts,PORTS:.spec.ports[*].name,NUMBERS:.spec.ports[*].number,SELECTOR:.spec.workloadSelector.labels.app'])));
+}
+
+async function serviceEntryCount(cluster: LocalCluster): Promise<number> {
+  return (JSON.parse(await cluster.kubectl(['get', 'serviceentries', '-n', NS, '-o', 'json'])) as { items: unknown[] }).items.length;
 }
 
 async function entries(cluster: LocalCluster): Promise<{ metadata: { name: string }; spec: { address: string } }[]> {

@@ -14,15 +14,18 @@ import { builtinProviders } from '../providers/index.ts';
 import { secretKey } from '../providers/provider.ts';
 import { toAppliedObject } from '../reconcile/apply.ts';
 import { buildDesiredState } from '../reconcile/desired.ts';
+import { toAppliedServiceEntry } from '../reconcile/apply-service-entries.ts';
+import { buildDesiredServiceEntries } from '../reconcile/service-entries.ts';
 import { UsageError } from './errors.ts';
 import { Registry } from 'prom-client';
 
-export const PREVIEW_HELP = `vmreg preview — print the WorkloadEntries a VmRegistrySource would produce
+export const PREVIEW_HELP = `vmreg preview — print the WorkloadEntries (and ServiceEntries) a VmRegistrySource would produce
 
 Usage: vmreg preview -f source.yaml [--secret NAME/KEY=VALUE ...] [--timeout 30s]
 
 Reads the registry named in the source (Consul, EC2, GCE) with your local credentials
-and prints the WorkloadEntries as YAML; skipped endpoints are listed on stderr.
+and prints the WorkloadEntries as YAML, then the ServiceEntries when the source sets
+spec.serviceEntries; skipped endpoints and services are listed on stderr.
 Secrets the source refers to are given with --secret (e.g. --secret consul-acl/token=...).
 `;
 
@@ -78,6 +81,24 @@ export async function preview(argv: string[], out: (s: string) => void = (s) => 
         const obj = toAppliedObject(d, source);
         delete obj.metadata.ownerReferences;
         out('---\n' + stringify(obj));
+      }
+      if (spec.serviceEntries) {
+        const ses = buildDesiredServiceEntries({
+          sourceName: name,
+          namespace,
+          provider: providerOf(spec),
+          template: spec.serviceEntries,
+          serviceLabel: spec.workloadEntry.serviceLabel,
+          entries: desired.entries,
+        });
+        out(`# ${namespace}/${name}: ${ses.serviceEntries.length} ServiceEntries for ${desired.entries.length} WorkloadEntries\n`);
+        for (const d of ses.serviceEntries) {
+          const obj = toAppliedServiceEntry(d, source);
+          delete obj.metadata.ownerReferences;
+          out('---\n' + stringify(obj));
+        }
+        for (const s of ses.skipped) err(`service ${s.service}: ${s.reason}\n`);
+        for (const n of ses.unselected) err(`not selected by its ServiceEntry (DNS-name address): ${n}\n`);
       }
       for (const s of desired.skipped) err(`skipped ${s.endpointId}: ${s.reason}\n`);
       for (const w of snapshot.warnings) err(`warning: ${w}\n`);

@@ -20,6 +20,7 @@ import {
 import { GROUP, PLURAL, VERSION, type VmRegistrySource, type VmRegistrySourceStatus } from '../api/types.ts';
 import { FIELD_MANAGER } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry, type WorkloadEntryCondition } from '../reconcile/types.ts';
+import { SE_GROUP, SE_PLURAL, SE_VERSION, type ServiceEntry } from '../reconcile/service-entries.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
@@ -272,6 +273,54 @@ export class KubeClient {
       `apply workloadentry status ${namespace}/${name}`,
       (o) => this.custom.patchNamespacedCustomObjectStatus({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name, body, fieldManager: FIELD_MANAGER, force: true }, o),
       { base: SSA },
+    );
+  }
+
+  // --- ServiceEntries (spec.serviceEntries) ----------------------------------------
+
+  async listServiceEntries(namespace: string, labelSelector?: string): Promise<ServiceEntry[]> {
+    const items: ServiceEntry[] = [];
+    let cont: string | undefined;
+    do {
+      const page = await this.call<{ items: ServiceEntry[]; metadata?: { continue?: string } }>('LIST', `list serviceentries in ${namespace}`, () =>
+        this.custom.listNamespacedCustomObject({
+          group: SE_GROUP,
+          version: SE_VERSION,
+          namespace,
+          plural: SE_PLURAL,
+          limit: 500,
+          ...(labelSelector ? { labelSelector } : {}),
+          ...(cont ? { _continue: cont } : {}),
+        }),
+      );
+      items.push(...page.items);
+      cont = page.metadata?.continue || undefined;
+    } while (cont);
+    return items;
+  }
+
+  applyServiceEntry(se: ServiceEntry): Promise<ServiceEntry> {
+    const { namespace, name } = se.metadata;
+    return this.call('PATCH', `apply serviceentry ${namespace}/${name}`, () =>
+      this.custom.patchNamespacedCustomObject(
+        { group: SE_GROUP, version: SE_VERSION, namespace, plural: SE_PLURAL, name, body: se, fieldManager: FIELD_MANAGER, force: true },
+        SSA,
+      ),
+    );
+  }
+
+  /** Deletes only the object with this uid, never a newer one of the same name. */
+  async deleteServiceEntry(namespace: string, name: string, uid: string | undefined): Promise<void> {
+    await this.call('DELETE', `delete serviceentry ${namespace}/${name}`, () =>
+      this.custom.deleteNamespacedCustomObject({
+        group: SE_GROUP,
+        version: SE_VERSION,
+        namespace,
+        plural: SE_PLURAL,
+        name,
+        propagationPolicy: 'Background',
+        ...(uid ? { body: { preconditions: { uid } } } : {}),
+      }),
     );
   }
 

@@ -12,9 +12,10 @@ import type { ProviderFactories } from '../providers/registry.ts';
 import { MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
 import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcile/types.ts';
 import type { AmbientPolicy } from './consent.ts';
+import { SE_GROUP, SE_PLURAL, SE_VERSION, type ServiceEntry } from '../reconcile/service-entries.ts';
 import { EventRecorder } from './events.ts';
 import { listInPages, ResilientInformer } from './informer.ts';
-import { slimSource, slimWorkloadEntry } from './slim.ts';
+import { slimObject, slimSource, slimWorkloadEntry } from './slim.ts';
 import { KubeClient, type KubeClientOptions } from './kube-client.ts';
 import { LeaderElector, type LeaderElectionTimings } from './leader-election.ts';
 import { WriteFence } from './write-fence.ts';
@@ -49,6 +50,7 @@ export class Operator {
   private readonly reconciler: Reconciler;
   private readonly sourceInformers: ResilientInformer<VmRegistrySource>[] = [];
   private readonly entryInformers: ResilientInformer<WorkloadEntry>[] = [];
+  private readonly serviceEntryInformers: ResilientInformer<ServiceEntry>[] = [];
   private readonly elector: LeaderElector | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private readonly abort = new AbortController();
@@ -68,6 +70,7 @@ export class Operator {
       client: this.client,
       getSource: (ns, name) => this.sourceInformers.map((i) => i.get(name, ns)).find((s) => s !== undefined),
       listManaged: (ns) => this.entryInformers.flatMap((i) => i.list(ns)),
+      listManagedServiceEntries: (ns) => this.serviceEntryInformers.flatMap((i) => i.list(ns)),
       factories: options.factories,
       metrics: options.metrics,
       log: options.log,
@@ -103,6 +106,22 @@ export class Operator {
           onEvent: (_event, e) => {
             const source = e.metadata.labels?.[SOURCE_LABEL];
             if (source) this.queue.add(`${e.metadata.namespace}/${source}`);
+          },
+        }),
+      );
+    }
+    // Generated ServiceEntries: an edit or deletion by someone else is put back at once.
+    for (const w of this.watchedManaged<ServiceEntry>(SE_GROUP, SE_VERSION, SE_PLURAL)) {
+      this.serviceEntryInformers.push(
+        new ResilientInformer<ServiceEntry>({
+          kc: options.kc,
+          ...w,
+          labelSelector: MANAGED_SELECTOR,
+          slim: slimObject,
+          log: options.log.with({ informer: 'serviceentries' }),
+          onEvent: (_event, se) => {
+            const source = se.metadata.labels?.[SOURCE_LABEL];
+            if (source) this.queue.add(`${se.metadata.namespace}/${source}`);
           },
         }),
       );
@@ -155,9 +174,22 @@ export class Operator {
     }));
   }
 
+  private watchedManaged<T>(group: string, version: string, plural: string): Watched<T>[] {
+    const api = this.o.kc.makeApiClient(CustomObjectsApi);
+    const namespaces = this.o.namespaces ?? [];
+    const labelSelector = MANAGED_SELECTOR;
+    if (namespaces.length === 0) {
+      return [{ path: `/apis/${group}/${version}/${plural}`, list: () => api.listClusterCustomObject({ group, version, plural, labelSelector }) }];
+    }
+    return namespaces.map((namespace) => ({
+      path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
+      list: () => api.listNamespacedCustomObject({ group, version, namespace, plural, labelSelector }),
+    }));
+  }
+
   /** True once the caches are filled (readiness). */
   get synced(): boolean {
-    return [...this.sourceInformers, ...this.entryInformers].every((i) => i.synced);
+    return [...this.sourceInformers, ...this.entryInformers, ...this.serviceEntryInformers].every((i) => i.synced);
   }
 
   get isLeader(): boolean {
@@ -166,7 +198,7 @@ export class Operator {
 
   async start(): Promise<void> {
     // Caches fill on every replica, so a standby takes over with warm caches.
-    await Promise.all([...this.entryInformers, ...this.sourceInformers].map((i) => i.start()));
+    await Promise.all([...this.entryInformers, ...this.serviceEntryInformers, ...this.sourceInformers].map((i) => i.start()));
     this.longestTimer = setInterval(() => this.o.metrics.longestRunning.set({ name: CONTROLLER }, this.queue.longestRunningSeconds()), 1000);
     this.longestTimer.unref();
     if (this.elector) this.elector.start();
@@ -245,7 +277,7 @@ export class Operator {
     clearInterval(this.longestTimer);
     for (const t of this.staleTimers.values()) clearTimeout(t);
     await Promise.all([...this.inflight]);
-    await Promise.all([...this.sourceInformers, ...this.entryInformers].map((i) => i.stop()));
+    await Promise.all([...this.sourceInformers, ...this.entryInformers, ...this.serviceEntryInformers].map((i) => i.stop()));
     await this.reconciler.close();
     this.abort.abort();
     const settled = (): Promise<void> => this.client.writesSettled();

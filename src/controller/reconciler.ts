@@ -20,6 +20,8 @@ import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/typ
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
 import { conflictMessage, describeProviderFailure, guardMessage, syncedCondition } from './status-messages.ts';
 import type { EventRecorder } from './events.ts';
+import type { ServiceEntry } from '../reconcile/service-entries.ts';
+import { syncServiceEntries, type ServiceEntrySyncOutcome } from './service-entry-sync.ts';
 import type { KubeClient } from './kube-client.ts';
 import { ProviderSlots } from './provider-slots.ts';
 import type { AmbientPolicy } from './consent.ts';
@@ -39,6 +41,8 @@ export interface ReconcilerDeps {
   readonly getSource: (namespace: string, name: string) => VmRegistrySource | undefined;
   /** Managed WorkloadEntries in a namespace (from the informer cache). */
   readonly listManaged: (namespace: string) => readonly WorkloadEntry[];
+  /** Managed ServiceEntries in a namespace (from the informer cache); listed from the API when absent. */
+  readonly listManagedServiceEntries?: (namespace: string) => readonly ServiceEntry[];
   readonly factories: ProviderFactories;
   readonly metrics: ControllerMetrics;
   readonly log: Logger;
@@ -175,6 +179,11 @@ export class Reconciler {
     const result = await applyPlan(this.deps.client, validated, thePlan);
     this.countWrites(key, thePlan, result);
     this.recordEvents(validated, thePlan, result, desired);
+    // 4b. ServiceEntries (spec.serviceEntries), from the same desired entries.
+    const serviceEntries = await syncServiceEntries(
+      { client: this.deps.client, events: this.deps.events, ...(this.deps.listManagedServiceEntries ? { listManaged: this.deps.listManagedServiceEntries } : {}) },
+      { source: validated, provider, entries, ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
+    );
     const memory = this.memoryOf(key);
     if (result.errors.length === 0) memory.applied = new Set(entries.map((d) => d.name).filter((n) => !result.conflicts.some((c) => c.name === n)));
 
@@ -191,13 +200,15 @@ export class Reconciler {
         : { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
     await this.writeStatus(source, {
       provider,
-      conditions: [providerReady, syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent)],
+      conditions: [providerReady, withServiceEntries(syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent), serviceEntries)],
       counts: {
         desiredEntries: entries.length,
         managedEntries: Math.max(0, managed),
         conflicts: result.conflicts.length,
         skipped: desired.skipped.length,
         heldBackDeletes: [...thePlan.heldBack.values()].reduce((a, b) => a + b, 0),
+        // Sources that never generated ServiceEntries keep a status without these counts.
+        ...(serviceEntries.counts ?? (serviceEntryCountsOf(source.status) ? NO_SERVICE_ENTRIES : {})),
       },
     });
     const metrics = this.deps.metrics;
@@ -209,6 +220,10 @@ export class Reconciler {
     if (result.errors.length > 0) {
       const first = result.errors[0];
       throw new Error(`${result.errors.length} WorkloadEntry writes failed; first: ${first?.name}: ${first?.error.message}`);
+    }
+    if (serviceEntries.errors.length > 0) {
+      const first = serviceEntries.errors[0];
+      throw new Error(`${serviceEntries.errors.length} ServiceEntry writes failed; first: ${first?.name}: ${first?.error.message}`);
     }
     metrics.lastSync.set({ source: key }, Date.now() / 1000);
     return { requeueAfterMs: jitter(intervalMs) };
@@ -320,6 +335,7 @@ export class Reconciler {
       conflicts: previous?.conflicts ?? 0,
       skipped: previous?.skipped ?? 0,
       heldBackDeletes: previous?.heldBackDeletes ?? 0,
+      ...serviceEntryCountsOf(previous),
       ...next.counts,
       lastSyncTime: previous?.lastSyncTime ?? now,
     };
@@ -335,6 +351,21 @@ export class Reconciler {
 
 // One annotated copy per desired entry, so the copies live (and keep their applied hash) as long as the memo's entries.
 const withChecks = new WeakMap<DesiredEntry, DesiredEntry>();
+
+const NO_SERVICE_ENTRIES = { desiredServiceEntries: 0, managedServiceEntries: 0, serviceEntryConflicts: 0, unselectedEntries: 0 } as const;
+
+function serviceEntryCountsOf(status: VmRegistrySourceStatus | undefined): Partial<VmRegistrySourceStatus> | undefined {
+  if (status?.managedServiceEntries === undefined) return undefined;
+  const { desiredServiceEntries, managedServiceEntries, serviceEntryConflicts, unselectedEntries } = status;
+  return { desiredServiceEntries, managedServiceEntries, serviceEntryConflicts, unselectedEntries };
+}
+
+/** The Synced condition with what the ServiceEntry half of the sync adds to it. */
+function withServiceEntries(synced: ConditionInput, se: ServiceEntrySyncOutcome): ConditionInput {
+  if (synced.status !== 'True') return synced;
+  if (se.notSynced) return se.notSynced;
+  return se.summary === '' ? synced : { ...synced, message: `${synced.message}; ${se.summary}` };
+}
 
 function withHealthChecks(d: DesiredEntry): DesiredEntry {
   let annotated = withChecks.get(d);

@@ -46,3 +46,10 @@ export function slimSource(s: VmRegistrySource): VmRegistrySource {
   const kept = withoutLastApplied(annotations);
   return { ...s, metadata: { ...metadata, ...(kept !== undefined ? { annotations: kept } : {}) } };
 }
+
+/** Any other cached object (generated ServiceEntries): the bulky metadata goes, the rest is read. */
+export function slimObject<T extends { metadata: object }>(o: T): T {
+  const { managedFields: _managed, annotations, ...metadata } = o.metadata as T['metadata'] & { managedFields?: unknown; annotations?: Record<string, string> };
+  const kept = withoutLastApplied(annotations);
+  return { ...o, metadata: { ...metadata, ...(kept !== undefined ? { annotations: kept } : {}) } };
+}

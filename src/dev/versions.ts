@@ -8,4 +8,6 @@ export const VERSIONS = {
   consulCommit: '71f21bf33d6070fc1522b3ba225b4aac0a390049',
   /** istio.io/api module that carries Istio's CRDs. */
   istioApi: 'v1.31.1',
+  /** istio.io/istio pseudo-version required by tools/istio/go.mod (istiod's pilot-discovery and crd-all.gen.yaml). */
+  istio: 'v0.0.0-20260827124520-eed52ebb66ad',
 } as const;

@@ -45,6 +45,12 @@ export interface Snapshot {
    * snapshot, when the provider knows; absent: any scope may have changed.
    */
   readonly changedScopes?: readonly string[];
+  /**
+   * Service names the registry lists, including services none of whose instances was
+   * selected (Consul: all unhealthy in exclude mode). Their ServiceEntries are kept.
+   * Omitted by providers without a service catalog (a service then ends with its last instance).
+   */
+  readonly services?: readonly string[];
 }
 
 export interface Provider {

@@ -35,8 +35,8 @@ export function ownerReference(source: VmRegistrySource): OwnerReference {
   };
 }
 
-/** True when the entry carries our labels and a controller reference to this source. */
-export function isOwnedBy(entry: WorkloadEntry, source: VmRegistrySource): boolean {
+/** True when the object (WorkloadEntry or ServiceEntry) carries our labels and a controller reference to this source. */
+export function isOwnedBy(entry: { metadata: Pick<WorkloadEntry['metadata'], 'labels' | 'ownerReferences'> }, source: VmRegistrySource): boolean {
   const labels = entry.metadata.labels ?? {};
   if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE || labels[SOURCE_LABEL] !== source.metadata.name) return false;
   return (entry.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.uid === source.metadata.uid);

@@ -64,6 +64,7 @@ export async function yamlFilesIn(dir: string): Promise<string[]> {
 export const EXPECTED_PERMISSIONS: ReadonlyArray<{ group: string; resource: string; verbs: readonly string[]; scope: 'cluster' | 'namespace' }> = [
   { group: 'networking.istio.io', resource: 'workloadentries', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'], scope: 'cluster' },
   { group: 'networking.istio.io', resource: 'workloadentries/status', verbs: ['get', 'patch', 'update'], scope: 'cluster' },
+  { group: 'networking.istio.io', resource: 'serviceentries', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'], scope: 'cluster' },
   { group: 'vmregistry.io', resource: 'vmregistrysources', verbs: ['get', 'list', 'watch'], scope: 'cluster' },
   { group: 'vmregistry.io', resource: 'vmregistrysources/status', verbs: ['get', 'patch', 'update'], scope: 'cluster' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update'], scope: 'namespace' },

@@ -250,6 +250,27 @@ spec:
     assert.equal(byAddress.get('10.40.0.1')?.metadata.annotations?.['vmregistry.io/endpoint'], `${agent.node}/web-1`);
   });
 
+  test('preview prints the ServiceEntry of each service when spec.serviceEntries is set', async () => {
+    const file = join(tmp, 'web-se.yaml');
+    await writeFile(file, `${consulSource('web', 'shop')}  serviceEntries: {exportTo: ["."]}\n`);
+    const r = await runCli(['preview', '-f', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^# shop\/web: 1 ServiceEntries for 2 WorkloadEntries/m);
+    const ses = parseAllDocuments(r.stdout)
+      .map((d) => d.toJS() as { kind: string; metadata: { name: string; ownerReferences?: unknown }; spec: Record<string, unknown> } | null)
+      .filter((d) => d?.kind === 'ServiceEntry');
+    assert.equal(ses.length, 1);
+    assert.deepEqual(ses[0]?.spec, {
+      hosts: ['web.service.consul'],
+      location: 'MESH_INTERNAL',
+      resolution: 'STATIC',
+      ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }],
+      workloadSelector: { labels: { app: 'web', 'vmregistry.io/source': 'web' } },
+      exportTo: ['.'],
+    });
+    assert.equal(ses[0]?.metadata.ownerReferences, undefined);
+  });
+
   test('preview of an invalid source exits 2 listing each field error', async () => {
     const file = join(tmp, 'bad.yaml');
     await writeFile(

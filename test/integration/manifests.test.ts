@@ -102,6 +102,8 @@ describe('config/default rendered by kubectl kustomize', () => {
       ['create', 'events', 'any-ns'],
       ['get', 'events', 'any-ns'],
       ['patch', 'events', 'any-ns'],
+      ['patch', 'serviceentries.networking.istio.io', 'any-ns'],
+      ['list', 'serviceentries.networking.istio.io'],
       ['patch', 'events.events.k8s.io', 'any-ns'],
       ['get', 'secrets', 'any-ns'],
       ['update', 'leases.coordination.k8s.io', NS],
@@ -120,7 +122,8 @@ describe('config/default rendered by kubectl kustomize', () => {
       ['delete', 'leases.coordination.k8s.io', NS],
       ['get', 'configmaps', NS],
       ['list', 'pods'],
-      ['get', 'serviceentries.networking.istio.io', 'any-ns'],
+      ['update', 'serviceentries.networking.istio.io', 'any-ns'],
+      ['get', 'destinationrules.networking.istio.io', 'any-ns'],
     ];
     for (const [verb, resource, ns] of yes) assert.equal(await can(verb, resource, ns), true, `${verb} ${resource} ${ns ?? '(all namespaces)'}`);
     for (const [verb, resource, ns] of no) assert.equal(await can(verb, resource, ns), false, `${verb} ${resource} ${ns ?? '(all namespaces)'}`);

@@ -129,7 +129,9 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     this.lastSelected = new Set(view.answers.keys());
     // Consul drops what the token may not read and says so only in a header: pass it on.
     const warnings = view.filteredByAcls ? [ACL_FILTERED_WARNING] : [];
-    return { endpoints: endpoints.sort(byId), unknownScopes: [], warnings, ...(changedScopes ? { changedScopes } : {}) };
+    // Every selected service, also one none of whose instances passed: its ServiceEntry is kept.
+    const services = [...view.answers.keys()].sort();
+    return { endpoints: endpoints.sort(byId), unknownScopes: [], warnings, services, ...(changedScopes ? { changedScopes } : {}) };
   }
 
   watch(onChange: () => void): void {

@@ -20,3 +20,7 @@ test('tools/kube/go.mod requires the Kubernetes and etcd versions of versions.ts
 test('tools/consul/go.mod requires the Consul version of versions.ts', () => {
   assert.equal(required('consul', 'github.com/hashicorp/consul'), VERSIONS.consul);
 });
+
+test('tools/istio/go.mod requires the istio.io/istio version of versions.ts', () => {
+  assert.equal(required('istio', 'istio.io/istio'), VERSIONS.istio);
+});
