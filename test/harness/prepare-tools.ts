@@ -1,13 +1,15 @@
 /**
  * `make tools`: builds or installs every real component the tests run (control plane,
- * Consul agent, Lua VM, moto, Istio's CRDs) before the test runner starts, so that the
+ * Consul agent, istiod, helm, promtool, Lua VM, moto, Istio's CRDs) before the test runner starts, so that the
  * first, long build on a fresh machine prints its progress instead of running silently
  * inside a test's `before` hook. With a warm cache every step returns at once.
  */
 import { ensureConsulBinary } from '../../src/dev/consul-agent.ts';
 import { istioCrdsYaml } from '../../src/dev/istio-crds.ts';
+import { ensurePilotDiscovery, istioAllCrdsYaml } from '../../src/dev/istiod.ts';
 import { ensureKubeBinaries } from '../../src/dev/kube-binaries.ts';
 import { ensureMoto } from '../../src/dev/moto.ts';
+import { ensureHelm, ensurePromtool } from '../../src/dev/ops-tools.ts';
 import { ensureGlua } from './argocd-health.ts';
 
 type Step = readonly [what: string, run: (log: (line: string) => void) => Promise<unknown>];
@@ -18,6 +20,9 @@ const STEPS: readonly Step[] = [
   ['etcd, kube-apiserver, kube-controller-manager, kubectl', (log) => ensureKubeBinaries(log)],
   ['Consul agent', (log) => ensureConsulBinary(log)],
   ['gopher-lua (Argo CD health scripts)', (log) => ensureGlua(log)],
+  ["istiod's pilot-discovery and Istio's full CRD set (istio.io/istio module)", async (log) => Promise.all([ensurePilotDiscovery(log), istioAllCrdsYaml()])],
+  ['helm (chart tests)', (log) => ensureHelm(log)],
+  ['promtool (alert rule tests)', (log) => ensurePromtool(log)],
 ];
 
 const started = Date.now();
