@@ -118,7 +118,10 @@ export class CatalogFeed {
   }
 
   subscribe(sub: FeedSubscriber): () => void {
-    this.subs.set(sub, new Set(this.catalog ? sub.select(this.catalog) : []));
+    const selected = new Set(this.catalog ? sub.select(this.catalog) : []);
+    this.subs.set(sub, selected);
+    // A source joining a running feed wants its services read too (readMissing keeps only wanted answers).
+    for (const name of selected) this.wanted.add(name);
     if (sub.watching) this.startWatching();
     return () => {
       this.subs.delete(sub);

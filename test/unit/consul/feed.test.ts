@@ -175,3 +175,23 @@ test('the cache counts as current only while younger than the age asked for', as
   assert.equal(feed.isCurrent(0), false, 'an interval tick asks for a younger cache than this one: a full read follows');
   feed.close();
 });
+
+test('a source that joins a running feed gets its own services read and a complete view', async () => {
+  const consul = new FakeConsul(['web', 'pay']);
+  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
+  const first = { ...subscriber(), select: () => ['web'] };
+  const unsubscribeFirst = feed.subscribe(first);
+  await feed.fullRead(AbortSignal.timeout(5000), first);
+  assert.ok(feed.viewFor(first));
+
+  const second = { ...subscriber(), select: () => ['pay'] };
+  const unsubscribeSecond = feed.subscribe(second);
+  assert.equal(feed.viewFor(second), undefined, 'nothing cached for pay yet');
+  await feed.readMissing(second, AbortSignal.timeout(5000));
+  const view = feed.viewFor(second);
+  assert.deepEqual([...(view?.answers.keys() ?? [])], ['pay']);
+  assert.deepEqual(view?.answers.get('pay')?.entries.map((e) => e.Service.ID), ['pay-1']);
+  unsubscribeSecond();
+  unsubscribeFirst();
+  await feed.close();
+});
