@@ -12,6 +12,8 @@
  *   5. steady state: writes and CPU;
  *   6. restart with every entry present: writes and time to Ready;
  *   7. the same fleet split over 10 sources on the same agent: convergence, memory, CPU.
+ * Before phase 2, phase 1b runs istiod (pilot-discovery) and times a health flip to its
+ * endpoint change through a generated ServiceEntry (BENCH_ISTIOD_FLIPS, 20).
  *
  * Environment: BENCH_SERVICES (4000), BENCH_INSTANCES (5), BENCH_SMALL_SERVICES (40),
  * BENCH_CHANGES per kind and size (20), BENCH_CHANGE_GAP_MS (200), BENCH_CHURN_SECONDS (60;
@@ -19,6 +21,7 @@
  * BENCH_HEAP_MB (160, the operator's --max-old-space-size), BENCH_QPS/BENCH_BURST (the
  * lifted limit, 1000/2000), BENCH_TEN_LIMIT=default to run phase 7 at the default client
  * limit (50/100) instead of the lifted one, BENCH_SKIP_TEN=1 to skip phase 7,
+ * BENCH_SKIP_ISTIOD=1 to skip phase 1b,
  * BENCH_SKIP_BUILD=1 to run an existing dist/ instead of compiling it first.
  */
 import { execFileSync } from 'node:child_process';
@@ -44,6 +47,8 @@ import { WE_GROUP, WE_PLURAL, WE_VERSION, type DesiredEntry, type WorkloadEntry 
 import { ChangeDriver, CHANGE_KINDS, type Timed } from './changes.ts';
 import { MESH_TAG, planFleet, registerFleet, SHARDS, shardTag, waitForCatalog, type Fleet } from './consul-load.ts';
 import { EntryWatch } from './entry-watch.ts';
+import { istiodRows, measureIstiodFlips } from './istiod-latency.ts';
+import { Istiod } from '../src/dev/istiod.ts';
 import { OperatorProcess, type MemoryReading } from './operator-process.ts';
 import { mib, percentile, round, table, type Row } from './report.ts';
 
@@ -73,7 +78,9 @@ const TOTAL = SERVICES * INSTANCES;
 const SMALL_TOTAL = SMALL_SERVICES * INSTANCES;
 const CHANGE_TIMEOUT_MS = 120_000;
 
-const NS = { raw: 'bench-raw-apply', one: 'bench-one', small: 'bench-small', ten: 'bench-ten' } as const;
+const NS = { raw: 'bench-raw-apply', one: 'bench-one', small: 'bench-small', ten: 'bench-ten', mesh: 'bench-istiod' } as const;
+const ISTIOD_FLIPS = envInt('BENCH_ISTIOD_FLIPS', 20);
+const SKIP_ISTIOD = process.env['BENCH_SKIP_ISTIOD'] === '1';
 const SMALL_TAG = 'small';
 
 const say = (s = ''): void => void process.stdout.write(s + '\n');
@@ -300,6 +307,44 @@ async function restart(env: Env, r: Running): Promise<void> {
   row('restart: time to Ready', `${round(readyMs / 1000, 1)} s`, `caches synced after ${round((cachesAt - t0) / 1000, 1)} s; goal ≤ 10 s`);
 }
 
+/**
+ * Phase 1b: registry change → istiod's endpoint, through a generated ServiceEntry. On an
+ * otherwise empty mesh, so istiod's own cost of large meshes does not hide ours.
+ */
+async function istiodLatency(env: Env): Promise<void> {
+  step(`1b. Registry health flip → istiod endpoint change, ${ISTIOD_FLIPS} flips each way`);
+  const istiod = await Istiod.start(env.cluster);
+  await createNamespace(env.kc, NS.mesh);
+  const op = await startOperator(env, [NS.mesh], LIFTED);
+  try {
+    const check = (id: string) => ({ CheckID: id, Name: id, TTL: '10m', Status: 'passing' });
+    for (const i of [1, 2]) {
+      await env.agent.registerService({ ID: `flip-${i}`, Name: 'bench-flip', Tags: ['bench-istiod'], Address: `10.250.0.${i}`, Port: 8080, Meta: { protocol: 'http' }, Checks: [check(`flip-${i}-ttl`)] });
+    }
+    const body = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'VmRegistrySource',
+      metadata: { name: 'flip', namespace: NS.mesh },
+      spec: { consul: { address: env.agent.address, tags: ['bench-istiod'] }, serviceEntries: {} },
+    };
+    await env.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS.mesh, plural: PLURAL, body });
+    const result = await measureIstiodFlips({
+      istiod,
+      host: 'bench-flip.service.consul',
+      namespace: NS.mesh,
+      address: '10.250.0.1',
+      flip: (down) => env.agent.setTtl('flip-1-ttl', down ? 'fail' : 'pass'),
+      rounds: ISTIOD_FLIPS,
+      timeoutMs: CHANGE_TIMEOUT_MS,
+    });
+    for (const [k, v] of istiodRows(result)) row(k, v, 'health flip, exclude mode; the WorkloadEntry side is in the rows of phase 3');
+    say(`  istiod: ${istiodRows(result).map(([k, v]) => `${k} ${v}`).join('; ')}`);
+  } finally {
+    await op.stop();
+    await istiod.stop();
+  }
+}
+
 /** Phase 7: the same fleet over 10 sources. */
 async function tenSources(env: Env): Promise<void> {
   step(`7. The same ${TOTAL} endpoints split over ${SHARDS} sources, client ${limitText(TEN_LIMIT)}`);
@@ -362,6 +407,7 @@ async function main(): Promise<number> {
     say(`  registered in ${round(registerMs / 1000, 1)} s`);
     row('size', `${SERVICES} × ${INSTANCES} = ${TOTAL}`, `services × instances; + ${SMALL_SERVICES} × ${INSTANCES} in the small source`);
 
+    if (!SKIP_ISTIOD) await istiodLatency(env);
     const rawMs = await rawApply(env);
     running = await oneSource(env, rawMs);
     await changes(env, running);
