@@ -17,7 +17,7 @@
  *
  * Environment: BENCH_SERVICES (4000), BENCH_INSTANCES (5), BENCH_SMALL_SERVICES (40),
  * BENCH_CHANGES per kind and size (20), BENCH_CHANGE_GAP_MS (200), BENCH_CHURN_SECONDS (60;
- * the issue's figure is 600), BENCH_CHURN_RATE per second (4), BENCH_STEADY_SECONDS (30),
+ * the memory goal is stated after 600), BENCH_CHURN_RATE per second (4), BENCH_STEADY_SECONDS (30),
  * BENCH_HEAP_MB (160, the operator's --max-old-space-size), BENCH_QPS/BENCH_BURST (the
  * lifted limit, 1000/2000), BENCH_TEN_LIMIT=default to run phase 7 at the default client
  * limit (50/100) instead of the lifted one, BENCH_SKIP_TEN=1 to skip phase 7,

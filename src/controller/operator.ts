@@ -139,6 +139,8 @@ export class Operator {
         },
         onLeaderStatus: (leading) => options.metrics.leaderStatus.set({ name: options.leaderElection?.name ?? '' }, leading ? 1 : 0),
       });
+      // A standby reports 0 from the start (as controller-runtime does), so "no replica leads" is visible.
+      options.metrics.leaderStatus.set({ name: options.leaderElection.name }, 0);
     }
   }
 

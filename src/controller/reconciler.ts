@@ -14,7 +14,7 @@ import { applyPlan, type ApplyResult } from '../reconcile/apply.ts';
 import { buildDesiredState, MappingMemo } from '../reconcile/desired.ts';
 import { isRelabelError } from '../reconcile/relabel.ts';
 import { isAdoptable, isOwnedBy, sourceSelector, UNMANAGED_SELECTOR } from '../reconcile/ownership.ts';
-import { plan as makePlan, type AdoptionInput, type Plan } from '../reconcile/plan.ts';
+import { HOLD_REASONS, plan as makePlan, type AdoptionInput, type Plan } from '../reconcile/plan.ts';
 import { serviceLabelOf } from '../reconcile/twins.ts';
 import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/types.ts';
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
@@ -216,6 +216,7 @@ export class Reconciler {
     metrics.entries.set({ source: key, state: 'managed' }, Math.max(0, managed));
     metrics.entries.set({ source: key, state: 'conflicts' }, result.conflicts.length);
     metrics.entries.set({ source: key, state: 'skipped' }, desired.skipped.length);
+    for (const reason of HOLD_REASONS) metrics.heldBackDeletes.set({ source: key, reason }, thePlan.heldBack.get(reason) ?? 0);
 
     if (result.errors.length > 0) {
       const first = result.errors[0];

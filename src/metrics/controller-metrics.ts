@@ -27,6 +27,7 @@ export class ControllerMetrics {
   readonly driftCorrections: Counter<'source' | 'kind'>;
   readonly entryWrites: Counter<'operation'>;
   readonly lastSync: Gauge<'source'>;
+  readonly heldBackDeletes: Gauge<'source' | 'reason'>;
   readonly fencedWrites: Counter;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
@@ -51,6 +52,7 @@ export class ControllerMetrics {
     this.driftCorrections = new Counter({ name: 'vmregistry_drift_corrections_total', help: 'Managed WorkloadEntries put back after a change or deletion by someone else', labelNames: ['source', 'kind'], registers });
     this.entryWrites = new Counter({ name: 'vmregistry_workload_entry_writes_total', help: 'Writes of WorkloadEntries by operation (create, update, delete, status)', labelNames: ['operation'], registers });
     this.lastSync = new Gauge({ name: 'vmregistry_last_sync_timestamp_seconds', help: 'Unix time of the last successful sync per source', labelNames: ['source'], registers });
+    this.heldBackDeletes = new Gauge({ name: 'vmregistry_held_back_deletes', help: 'Deletions of the last sync not made, by reason (DeletionGuard, Policy, UnknownScope)', labelNames: ['source', 'reason'], registers });
     this.fencedWrites = new Counter({ name: 'vmregistry_fenced_writes_total', help: 'Writes refused or aborted in flight because this replica was not, or no longer, the confirmed leader', registers });
     for (const result of ['success', 'error', 'requeue', 'requeue_after'] as const) this.reconcileTotal.inc({ controller: 'vmregistrysource', result }, 0);
     this.reconcileErrors.inc({ controller: 'vmregistrysource' }, 0);

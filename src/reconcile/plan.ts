@@ -50,7 +50,8 @@ export interface Update {
   readonly fields: readonly string[];
 }
 
-export type HoldReason = 'Policy' | 'DeletionGuard' | 'UnknownScope';
+export const HOLD_REASONS = ['Policy', 'DeletionGuard', 'UnknownScope'] as const;
+export type HoldReason = (typeof HOLD_REASONS)[number];
 
 export interface Plan {
   readonly creates: readonly DesiredEntry[];

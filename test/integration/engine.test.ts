@@ -244,6 +244,8 @@ spec: {address: 10.9.2.99}
       return condition(s, 'Synced')?.reason === 'DeletionGuard' ? s : undefined;
     });
     assert.equal(source.status?.heldBackDeletes, 4);
+    const held = (await op.metrics.heldBackDeletes.get()).values.filter((v) => v.labels['source'] === 'guard/g');
+    assert.deepEqual(Object.fromEntries(held.map((v) => [v.labels['reason'], v.value])), { Policy: 0, DeletionGuard: 4, UnknownScope: 0 }, 'the alert reads the guard apart from policy holds');
     assert.equal((await getEntries(cluster, 'guard')).length, 4);
     await cluster.kubectl(['patch', 'vmrs', 'g', '-n', 'guard', '--type=merge', '-p', '{"spec":{"deletionGuard":{"enabled":false}}}']);
     await waitFor('guard', {});
