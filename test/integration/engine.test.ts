@@ -244,8 +244,13 @@ spec: {address: 10.9.2.99}
       return condition(s, 'Synced')?.reason === 'DeletionGuard' ? s : undefined;
     });
     assert.equal(source.status?.heldBackDeletes, 4);
-    const held = (await op.metrics.heldBackDeletes.get()).values.filter((v) => v.labels['source'] === 'guard/g');
-    assert.deepEqual(Object.fromEntries(held.map((v) => [v.labels['reason'], v.value])), { Policy: 0, DeletionGuard: 4, UnknownScope: 0 }, 'the alert reads the guard apart from policy holds');
+    // The alert reads the guard apart from policy holds.
+    const held = await eventually('held-back deletes by reason', async () => {
+      const values = (await op.metrics.heldBackDeletes.get()).values.filter((v) => v.labels['source'] === 'guard/g');
+      const byReason = Object.fromEntries(values.map((v) => [v.labels['reason'], v.value]));
+      return byReason['DeletionGuard'] === 4 ? byReason : undefined;
+    });
+    assert.deepEqual(held, { Policy: 0, DeletionGuard: 4, UnknownScope: 0 });
     assert.equal((await getEntries(cluster, 'guard')).length, 4);
     await cluster.kubectl(['patch', 'vmrs', 'g', '-n', 'guard', '--type=merge', '-p', '{"spec":{"deletionGuard":{"enabled":false}}}']);
     await waitFor('guard', {});
