@@ -246,7 +246,11 @@ describe('EC2 provider against moto', () => {
       try {
         const role = { assumeRole: { roleArn: 'arn:aws:iam::123456789012:role/reader' } };
         const unknownKeys = { 'aws/AWS_ACCESS_KEY_ID': 'AKIAUNKNOWN000000000', 'aws/AWS_SECRET_ACCESS_KEY': 'wrong' };
-        assert.equal((await snap(provider(role, { secrets: unknownKeys }))).endpoints.length, 2);
+        const first = provider(role, { secrets: unknownKeys });
+        assert.equal((await snap(first)).endpoints.length, 2);
+        // Sources with the same keys and role share one client and its assumed-role session
+        // until the last of them closes; a fresh client must assume the role again.
+        await first.close();
         await moto.enableAuth(0);
         // STS answers InvalidClientTokenId (EC2 itself would say AuthFailure): the role path was taken.
         const err = await rejectsWith(provider(role, { secrets: unknownKeys }), 'Unauthorized');
