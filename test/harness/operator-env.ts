@@ -39,6 +39,16 @@ export async function startOperator(
 export { startLocalCluster };
 
 /** Polls fn until it returns a value that is not undefined/false, or fails with the last value. */
+/**
+ * Resolves once the operator has finished `n` more reconciles (any source, any result):
+ * what a negative check ("entries are kept") waits for, instead of a fixed time.
+ */
+export async function afterReconciles(op: RunningOperator, n: number, timeoutMs = 60_000): Promise<void> {
+  const total = async (): Promise<number> => (await op.metrics.reconcileTotal.get()).values.reduce((sum, v) => sum + v.value, 0);
+  const start = await total();
+  await eventually(`${n} more reconciles`, async () => (await total()) >= start + n, timeoutMs);
+}
+
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

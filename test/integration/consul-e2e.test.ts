@@ -13,7 +13,7 @@ import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { builtinProviders } from '../../src/providers/index.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 import type { WorkloadEntry } from '../../src/reconcile/types.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 
 const ENDPOINT_ANNOTATION = 'vmregistry.io/endpoint';
 const HEALTH_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
@@ -400,7 +400,7 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
       return evs.length > 0 ? evs : undefined;
     });
     assert.equal(unauthorized?.type, 'Warning');
-    await sleep(2500); // several 1 s intervals with the bad token
+    await afterReconciles(op, 3); // several syncs with the bad token
     assert.deepEqual([...(await byEndpoint(ns)).values()].map((e) => e.metadata.uid).sort(), uids, 'every entry is kept');
 
     phase = Date.now();
@@ -409,7 +409,7 @@ describe('Consul with ACLs: the token comes from a Secret', { timeout: 900_000 }
     t.diagnostic(`missing Secret in status after ${Date.now() - phase} ms: ${condition(source, 'ProviderReady')?.message}`);
     assert.match(condition(source, 'ProviderReady')?.message ?? '', /consul-acl/);
     assert.equal(condition(source, 'Ready')?.status, 'False');
-    await sleep(2500);
+    await afterReconciles(op, 3);
     assert.deepEqual([...(await byEndpoint(ns)).values()].map((e) => e.metadata.uid).sort(), uids, 'every entry is kept');
 
     phase = Date.now();
@@ -453,7 +453,7 @@ describe('Consul agent outage', { timeout: 900_000 }, () => {
       return evs.length > 0 ? evs : undefined;
     });
     assert.match(event?.message ?? '', /kept/);
-    await sleep(2000);
+    await afterReconciles(op, 3);
     assert.deepEqual([...(await byEndpoint(ns)).keys()].sort(), [...ids].sort(), 'entries are kept during the outage');
 
     const restarted = Date.now();

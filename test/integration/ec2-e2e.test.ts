@@ -5,7 +5,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTagsCommand, DescribeInstancesCommand, StopInstancesCommand, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { builtinProviders } from '../../src/providers/index.ts';
 import { MOTO_CREDENTIALS, createIamUser, launchInstances, motoEc2Client, startMoto, type MotoServer } from '../../src/dev/moto.ts';
@@ -14,7 +13,7 @@ import { freePort } from '../../src/dev/process.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import type { WorkloadEntry } from '../../src/reconcile/types.ts';
 import { ENDPOINT_ANNOTATION, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, entriesByEndpoint, eventReasons as eventReasonsIn, waitForEndpoints, waitForSource as waitForSourceIn } from '../harness/operator-env.ts';
+import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, entriesByEndpoint, eventReasons as eventReasonsIn, waitForEndpoints, waitForSource as waitForSourceIn } from '../harness/operator-env.ts';
 
 const REGION = 'eu-west-1';
 
@@ -196,7 +195,7 @@ describe('EC2 through the operator', () => {
     assert.equal(condition(held, 'Synced')?.status, 'False');
     assert.equal(held.status?.desiredEntries, 0);
     assert.equal(held.status?.heldBackDeletes, 4);
-    await sleep(2500);
+    await afterReconciles(op, 3);
     assert.equal((await byInstance('ec2-guard')).size, 4, 'entries are kept while the guard holds');
     assert.ok((await eventReasons('ec2-guard')).includes('DeletionGuard'), 'a DeletionGuard event is recorded');
 
@@ -232,7 +231,7 @@ describe('EC2 through the operator', () => {
       assert.doesNotMatch(condition(failed, 'ProviderReady')?.message ?? '', /not-a-real-secret/, 'no secret in status');
       assert.equal(condition(failed, 'Ready')?.status, 'False');
       assert.equal(condition(failed, 'Synced')?.status, 'Unknown');
-      await sleep(2500);
+      await afterReconciles(op, 3);
       const kept = await byInstance('ec2-auth');
       assert.deepEqual(new Set(kept.keys()), new Set(ids), 'entries are kept');
       for (const [id, e] of kept) assert.equal(e.metadata.uid, entries.get(id)?.metadata.uid, 'untouched');
@@ -263,7 +262,7 @@ describe('EC2 through the operator', () => {
     assert.equal(condition(down, 'ProviderReady')?.reason, 'EC2Unreachable');
     assert.equal(condition(down, 'Ready')?.status, 'False');
     assert.equal(condition(down, 'Synced')?.reason, 'RegistryUnavailable');
-    await sleep(2500);
+    await afterReconciles(op, 3);
     assert.equal((await byInstance('ec2-outage')).size, 3, 'entries are kept while the endpoint is down');
     assert.ok((await eventReasons('ec2-outage')).includes('EC2Unreachable'));
 

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 
@@ -226,7 +226,7 @@ spec: {address: 10.9.2.99}
     });
     assert.equal(condition(source, 'ProviderReady')?.reason, 'ConsulUnreachable');
     assert.equal(condition(source, 'Ready')?.status, 'False');
-    await sleep(2500);
+    await afterReconciles(op, 3);
     assert.equal((await getEntries(cluster, 'outage')).length, 2, 'entries are kept during the outage');
     reg.failure = undefined;
     reg.set('vm-1', '10.3.0.1');
