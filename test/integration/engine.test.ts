@@ -305,11 +305,12 @@ spec: {address: 10.9.2.99}
     await applyYaml(cluster, sourceYaml('steady', 'st', url, '  interval: 1s\n'));
     await waitFor('steady', Object.fromEntries([1, 2, 3, 4, 5].map((i) => [`vm-${i}`, `10.8.0.${i}`])));
     await eventually('Ready', async () => condition(await getSource(cluster, 'steady', 'st'), 'Ready')?.status === 'True');
-    await sleep(1500);
+    // Settled: one more full read after Ready; then three reads at the interval make no write.
+    const afterReady = reg.snapshots;
+    await eventually('a read after Ready', async () => reg.snapshots > afterReady);
     const before = await op.metrics.writeCount();
     const snapshotsBefore = reg.snapshots;
-    await sleep(4000);
-    assert.ok(reg.snapshots - snapshotsBefore >= 2, 'the registry was read again at the interval');
+    await eventually('three reads at the interval', async () => reg.snapshots - snapshotsBefore >= 3);
     assert.equal((await op.metrics.writeCount()) - before, 0, 'no writes while nothing changes');
   });
 });
