@@ -83,11 +83,14 @@ describe('operator lifecycle', () => {
     await applyYaml(cluster, source('ha', url));
     const lease = { namespace: 'operator-system', name: 'vmreg-ha-test', leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 500 };
     const a = await startOperator(cluster, [memoryProviderFactory(registries)], { leaderElection: { ...lease, identity: 'replica-a' } });
-    await sleep(1000);
+    await eventually('replica a to lead', async () => a.operator.isLeader);
     const b = await startOperator(cluster, [memoryProviderFactory(registries)], { leaderElection: { ...lease, identity: 'replica-b' } });
     try {
       await waitAddresses('ha', ['10.21.0.1']);
-      await sleep(1500);
+      // The standby has tried the Lease three times (a GET each) while the leader held it.
+      const leaseReads = async (): Promise<number> => (await b.metrics.restRequests.get()).values.filter((v) => v.labels['method'] === 'GET').reduce((sum, v) => sum + v.value, 0);
+      const readsBefore = await leaseReads();
+      await eventually('three Lease attempts by the standby', async () => (await leaseReads()) >= readsBefore + 3);
       assert.equal(a.operator.isLeader, true, 'the first replica leads');
       assert.equal(b.operator.isLeader, false, 'the second replica stands by');
       assert.equal(await b.metrics.writeCount(), 0, 'the standby made no writes');
