@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** vmreg: the operator (run), a registry preview (preview), and the local environment (dev, demo). */
-import { ValidationError } from '../api/validate.ts';
+import type { ValidationError } from '../api/validate.ts';
 import { isProviderError } from '../providers/errors.ts';
 import { UsageError } from './errors.ts';
 
@@ -20,13 +20,13 @@ async function main(argv: string[]): Promise<number> {
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   switch (command) {
     case 'run': {
+      if (wantsHelp) return print((await import('./help.ts')).RUN_HELP);
       const m = await import('./run.ts');
-      if (wantsHelp) return print(m.RUN_HELP);
       return m.runOperator(rest);
     }
     case 'preview': {
+      if (wantsHelp) return print((await import('./help.ts')).PREVIEW_HELP);
       const m = await import('./preview.ts');
-      if (wantsHelp) return print(m.PREVIEW_HELP);
       return m.preview(rest);
     }
     case 'dev':
@@ -64,6 +64,14 @@ async function importDevCommand(command: 'dev' | 'demo'): Promise<{ help: string
   return { help, run: (argv) => (run as (a: string[]) => Promise<number>)(argv) };
 }
 
+/**
+ * By name rather than instanceof: importing validate.ts (the schema and the RE2 engine)
+ * only to format an error would make every command, `--help` included, pay for it.
+ */
+function isValidationError(e: unknown): e is ValidationError {
+  return e instanceof Error && e.name === 'ValidationError' && Array.isArray((e as { errors?: unknown }).errors);
+}
+
 function print(text: string): number {
   process.stdout.write(text);
   return 0;
@@ -77,7 +85,7 @@ main(process.argv.slice(2)).then(
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`vmreg: ${(e as Error).message}\nRun "vmreg --help" for usage.\n`);
       process.exitCode = 2;
-    } else if (e instanceof ValidationError) {
+    } else if (isValidationError(e)) {
       process.stderr.write(`vmreg: invalid VmRegistrySource:\n${e.errors.map((x) => `  ${x.path}: ${x.message}`).join('\n')}\n`);
       process.exitCode = 2;
     } else if (isProviderError(e)) {

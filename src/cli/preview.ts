@@ -19,15 +19,7 @@ import { buildDesiredServiceEntries } from '../reconcile/service-entries.ts';
 import { UsageError } from './errors.ts';
 import { Registry } from 'prom-client';
 
-export const PREVIEW_HELP = `vmreg preview — print the WorkloadEntries (and ServiceEntries) a VmRegistrySource would produce
-
-Usage: vmreg preview -f source.yaml [--secret NAME/KEY=VALUE ...] [--timeout 30s]
-
-Reads the registry named in the source (Consul, EC2, GCE) with your local credentials
-and prints the WorkloadEntries as YAML, then the ServiceEntries when the source sets
-spec.serviceEntries; skipped endpoints and services are listed on stderr.
-Secrets the source refers to are given with --secret (e.g. --secret consul-acl/token=...).
-`;
+export { PREVIEW_HELP } from './help.ts';
 
 export async function preview(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   const { values } = parseArgs({
