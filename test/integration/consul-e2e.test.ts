@@ -167,8 +167,9 @@ describe('Consul → operator → WorkloadEntries', { timeout: 900_000 }, () => 
       const evs = await eventsOf(ns, 'web', 'Synced');
       return evs.some((e) => /deleted 1 /.test(e.message)) ? evs : undefined;
     });
-    // The two registrations may reach the operator in one sync or in two.
-    assert.equal(createdIn(synced), 2, JSON.stringify(synced));
+    // The two registrations reach the operator in one sync ("created 2") or in two; an
+    // identical "created 1" within the recorder's quiet period is not recorded again.
+    assert.ok([1, 2].includes(createdIn(synced)), JSON.stringify(synced));
     assert.ok(synced.every((e) => e.type === 'Normal'));
   });
 
