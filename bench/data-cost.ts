@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { applyDefaults } from '../src/api/defaults.ts';
 import type { VmRegistrySource } from '../src/api/types.ts';
-import { slimWorkloadEntry } from '../src/controller/slim.ts';
+import { slimWorkloadEntry } from '../src/reconcile/slim.ts';
 import type { HealthEntry } from '../src/providers/consul/api-types.ts';
 import { toEndpoint } from '../src/providers/consul/labels.ts';
 import { consulDefaultMapping } from '../src/providers/consul/mapping.ts';
@@ -18,7 +18,7 @@ import type { Endpoint } from '../src/providers/provider.ts';
 import { toAppliedObject } from '../src/reconcile/apply.ts';
 import { buildDesiredState, MappingMemo } from '../src/reconcile/desired.ts';
 import { plan } from '../src/reconcile/plan.ts';
-import type { WorkloadEntry } from '../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../src/api/istio.ts';
 import { mib, round, table, type Row } from './report.ts';
 
 setFlagsFromString('--expose-gc');

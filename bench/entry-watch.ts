@@ -4,7 +4,7 @@
  * disappears. It uses its own connection and knows nothing of the operator's caches.
  */
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
-import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../src/reconcile/types.ts';
+import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../src/api/istio.ts';
 
 type Waiter = { readonly check: () => boolean; readonly resolve: (at: number) => void };
 

@@ -16,6 +16,8 @@ export const VERSION = 'v1alpha1';
 export const KIND = 'VmRegistrySource';
 export const PLURAL = 'vmregistrysources';
 export const API_VERSION = `${GROUP}/${VERSION}`;
+/** The VmRegistrySource resource (runtime ResourceType). */
+export const SOURCES = { group: GROUP, version: VERSION, plural: PLURAL } as const;
 
 /** A spec as written by a user (defaults optional). */
 export type VmRegistrySourceSpecInput = FromSchema<typeof specSchema>;

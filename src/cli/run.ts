@@ -2,18 +2,17 @@
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
-import { CustomObjectsApi } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION } from '../api/types.ts';
+import { GROUP, PLURAL, SOURCES } from '../api/types.ts';
 import { parseDuration } from '../api/duration.ts';
 import { ambientPolicyOf } from '../controller/consent.ts';
-import { checkTimings, type LeaderElectionTimings } from '../controller/leader-election.ts';
+import { checkTimings, type LeaderElectionTimings } from '../runtime/leader-election.ts';
 import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
 import { parseBindAddress, startProbeServer } from '../metrics/server.ts';
 import { DEFAULT_POOL_LIMITS, MIN_CONNECTIONS, type PoolLimits } from '../providers/consul/pool.ts';
 import { builtinProviders } from '../providers/index.ts';
-import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS, type KubeClientOptions } from '../controller/kube-client.ts';
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS, KubeApiError, type KubeClientOptions } from '../runtime/kube-client.ts';
 import { UsageError } from './errors.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 
@@ -105,18 +104,6 @@ export async function runOperator(argv: string[]): Promise<number> {
   const kc = loadKubeConfig(values.kubeconfig);
   const namespaces = values.namespaces.split(',').map((s) => s.trim()).filter(Boolean);
 
-  // Exit with an install hint rather than watching a resource that does not exist.
-  try {
-    await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit: 1 });
-  } catch (e) {
-    const code = (e as { code?: number }).code;
-    if (code === 404) {
-      log.error(`the ${PLURAL}.${GROUP} CRD is not installed; install it with: kubectl apply -k config/crd (or kubectl apply -f crds/)`);
-      return 1;
-    }
-    if (code !== 403) throw e; // a namespace-scoped identity may not list cluster-wide; the informers will tell
-  }
-
   const metrics = new ControllerMetrics();
   let lost = false;
   const operator = new Operator({
@@ -134,6 +121,17 @@ export async function runOperator(argv: string[]): Promise<number> {
       process.kill(process.pid, 'SIGTERM');
     },
   });
+  // Exit with an install hint rather than watching a resource that does not exist.
+  try {
+    await operator.client.listPage(SOURCES, undefined, { limit: 1 });
+  } catch (e) {
+    const code = e instanceof KubeApiError ? e.code : undefined;
+    if (code === 404) {
+      log.error(`the ${PLURAL}.${GROUP} CRD is not installed; install it with: kubectl apply -k config/crd (or kubectl apply -f crds/)`);
+      return 1;
+    }
+    if (code !== 403) throw e; // a namespace-scoped identity may not list cluster-wide; the informers will tell
+  }
   const servers: Server[] = [];
   const metricsBind = parseBindAddress(values['metrics-bind-address']);
   const probeBind = parseBindAddress(values['health-probe-bind-address']);

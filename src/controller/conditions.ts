@@ -3,6 +3,7 @@
  * condition's status flips; status is compared without timestamps, so an unchanged
  * outcome writes nothing.
  */
+import { canonicalJson } from '../reconcile/canonical-json.ts';
 import type { Condition, VmRegistrySourceStatus } from '../api/types.ts';
 
 export type ConditionType = 'Ready' | 'ProviderReady' | 'Synced';
@@ -43,13 +44,4 @@ function withoutTimes(status: VmRegistrySourceStatus | undefined): unknown {
 
 export function statusEqual(a: VmRegistrySourceStatus | undefined, b: VmRegistrySourceStatus | undefined): boolean {
   return canonicalJson(withoutTimes(a)) === canonicalJson(withoutTimes(b));
-}
-
-/** JSON with object keys sorted, so equal content gives equal text whatever the key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 }

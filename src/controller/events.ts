@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type VmRegistrySource } from '../api/types.ts';
 import type { Logger } from '../metrics/logger.ts';
-import { isConflict } from './kube-client.ts';
+import { isConflict } from '../runtime/kube-client.ts';
 
 export type EventType = 'Normal' | 'Warning';
 

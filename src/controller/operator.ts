@@ -4,23 +4,22 @@
  * (when leader election is on) starts them. Stopping finishes in-flight reconciles
  * before returning, then releases the lease.
  */
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type VmRegistrySource } from '../api/types.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { SERVICE_ENTRIES, WORKLOAD_ENTRIES, type ServiceEntry, type WorkloadEntry } from '../api/istio.ts';
+import { SOURCES, type VmRegistrySource } from '../api/types.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
-import { MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
-import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry } from '../reconcile/types.ts';
+import { FIELD_MANAGER, MANAGED_SELECTOR, SOURCE_LABEL } from '../reconcile/ownership.ts';
+import { slimObject, slimSource, slimWorkloadEntry } from '../reconcile/slim.ts';
+import { ResilientInformer } from '../runtime/informer.ts';
+import { KubeClient, type KubeClientOptions } from '../runtime/kube-client.ts';
+import { LeaderElector, type LeaderElectionTimings } from '../runtime/leader-election.ts';
+import { WorkQueue } from '../runtime/work-queue.ts';
+import { WriteFence } from '../runtime/write-fence.ts';
 import type { AmbientPolicy } from './consent.ts';
-import { SE_GROUP, SE_PLURAL, SE_VERSION, type ServiceEntry } from '../reconcile/service-entries.ts';
 import { EventRecorder } from './events.ts';
-import { listInPages, ResilientInformer } from './informer.ts';
-import { slimObject, slimSource, slimWorkloadEntry } from './slim.ts';
-import { KubeClient, type KubeClientOptions } from './kube-client.ts';
-import { LeaderElector, type LeaderElectionTimings } from './leader-election.ts';
-import { WriteFence } from './write-fence.ts';
 import { Reconciler, TerminalError } from './reconciler.ts';
-import { WorkQueue } from './work-queue.ts';
 
 const CONTROLLER = 'vmregistrysource';
 
@@ -40,8 +39,6 @@ export interface OperatorOptions {
   /** Called when leadership is lost; the process should exit (as controller-runtime does). */
   readonly onLostLeadership?: () => void;
 }
-
-type Watched<T> = { readonly path: string; readonly list: () => Promise<{ items: T[] }> };
 
 export class Operator {
   private readonly o: OperatorOptions;
@@ -63,7 +60,7 @@ export class Operator {
     this.o = options;
     // With leader election nothing is written until this replica leads.
     const fence = new WriteFence(!options.leaderElection, () => options.metrics.fencedWrites.inc());
-    this.client = new KubeClient(options.kc, options.metrics, options.client, fence);
+    this.client = new KubeClient(options.kc, FIELD_MANAGER, options.metrics, options.client, fence);
     this.queue = new WorkQueue(CONTROLLER, options.metrics);
     const events = new EventRecorder(this.client, options.log);
     this.reconciler = new Reconciler({
@@ -79,11 +76,12 @@ export class Operator {
       ...(options.resyncPeriodMs !== undefined ? { resyncPeriodMs: options.resyncPeriodMs } : {}),
       ...(options.ambient !== undefined ? { ambient: options.ambient } : {}),
     });
-    for (const w of this.watchedSources()) {
+    for (const namespace of this.watchedNamespaces()) {
       this.sourceInformers.push(
         new ResilientInformer<VmRegistrySource>({
-          kc: options.kc,
-          ...w,
+          client: this.client,
+          type: SOURCES,
+          ...(namespace !== undefined ? { namespace } : {}),
           log: options.log.with({ informer: 'vmregistrysources' }),
           slim: slimSource,
           onEvent: (event, s) => {
@@ -95,11 +93,12 @@ export class Operator {
         }),
       );
     }
-    for (const w of this.watchedEntries()) {
+    for (const namespace of this.watchedNamespaces()) {
       this.entryInformers.push(
         new ResilientInformer<WorkloadEntry>({
-          kc: options.kc,
-          ...w,
+          client: this.client,
+          type: WORKLOAD_ENTRIES,
+          ...(namespace !== undefined ? { namespace } : {}),
           labelSelector: MANAGED_SELECTOR,
           log: options.log.with({ informer: 'workloadentries' }),
           slim: slimWorkloadEntry,
@@ -111,11 +110,12 @@ export class Operator {
       );
     }
     // Generated ServiceEntries: an edit or deletion by someone else is put back at once.
-    for (const w of this.watchedManaged<ServiceEntry>(SE_GROUP, SE_VERSION, SE_PLURAL)) {
+    for (const namespace of this.watchedNamespaces()) {
       this.serviceEntryInformers.push(
         new ResilientInformer<ServiceEntry>({
-          kc: options.kc,
-          ...w,
+          client: this.client,
+          type: SERVICE_ENTRIES,
+          ...(namespace !== undefined ? { namespace } : {}),
           labelSelector: MANAGED_SELECTOR,
           slim: slimObject,
           log: options.log.with({ informer: 'serviceentries' }),
@@ -144,49 +144,10 @@ export class Operator {
     }
   }
 
-  private watchedSources(): Watched<VmRegistrySource>[] {
-    const api = this.o.kc.makeApiClient(CustomObjectsApi);
+  /** The namespaces informers list and watch: each one named, or (undefined) the whole cluster. */
+  private watchedNamespaces(): readonly (string | undefined)[] {
     const namespaces = this.o.namespaces ?? [];
-    if (namespaces.length === 0) {
-      return [{ path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, list: () => api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) }];
-    }
-    return namespaces.map((namespace) => ({
-      path: `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
-      list: () => api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL }),
-    }));
-  }
-
-  private watchedEntries(): Watched<WorkloadEntry>[] {
-    const api = this.o.kc.makeApiClient(CustomObjectsApi);
-    const namespaces = this.o.namespaces ?? [];
-    const labelSelector = MANAGED_SELECTOR;
-    const paging = (limit: number, cont: string | undefined) => ({ limit, ...(cont ? { _continue: cont } : {}) });
-    if (namespaces.length === 0) {
-      return [
-        {
-          path: `/apis/${WE_GROUP}/${WE_VERSION}/${WE_PLURAL}`,
-          list: () => listInPages((limit, cont) => api.listClusterCustomObject({ group: WE_GROUP, version: WE_VERSION, plural: WE_PLURAL, labelSelector, ...paging(limit, cont) }), slimWorkloadEntry),
-        },
-      ];
-    }
-    return namespaces.map((namespace) => ({
-      path: `/apis/${WE_GROUP}/${WE_VERSION}/namespaces/${namespace}/${WE_PLURAL}`,
-      list: () =>
-        listInPages((limit, cont) => api.listNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, labelSelector, ...paging(limit, cont) }), slimWorkloadEntry),
-    }));
-  }
-
-  private watchedManaged<T>(group: string, version: string, plural: string): Watched<T>[] {
-    const api = this.o.kc.makeApiClient(CustomObjectsApi);
-    const namespaces = this.o.namespaces ?? [];
-    const labelSelector = MANAGED_SELECTOR;
-    if (namespaces.length === 0) {
-      return [{ path: `/apis/${group}/${version}/${plural}`, list: () => api.listClusterCustomObject({ group, version, plural, labelSelector }) }];
-    }
-    return namespaces.map((namespace) => ({
-      path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
-      list: () => api.listNamespacedCustomObject({ group, version, namespace, plural, labelSelector }),
-    }));
+    return namespaces.length === 0 ? [undefined] : namespaces;
   }
 
   /** True once the caches are filled (readiness). */

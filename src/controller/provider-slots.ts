@@ -14,7 +14,7 @@ import { distinctDestinations } from '../providers/credential-use.ts';
 import { secretKey, type Provider, type ProviderFactory, type SecretKeyReference, type Snapshot } from '../providers/provider.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { ALLOWED_ENDPOINTS_ANNOTATION, ConsentError, NO_AMBIENT, checkAmbient, checkSecretConsent, type AmbientPolicy } from './consent.ts';
-import type { KubeClient, SecretContent } from './kube-client.ts';
+import type { KubeClient, SecretContent } from '../runtime/kube-client.ts';
 
 /** The one API call the slots make: a Secret by name. */
 export type SecretReader = Pick<KubeClient, 'getSecret'>;

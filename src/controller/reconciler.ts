@@ -4,7 +4,7 @@
  * status when it changed. Data flows one way: snapshot → mapping → plan → apply → status.
  */
 import { parseDuration } from '../api/duration.ts';
-import { providerOf, type VmRegistrySource, type VmRegistrySourceStatus } from '../api/types.ts';
+import { providerOf, SOURCES, type VmRegistrySource, type VmRegistrySourceStatus } from '../api/types.ts';
 import { ValidationError, validateSpec } from '../api/validate.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
@@ -16,13 +16,15 @@ import { isRelabelError } from '../reconcile/relabel.ts';
 import { isAdoptable, isOwnedBy, sourceSelector, UNMANAGED_SELECTOR } from '../reconcile/ownership.ts';
 import { HOLD_REASONS, plan as makePlan, type AdoptionInput, type Plan } from '../reconcile/plan.ts';
 import { serviceLabelOf } from '../reconcile/twins.ts';
-import type { DesiredEntry, DesiredState, WorkloadEntry } from '../reconcile/types.ts';
+import type { DesiredEntry, DesiredState } from '../reconcile/types.ts';
+import { WORKLOAD_ENTRIES, type WorkloadEntry } from '../api/istio.ts';
+import { slimWorkloadEntry } from '../reconcile/slim.ts';
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
 import { conflictMessage, describeProviderFailure, guardMessage, syncedCondition } from './status-messages.ts';
 import type { EventRecorder } from './events.ts';
-import type { ServiceEntry } from '../reconcile/service-entries.ts';
+import type { ServiceEntry } from '../api/istio.ts';
 import { syncServiceEntries, type ServiceEntrySyncOutcome } from './service-entry-sync.ts';
-import type { KubeClient } from './kube-client.ts';
+import type { KubeClient } from '../runtime/kube-client.ts';
 import { ProviderSlots } from './provider-slots.ts';
 import type { AmbientPolicy } from './consent.ts';
 
@@ -263,7 +265,7 @@ export class Reconciler {
     const period = this.deps.resyncPeriodMs ?? 10 * 60_000;
     let candidates: readonly WorkloadEntry[];
     if (Date.now() - memory.lastDirectList > period) {
-      candidates = await this.deps.client.listWorkloadEntries(source.metadata.namespace, sourceSelector(source.metadata.name));
+      candidates = await this.deps.client.list<WorkloadEntry>(WORKLOAD_ENTRIES, source.metadata.namespace, { labelSelector: sourceSelector(source.metadata.name), keep: slimWorkloadEntry });
       memory.lastDirectList = Date.now();
     } else {
       candidates = this.deps.listManaged(source.metadata.namespace);
@@ -273,7 +275,7 @@ export class Reconciler {
 
   /** Entries of the namespace nobody manages: one LIST, only for sources that adopt. */
   private async adoptionCandidates(source: VmRegistrySource): Promise<AdoptionInput> {
-    const unmanaged = await this.deps.client.listWorkloadEntries(source.metadata.namespace, UNMANAGED_SELECTOR);
+    const unmanaged = await this.deps.client.list<WorkloadEntry>(WORKLOAD_ENTRIES, source.metadata.namespace, { labelSelector: UNMANAGED_SELECTOR, keep: slimWorkloadEntry });
     return { candidates: unmanaged.filter(isAdoptable), serviceLabel: serviceLabelOf(source.spec) };
   }
 
@@ -342,7 +344,7 @@ export class Reconciler {
     };
     if (statusEqual(previous, status)) return;
     status.lastSyncTime = now;
-    await this.deps.client.patchSourceStatus(source.metadata.namespace, source.metadata.name, status);
+    await this.deps.client.mergeStatus(SOURCES, source.metadata.namespace, source.metadata.name, status);
   }
 
   async close(): Promise<void> {

@@ -8,18 +8,12 @@ import type { ProviderName, VmRegistrySource } from '../api/types.ts';
 import { applyServiceEntryPlan, type ServiceEntryApplyResult } from '../reconcile/apply-service-entries.ts';
 import { planObjects, type ObjectPlan } from '../reconcile/object-plan.ts';
 import { isOwnedBy, sourceSelector } from '../reconcile/ownership.ts';
-import {
-  buildDesiredServiceEntries,
-  SERVICE_ANNOTATION,
-  serviceKeys,
-  type DesiredServiceEntries,
-  type DesiredServiceEntry,
-  type ServiceEntry,
-} from '../reconcile/service-entries.ts';
+import { buildDesiredServiceEntries, SERVICE_ANNOTATION, serviceKeys, type DesiredServiceEntries, type DesiredServiceEntry } from '../reconcile/service-entries.ts';
+import { SERVICE_ENTRIES, type ServiceEntry } from '../api/istio.ts';
 import type { DesiredEntry } from '../reconcile/types.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { EventRecorder } from './events.ts';
-import type { KubeClient } from './kube-client.ts';
+import type { KubeClient } from '../runtime/kube-client.ts';
 import { guardMessage } from './status-messages.ts';
 
 export interface ServiceEntrySyncDeps {
@@ -67,7 +61,7 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
   if (template === undefined) {
     // Off: only what the source generated before is looked at (from the cache when there is one).
     const cached = deps.listManaged?.(ns);
-    const owned = (cached ?? (await deps.client.listServiceEntries(ns, sourceSelector(source.metadata.name)))).filter((se) => isOwnedBy(se, source));
+    const owned = (cached ?? (await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns, { labelSelector: sourceSelector(source.metadata.name) }))).filter((se) => isOwnedBy(se, source));
     if (owned.length === 0) return NONE;
     const plan = planObjects({ desired: [], owned, policy: source.spec.policy, guard: source.spec.deletionGuard, guarded: false });
     const result = await applyServiceEntryPlan(deps.client, source, plan, owned);
@@ -85,7 +79,7 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
     entries: input.entries,
   });
   // Every ServiceEntry of the namespace: ours to plan against, the others to check names and hosts against.
-  const inNamespace = await deps.client.listServiceEntries(ns);
+  const inNamespace = await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns);
   const owned = inNamespace.filter((se) => isOwnedBy(se, source));
   const known = serviceKeys(input.knownServices);
   const plan = planObjects<DesiredServiceEntry['spec'], DesiredServiceEntry, ServiceEntry>({

@@ -5,14 +5,15 @@
  * reported, never touched).
  */
 import type { VmRegistrySource } from '../api/types.ts';
-import { isNotFound, type KubeClient } from '../controller/kube-client.ts';
-import { mapLimit } from '../controller/rate-limit.ts';
+import { isNotFound, type KubeClient } from '../runtime/kube-client.ts';
+import { mapLimit } from '../runtime/rate-limit.ts';
 import { type Conflict } from './apply.ts';
 import type { ObjectPlan } from './object-plan.ts';
 import { objectHash } from './object-plan.ts';
 import { isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownerReference, SOURCE_LABEL } from './ownership.ts';
 import { APPLIED_HASH_ANNOTATION } from './plan.ts';
-import { SE_API_VERSION, type DesiredServiceEntry, type ServiceEntry } from './service-entries.ts';
+import { type DesiredServiceEntry } from './service-entries.ts';
+import { SE_API_VERSION, SERVICE_ENTRIES, type ServiceEntry } from '../api/istio.ts';
 
 export type ServiceEntryPlan = ObjectPlan<DesiredServiceEntry, ServiceEntry>;
 
@@ -84,7 +85,7 @@ export async function applyServiceEntryPlan(
       return;
     }
     try {
-      await client.applyServiceEntry(toAppliedServiceEntry(desired, source));
+      await client.apply(SERVICE_ENTRIES, toAppliedServiceEntry(desired, source));
       into.push(desired.name);
     } catch (e) {
       fail(desired.name, e);
@@ -98,7 +99,7 @@ export async function applyServiceEntryPlan(
   await mapLimit(plan.updates, concurrency, (u) => write(u.desired, result.updated));
   await mapLimit(plan.deletes, concurrency, async (se) => {
     try {
-      await client.deleteServiceEntry(ns, se.metadata.name, se.metadata.uid);
+      await client.delete(SERVICE_ENTRIES, ns, se.metadata.name, se.metadata.uid);
       result.deleted.push(se.metadata.name);
     } catch (e) {
       if (isNotFound(e)) result.deleted.push(se.metadata.name);

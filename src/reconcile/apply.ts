@@ -4,11 +4,13 @@
  * not taken by an object this source does not own.
  */
 import type { VmRegistrySource } from '../api/types.ts';
-import { isNotFound, type KubeClient } from '../controller/kube-client.ts';
-import { mapLimit } from '../controller/rate-limit.ts';
+import { isNotFound, type KubeClient } from '../runtime/kube-client.ts';
+import { mapLimit } from '../runtime/rate-limit.ts';
 import { isAdoptable, isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownerReference, SOURCE_LABEL } from './ownership.ts';
 import { APPLIED_HASH_ANNOTATION, appliedHash, type Plan } from './plan.ts';
-import type { DesiredEntry, WorkloadEntry } from './types.ts';
+import type { DesiredEntry } from './types.ts';
+import { WE_API_VERSION, WORKLOAD_ENTRIES, type WorkloadEntry } from '../api/istio.ts';
+import { slimWorkloadEntry } from './slim.ts';
 
 export interface Conflict {
   readonly name: string;
@@ -66,13 +68,13 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
   // registry) one paged LIST of the namespace halves the requests.
   let existingByName: Map<string, WorkloadEntry> | undefined;
   if (plan.creates.length > LIST_INSTEAD_OF_GET) {
-    const all = await client.listWorkloadEntries(ns);
+    const all = await client.list<WorkloadEntry>(WORKLOAD_ENTRIES, ns, { keep: slimWorkloadEntry });
     existingByName = new Map(all.map((e) => [e.metadata.name, e]));
   }
   const lookUp = async (name: string): Promise<WorkloadEntry | undefined> => {
     if (existingByName) return existingByName.get(name);
     try {
-      return await client.getWorkloadEntry(ns, name);
+      return await client.get<WorkloadEntry>(WORKLOAD_ENTRIES, ns, name);
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -90,7 +92,7 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
         }
         result.adopted.push(desired.name);
       }
-      await client.applyWorkloadEntry(toAppliedObject(desired, source));
+      await client.apply(WORKLOAD_ENTRIES, toAppliedObject(desired, source));
       if (!existing) result.created.push(desired.name);
       if (desired.healthy !== undefined) healthOf.set(desired.name, desired.healthy);
     } catch (e) {
@@ -100,7 +102,7 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
 
   await mapLimit(plan.updates, limit, async ({ desired }) => {
     try {
-      await client.applyWorkloadEntry(toAppliedObject(desired, source));
+      await client.apply(WORKLOAD_ENTRIES, toAppliedObject(desired, source));
       result.updated.push(desired.name);
     } catch (e) {
       fail(desired.name, e);
@@ -109,7 +111,7 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
 
   await mapLimit(plan.deletes, limit, async (entry) => {
     try {
-      await client.deleteWorkloadEntry(ns, entry.metadata.name, entry.metadata.uid);
+      await client.delete(WORKLOAD_ENTRIES, ns, entry.metadata.name, entry.metadata.uid);
       result.deleted.push(entry.metadata.name);
     } catch (e) {
       if (isNotFound(e)) result.deleted.push(entry.metadata.name);
@@ -120,7 +122,7 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
   // Hand-written twins the planner chose to replace; the uid precondition spares a newer object of that name.
   await mapLimit(plan.replaces, limit, async ({ twin }) => {
     try {
-      await client.deleteWorkloadEntry(ns, twin.metadata.name, twin.metadata.uid);
+      await client.delete(WORKLOAD_ENTRIES, ns, twin.metadata.name, twin.metadata.uid);
       result.replaced.push(twin.metadata.name);
     } catch (e) {
       if (!isNotFound(e)) fail(twin.metadata.name, e);
@@ -130,14 +132,7 @@ export async function applyPlan(client: KubeClient, source: VmRegistrySource, pl
   for (const h of plan.healthUpdates) healthOf.set(h.name, h.healthy);
   await mapLimit([...healthOf], limit, async ([name, healthy]) => {
     try {
-      await client.applyWorkloadEntryHealth(ns, name, {
-        type: 'Healthy',
-        status: healthy ? 'True' : 'False',
-        lastProbeTime: now(),
-        lastTransitionTime: now(),
-        reason: healthy ? 'HealthCheckPassing' : 'HealthCheckFailing',
-        message: healthy ? 'the registry reports the instance healthy' : 'the registry reports the instance unhealthy',
-      });
+      await client.applyStatus(WORKLOAD_ENTRIES, healthStatus(ns, name, healthy, now()));
       result.healthWrites++;
     } catch (e) {
       fail(name, e);
@@ -154,4 +149,25 @@ function describeForeign(entry: WorkloadEntry): string {
   const manager = entry.metadata.labels?.[MANAGED_BY_LABEL];
   if (manager) return `managed by ${manager}`;
   return 'not owned by this source (set spec.adopt to take it over)';
+}
+
+/** The status body that sets the Healthy condition istiod reads for entries with health checks enabled. */
+function healthStatus(namespace: string, name: string, healthy: boolean, at: string) {
+  return {
+    apiVersion: WE_API_VERSION,
+    kind: 'WorkloadEntry',
+    metadata: { name, namespace },
+    status: {
+      conditions: [
+        {
+          type: 'Healthy',
+          status: healthy ? 'True' : 'False',
+          lastProbeTime: at,
+          lastTransitionTime: at,
+          reason: healthy ? 'HealthCheckPassing' : 'HealthCheckFailing',
+          message: healthy ? 'the registry reports the instance healthy' : 'the registry reports the instance unhealthy',
+        },
+      ],
+    },
+  };
 }

@@ -18,7 +18,8 @@ import {
   sanitizeLabelKey,
   sanitizeLabelValue,
 } from './sanitize.ts';
-import type { DesiredEntry, DesiredState, SkippedEndpoint, WorkloadEntrySpec } from './types.ts';
+import type { DesiredEntry, DesiredState, SkippedEndpoint } from './types.ts';
+import type { WorkloadEntrySpec } from '../api/istio.ts';
 
 /** The output labels of the pipeline (docs/mapping.md, "Output"). */
 export const OutputLabel = {

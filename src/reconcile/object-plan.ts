@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Policy } from '../api/types.ts';
-import { canonicalJson } from '../controller/conditions.ts';
+import { canonicalJson } from './canonical-json.ts';
 import { APPLIED_HASH_ANNOTATION, guardTrips, type DeletionGuard, type HoldReason } from './plan.ts';
 
 export interface ManagedMeta {

@@ -4,7 +4,7 @@
  * foreign and is never updated or deleted.
  */
 import { API_VERSION, KIND, type VmRegistrySource } from '../api/types.ts';
-import type { OwnerReference, WorkloadEntry } from './types.ts';
+import type { OwnerReference, WorkloadEntry } from '../api/istio.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'vm-registry-operator';

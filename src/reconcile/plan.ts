@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import type { Policy } from '../api/types.ts';
 import { isAdoptable, SCOPE_ANNOTATION } from './ownership.ts';
 import { effectiveLabels, workloadKey } from './twins.ts';
-import type { DesiredEntry, WorkloadEntry, WorkloadEntrySpec } from './types.ts';
+import type { DesiredEntry } from './types.ts';
+import type { WorkloadEntry, WorkloadEntrySpec } from '../api/istio.ts';
 
 /** Hash of everything we apply for an entry; stored on the object to notice fields we stopped setting. */
 export const APPLIED_HASH_ANNOTATION = 'vmregistry.io/applied-hash';

@@ -9,12 +9,8 @@ import type { ProviderName, ServiceEntryTemplate } from '../api/types.ts';
 import { workloadEntryName } from './names.ts';
 import { SOURCE_LABEL } from './ownership.ts';
 import { isDns1123Subdomain, sanitizeLabelValue } from './sanitize.ts';
-import type { DesiredEntry, OwnerReference } from './types.ts';
-
-export const SE_GROUP = 'networking.istio.io';
-export const SE_VERSION = 'v1';
-export const SE_PLURAL = 'serviceentries';
-export const SE_API_VERSION = `${SE_GROUP}/${SE_VERSION}`;
+import type { DesiredEntry } from './types.ts';
+import type { OwnerReference, ServiceEntryPort, ServiceEntrySpec } from '../api/istio.ts';
 
 /** The service (value of the service label) a generated ServiceEntry stands for. */
 export const SERVICE_ANNOTATION = 'vmregistry.io/service';
@@ -25,40 +21,6 @@ export const DEFAULT_HOSTS: Readonly<Record<ProviderName, readonly string[]>> = 
   ec2: ['{service}.{namespace}.vm.internal'],
   gce: ['{service}.{namespace}.vm.internal'],
 };
-
-export interface ServiceEntryPort {
-  number: number;
-  name: string;
-  /** Omitted when the port name names no protocol Istio knows: istiod then detects it (as for Kubernetes Services). */
-  protocol?: string;
-}
-
-/** The fields of Istio's ServiceEntry spec this operator sets. */
-export interface ServiceEntrySpec {
-  hosts: string[];
-  location: ServiceEntryTemplate['location'];
-  resolution: 'STATIC';
-  ports: ServiceEntryPort[];
-  workloadSelector: { labels: Record<string, string> };
-  exportTo?: string[];
-}
-
-export interface ServiceEntry {
-  apiVersion: typeof SE_API_VERSION;
-  kind: 'ServiceEntry';
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    creationTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: OwnerReference[];
-    deletionTimestamp?: string;
-  };
-  spec: ServiceEntrySpec;
-}
 
 export interface DesiredServiceEntry {
   readonly name: string;

@@ -6,7 +6,7 @@
  */
 import type { VmRegistrySourceSpec } from '../api/types.ts';
 import { parseAddress, sanitizeLabelKey } from './sanitize.ts';
-import type { WorkloadEntrySpec } from './types.ts';
+import type { WorkloadEntrySpec } from '../api/istio.ts';
 
 /** The label that names an entry's service: spec.workloadEntry.serviceLabel, the same rule as the mapping. */
 export function serviceLabelOf(spec: VmRegistrySourceSpec): string {

@@ -10,7 +10,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/metrics/logge
 import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
 import type { ProviderFactory } from '../../src/providers/provider.ts';
 import { factoriesOf, type ProviderFactories } from '../../src/providers/registry.ts';
-import type { WorkloadEntry } from '../../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../../src/api/istio.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import { ENDPOINT_ANNOTATION } from '../../src/reconcile/ownership.ts';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -16,7 +16,7 @@ import { freePort } from '../../src/dev/process.ts';
 import { REPO_ROOT } from '../../src/dev/paths.ts';
 import { applyYaml, eventually, getEntries, startLocalCluster } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
-import type { WorkloadEntry } from '../../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../../src/api/istio.ts';
 
 /** The project's pinned Node (the one `npm run` puts first on the PATH). */
 const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');

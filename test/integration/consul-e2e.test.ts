@@ -12,7 +12,7 @@ import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { builtinProviders } from '../../src/providers/index.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
-import type { WorkloadEntry } from '../../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../../src/api/istio.ts';
 import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 
 const ENDPOINT_ANNOTATION = 'vmregistry.io/endpoint';

@@ -11,7 +11,7 @@ import { MOTO_CREDENTIALS, createIamUser, launchInstances, motoEc2Client, startM
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { freePort } from '../../src/dev/process.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
-import type { WorkloadEntry } from '../../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../../src/api/istio.ts';
 import { ENDPOINT_ANNOTATION, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, entriesByEndpoint, eventReasons as eventReasonsIn, waitForEndpoints, waitForSource as waitForSourceIn } from '../harness/operator-env.ts';
 

@@ -21,9 +21,9 @@ import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provid
 import { applyYaml, eventually, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import { StallableProxy } from '../harness/tcp-proxy.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
-import type { Lease } from '../../src/controller/lease.ts';
+import type { Lease } from '../../src/runtime/lease.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
-import type { WorkloadEntry } from '../../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../../src/api/istio.ts';
 
 const NS = 'fence';
 const URL_ = 'http://fence.registry.test';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { Istiod, type IstiodEndpoint } from '../../src/dev/istiod.ts';
 import { SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
-import type { ServiceEntry } from '../../src/reconcile/service-entries.ts';
+import type { ServiceEntry } from '../../src/api/istio.ts';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 

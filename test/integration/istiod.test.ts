@@ -11,7 +11,7 @@ import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { Istiod, type IstiodEndpoint } from '../../src/dev/istiod.ts';
 import { builtinProviders } from '../../src/providers/index.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
-import type { ServiceEntry } from '../../src/reconcile/service-entries.ts';
+import type { ServiceEntry } from '../../src/api/istio.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 
 const ttl = (id: string, status: 'passing' | 'critical' = 'passing') => ({ CheckID: id, Name: id, TTL: '10m', Status: status });

@@ -15,7 +15,7 @@ import { CONFIG_DIR, OPERATOR_NAME } from '../harness/manifests.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import type { ProviderFactory } from '../../src/providers/provider.ts';
 import { HEALTH_CHECKS_ANNOTATION } from '../../src/controller/reconciler.ts';
-import type { WorkloadEntry } from '../../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../../src/api/istio.ts';
 import { SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 
 const NS = 'vm-registry-system';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../../../src/cli/errors.ts';
 import { parseClientLimit, RUN_HELP, runOperator } from '../../../src/cli/run.ts';
-import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../../../src/controller/kube-client.ts';
+import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../../../src/runtime/kube-client.ts';
 
 test('the flags give the client limit; fractions of a request per second are allowed', () => {
   assert.deepEqual(parseClientLimit('200', '400'), { qps: 200, burst: 400 });

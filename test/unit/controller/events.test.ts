@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { EventRecorder, eventName, type EventsClient } from '../../../src/controller/events.ts';
-import { KubeApiError } from '../../../src/controller/kube-client.ts';
+import { KubeApiError } from '../../../src/runtime/kube-client.ts';
 import { silentLogger } from '../../../src/metrics/logger.ts';
 import type { VmRegistrySource } from '../../../src/api/types.ts';
 import { source as sourceBuilder } from '../../fixtures/builders.ts';

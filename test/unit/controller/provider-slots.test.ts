@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import type { VmRegistrySource, VmRegistrySourceSpec } from '../../../src/api/types.ts';
 import { validateSpec } from '../../../src/api/validate.ts';
 import { ALLOWED_ENDPOINTS_ANNOTATION, ConsentError, ambientPolicyOf, type AmbientPolicy } from '../../../src/controller/consent.ts';
-import type { SecretContent } from '../../../src/controller/kube-client.ts';
+import type { SecretContent } from '../../../src/runtime/kube-client.ts';
 import { ProviderSlots } from '../../../src/controller/provider-slots.ts';
 import { silentLogger } from '../../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../../src/metrics/provider-metrics.ts';

@@ -9,7 +9,8 @@ import { toAppliedObject } from '../../../src/reconcile/apply.ts';
 import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
 import { isEmptyPlan, plan, type DeletionGuard, type Plan, type PlanInput } from '../../../src/reconcile/plan.ts';
 import { workloadKey } from '../../../src/reconcile/twins.ts';
-import type { DesiredEntry, WorkloadEntry, WorkloadEntrySpec } from '../../../src/reconcile/types.ts';
+import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
 
 const src = source('shop').namespace('apps').uid('uid-shop').consul({ address: 'http://127.0.0.1:8500' }).build();

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { toAppliedObject } from '../../../src/reconcile/apply.ts';
 import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
 import { APPLIED_HASH_ANNOTATION, changedFields, healthyStatus, isEmptyPlan, plan, type Plan } from '../../../src/reconcile/plan.ts';
-import type { DesiredEntry, WorkloadEntry, WorkloadEntrySpec } from '../../../src/reconcile/types.ts';
+import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
 
 const src = source('props').namespace('apps').consul({ address: 'http://127.0.0.1:8500' }).build();

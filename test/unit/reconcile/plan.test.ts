@@ -19,7 +19,8 @@ import {
   type Plan,
   type PlanInput,
 } from '../../../src/reconcile/plan.ts';
-import type { DesiredEntry, WorkloadEntry, WorkloadEntrySpec } from '../../../src/reconcile/types.ts';
+import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
 
 const src = source('web').namespace('apps').consul({ address: 'http://127.0.0.1:8500' }).build();

@@ -6,16 +6,8 @@ import { validateSpec, ValidationError } from '../../../src/api/validate.ts';
 import { foreignClash, toAppliedServiceEntry } from '../../../src/reconcile/apply-service-entries.ts';
 import { objectChangedFields, planObjects } from '../../../src/reconcile/object-plan.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../../src/reconcile/ownership.ts';
-import {
-  buildDesiredServiceEntries,
-  protocolOfPortName,
-  SERVICE_ANNOTATION,
-  serviceEntryName,
-  unionPorts,
-  type DesiredServiceEntry,
-  type ServiceEntry,
-  type ServiceEntryInput,
-} from '../../../src/reconcile/service-entries.ts';
+import { buildDesiredServiceEntries, protocolOfPortName, SERVICE_ANNOTATION, serviceEntryName, unionPorts, type DesiredServiceEntry, type ServiceEntryInput } from '../../../src/reconcile/service-entries.ts';
+import { type ServiceEntry } from '../../../src/api/istio.ts';
 import type { DesiredEntry } from '../../../src/reconcile/types.ts';
 import { source } from '../../fixtures/builders.ts';
 

@@ -6,9 +6,9 @@
  */
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTimings, LeaderElectionConfigError, LeaderElector } from '../../../src/controller/leader-election.ts';
-import type { Lease, LeaseClient } from '../../../src/controller/lease.ts';
-import { WriteFence } from '../../../src/controller/write-fence.ts';
+import { checkTimings, LeaderElectionConfigError, LeaderElector } from '../../../src/runtime/leader-election.ts';
+import type { Lease, LeaseClient } from '../../../src/runtime/lease.ts';
+import { WriteFence } from '../../../src/runtime/write-fence.ts';
 import { silentLogger } from '../../../src/metrics/logger.ts';
 
 const LEASE = 15_000;

@@ -1,11 +1,11 @@
 /** The informer caches keep only what the planner reads, and planning over them gives the same plan as over whole objects. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { slimSource, slimWorkloadEntry } from '../../../src/controller/slim.ts';
+import { slimSource, slimWorkloadEntry } from '../../../src/reconcile/slim.ts';
 import { toAppliedObject } from '../../../src/reconcile/apply.ts';
 import { buildDesiredState } from '../../../src/reconcile/desired.ts';
 import { plan } from '../../../src/reconcile/plan.ts';
-import type { WorkloadEntry } from '../../../src/reconcile/types.ts';
+import type { WorkloadEntry } from '../../../src/api/istio.ts';
 import { endpoint, source } from '../../fixtures/builders.ts';
 
 const src = source('fleet').namespace('vms').build();
@@ -85,7 +85,7 @@ test('a slim source keeps spec and status, drops managedFields', () => {
 });
 
 test('listInPages follows continue tokens, slims each page and keeps the snapshot resourceVersion', async () => {
-  const { listInPages } = await import('../../../src/controller/informer.ts');
+  const { listInPages } = await import('../../../src/runtime/informer.ts');
   const calls: (string | undefined)[] = [];
   const pages = [
     { items: [{ n: 1, big: 'x' }, { n: 2, big: 'x' }], metadata: { resourceVersion: '7', continue: 'a' } },

@@ -1,8 +1,8 @@
 /**
- * The operator's typed door to the Kubernetes API. Every call, leases included, is
- * rate-limited and counted in rest_client_requests_total (so tests and the benchmark
- * can count writes), and API errors become KubeApiError with the Status reason parsed
- * out of the body. Every write passes the WriteFence: when leadership is not confirmed
+ * The one door to the Kubernetes API: informers' lists, leases, objects, Secrets and
+ * Events all go through it. Every call is rate-limited and counted in
+ * rest_client_requests_total (so tests and the benchmark can count writes), and API
+ * errors become KubeApiError with the Status reason parsed out of the body. Every write passes the WriteFence: when leadership is not confirmed
  * no write starts, and closing the fence aborts the writes in flight.
  */
 import {
@@ -17,15 +17,10 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type VmRegistrySource, type VmRegistrySourceStatus } from '../api/types.ts';
-import { FIELD_MANAGER } from '../reconcile/ownership.ts';
-import { WE_GROUP, WE_PLURAL, WE_VERSION, type WorkloadEntry, type WorkloadEntryCondition } from '../reconcile/types.ts';
-import { SE_GROUP, SE_PLURAL, SE_VERSION, type ServiceEntry } from '../reconcile/service-entries.ts';
-import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
 import { LEASE_API, type Lease } from './lease.ts';
-import { slimWorkloadEntry } from './slim.ts';
+import type { ListOptions, ListPage, NamedObject, ResourceType } from './resource.ts';
 
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
@@ -114,19 +109,27 @@ export interface KubeClientOptions {
   readonly burst?: number;
 }
 
+/** Where each request is counted (rest_client_requests_total). */
+export interface RequestMetrics {
+  restRequest(method: string, code: string, host: string): void;
+}
+
 export class KubeClient {
   readonly kc: KubeConfig;
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
-  private readonly metrics: ControllerMetrics;
+  private readonly metrics: RequestMetrics;
+  /** The field manager of every apply and status write. */
+  readonly fieldManager: string;
   private readonly bucket: TokenBucket;
   private readonly host: string;
   /** Writes pass it; the leader elector opens and closes it. Open by default (no leader election). */
   readonly fence: WriteFence;
   private readonly writesInFlight = new Set<Promise<unknown>>();
 
-  constructor(kc: KubeConfig, metrics: ControllerMetrics, options: KubeClientOptions = {}, fence = new WriteFence(true)) {
+  constructor(kc: KubeConfig, fieldManager: string, metrics: RequestMetrics, options: KubeClientOptions = {}, fence = new WriteFence(true)) {
     this.kc = kc;
+    this.fieldManager = fieldManager;
     this.fence = fence;
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
@@ -206,139 +209,78 @@ export class KubeClient {
     return this.call('PUT', `replace lease ${namespace}/${name}`, (o) => this.custom.replaceNamespacedCustomObject({ ...LEASE_API, namespace, name, body: lease }, o), { signal, unfenced: true });
   }
 
-  // --- WorkloadEntries -------------------------------------------------------------
+  // --- Objects of any resource type (custom resources: sources and the Istio objects) ---
 
-  getWorkloadEntry(namespace: string, name: string): Promise<WorkloadEntry> {
-    return this.call('GET', `get workloadentry ${namespace}/${name}`, () =>
-      this.custom.getNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name }),
+  /** One object; KubeApiError 404 when there is none. */
+  get<T>(type: ResourceType, namespace: string, name: string): Promise<T> {
+    return this.call('GET', `get ${type.plural} ${namespace}/${name}`, (o) => this.custom.getNamespacedCustomObject({ ...type, namespace, name }, o));
+  }
+
+  /** One page of a list, in one namespace or (namespace undefined) the whole cluster. */
+  listPage<T>(type: ResourceType, namespace: string | undefined, options: ListOptions = {}): Promise<ListPage<T>> {
+    const query = {
+      ...type,
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+      ...(options.continue ? { _continue: options.continue } : {}),
+    };
+    const where = namespace === undefined ? 'all namespaces' : namespace;
+    return this.call('LIST', `list ${type.plural} in ${where}`, (o) =>
+      namespace === undefined ? this.custom.listClusterCustomObject(query, o) : this.custom.listNamespacedCustomObject({ ...query, namespace }, o),
     );
   }
 
-  async listWorkloadEntries(namespace: string, labelSelector?: string): Promise<WorkloadEntry[]> {
-    const items: WorkloadEntry[] = [];
+  /**
+   * Every object of a list, read in pages of 500; `keep` reduces each item as its page
+   * arrives, so a namespace of 20,000 objects is never held whole.
+   */
+  async list<T>(type: ResourceType, namespace: string | undefined, options: { labelSelector?: string; keep?: (item: T) => T } = {}): Promise<T[]> {
+    const items: T[] = [];
     let cont: string | undefined;
     do {
-      const page = await this.call<{ items: WorkloadEntry[]; metadata?: { continue?: string } }>('LIST', `list workloadentries in ${namespace}`, () =>
-        this.custom.listNamespacedCustomObject({
-          group: WE_GROUP,
-          version: WE_VERSION,
-          namespace,
-          plural: WE_PLURAL,
-          limit: 500,
-          ...(labelSelector ? { labelSelector } : {}),
-          ...(cont ? { _continue: cont } : {}),
-        }),
-      );
-      // Slim per page: a namespace of 20,000 entries is never held whole (see slim.ts).
-      for (const item of page.items) items.push(slimWorkloadEntry(item));
+      const page: ListPage<T> = await this.listPage<T>(type, namespace, { limit: 500, ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}), ...(cont ? { continue: cont } : {}) });
+      for (const item of page.items) items.push(options.keep ? options.keep(item) : item);
       cont = page.metadata?.continue || undefined;
     } while (cont);
     return items;
   }
 
-  /** Server-side apply of the fields we own, taking them over from anyone who changed them. */
-  applyWorkloadEntry(entry: WorkloadEntry): Promise<WorkloadEntry> {
-    const { namespace, name } = entry.metadata;
+  /** Server-side apply of the fields this client manages, taking them over from anyone who changed them. */
+  apply<T extends NamedObject>(type: ResourceType, object: T): Promise<T> {
+    const { namespace, name } = object.metadata;
     return this.call(
       'PATCH',
-      `apply workloadentry ${namespace}/${name}`,
-      (o) => this.custom.patchNamespacedCustomObject({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name, body: entry, fieldManager: FIELD_MANAGER, force: true }, o),
+      `apply ${type.plural} ${namespace}/${name}`,
+      (o) => this.custom.patchNamespacedCustomObject({ ...type, namespace: namespace ?? '', name, body: object, fieldManager: this.fieldManager, force: true }, o),
       { base: SSA },
+    );
+  }
+
+  /** Server-side apply of the status subresource (the body holds apiVersion, kind, metadata and status). */
+  applyStatus<T extends NamedObject>(type: ResourceType, object: T): Promise<T> {
+    const { namespace, name } = object.metadata;
+    return this.call(
+      'PATCH',
+      `apply ${type.plural} status ${namespace}/${name}`,
+      (o) => this.custom.patchNamespacedCustomObjectStatus({ ...type, namespace: namespace ?? '', name, body: object, fieldManager: this.fieldManager, force: true }, o),
+      { base: SSA },
+    );
+  }
+
+  /** A JSON merge patch of the status subresource (a status computed in full each time). */
+  mergeStatus<T>(type: ResourceType, namespace: string, name: string, status: unknown): Promise<T> {
+    return this.call(
+      'PATCH',
+      `patch ${type.plural} status ${namespace}/${name}`,
+      (o) => this.custom.patchNamespacedCustomObjectStatus({ ...type, namespace, name, body: { status }, fieldManager: this.fieldManager }, o),
+      { base: MERGE },
     );
   }
 
   /** Deletes only the object with this uid (a precondition), never a newer one of the same name. */
-  async deleteWorkloadEntry(namespace: string, name: string, uid: string | undefined): Promise<void> {
-    await this.call('DELETE', `delete workloadentry ${namespace}/${name}`, (o) =>
-      this.custom.deleteNamespacedCustomObject(
-        {
-          group: WE_GROUP,
-          version: WE_VERSION,
-          namespace,
-          plural: WE_PLURAL,
-          name,
-          propagationPolicy: 'Background',
-          ...(uid ? { body: { preconditions: { uid } } } : {}),
-        },
-        o,
-      ),
-    );
-  }
-
-  /** Writes the Healthy condition that istiod reads for entries with health checks enabled. */
-  applyWorkloadEntryHealth(namespace: string, name: string, condition: WorkloadEntryCondition): Promise<WorkloadEntry> {
-    const body = { apiVersion: `${WE_GROUP}/${WE_VERSION}`, kind: 'WorkloadEntry', metadata: { name, namespace }, status: { conditions: [condition] } };
-    return this.call(
-      'PATCH',
-      `apply workloadentry status ${namespace}/${name}`,
-      (o) => this.custom.patchNamespacedCustomObjectStatus({ group: WE_GROUP, version: WE_VERSION, namespace, plural: WE_PLURAL, name, body, fieldManager: FIELD_MANAGER, force: true }, o),
-      { base: SSA },
-    );
-  }
-
-  // --- ServiceEntries (spec.serviceEntries) ----------------------------------------
-
-  async listServiceEntries(namespace: string, labelSelector?: string): Promise<ServiceEntry[]> {
-    const items: ServiceEntry[] = [];
-    let cont: string | undefined;
-    do {
-      const page = await this.call<{ items: ServiceEntry[]; metadata?: { continue?: string } }>('LIST', `list serviceentries in ${namespace}`, () =>
-        this.custom.listNamespacedCustomObject({
-          group: SE_GROUP,
-          version: SE_VERSION,
-          namespace,
-          plural: SE_PLURAL,
-          limit: 500,
-          ...(labelSelector ? { labelSelector } : {}),
-          ...(cont ? { _continue: cont } : {}),
-        }),
-      );
-      items.push(...page.items);
-      cont = page.metadata?.continue || undefined;
-    } while (cont);
-    return items;
-  }
-
-  applyServiceEntry(se: ServiceEntry): Promise<ServiceEntry> {
-    const { namespace, name } = se.metadata;
-    return this.call('PATCH', `apply serviceentry ${namespace}/${name}`, () =>
-      this.custom.patchNamespacedCustomObject(
-        { group: SE_GROUP, version: SE_VERSION, namespace, plural: SE_PLURAL, name, body: se, fieldManager: FIELD_MANAGER, force: true },
-        SSA,
-      ),
-    );
-  }
-
-  /** Deletes only the object with this uid, never a newer one of the same name. */
-  async deleteServiceEntry(namespace: string, name: string, uid: string | undefined): Promise<void> {
-    await this.call('DELETE', `delete serviceentry ${namespace}/${name}`, () =>
-      this.custom.deleteNamespacedCustomObject({
-        group: SE_GROUP,
-        version: SE_VERSION,
-        namespace,
-        plural: SE_PLURAL,
-        name,
-        propagationPolicy: 'Background',
-        ...(uid ? { body: { preconditions: { uid } } } : {}),
-      }),
-    );
-  }
-
-  // --- VmRegistrySources -----------------------------------------------------------
-
-  getSource(namespace: string, name: string): Promise<VmRegistrySource> {
-    return this.call('GET', `get vmregistrysource ${namespace}/${name}`, () =>
-      this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }),
-    );
-  }
-
-  /** Replaces the whole status with a merge patch (conditions are computed in full each time). */
-  patchSourceStatus(namespace: string, name: string, status: VmRegistrySourceStatus): Promise<VmRegistrySource> {
-    return this.call(
-      'PATCH',
-      `patch vmregistrysource status ${namespace}/${name}`,
-      (o) => this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status }, fieldManager: FIELD_MANAGER }, o),
-      { base: MERGE },
+  async delete(type: ResourceType, namespace: string, name: string, uid: string | undefined): Promise<void> {
+    await this.call('DELETE', `delete ${type.plural} ${namespace}/${name}`, (o) =>
+      this.custom.deleteNamespacedCustomObject({ ...type, namespace, name, propagationPolicy: 'Background', ...(uid ? { body: { preconditions: { uid } } } : {}) }, o),
     );
   }
 
@@ -351,15 +293,6 @@ export class KubeClient {
     );
     const data = new Map(Object.entries(secret.data ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64').toString('utf8')]));
     return { annotations: secret.metadata?.annotations ?? {}, data };
-  }
-
-  async getSecretValue(namespace: string, name: string, key: string): Promise<string> {
-    const secret = await this.call<{ data?: Record<string, string> }>('GET', `get secret ${namespace}/${name}`, () =>
-      this.core.readNamespacedSecret({ namespace, name }),
-    );
-    const b64 = secret.data?.[key];
-    if (b64 === undefined) throw new KubeApiError(`get secret ${namespace}/${name}`, 404, 'KeyNotFound', `the Secret has no key "${key}"`);
-    return Buffer.from(b64, 'base64').toString('utf8');
   }
 
   // --- Events -------------------------------------------------------------------------

@@ -6,6 +6,8 @@
  */
 import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../metrics/logger.ts';
+import type { KubeClient } from './kube-client.ts';
+import { resourcePath, type ResourceType } from './resource.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -13,10 +15,11 @@ export type InformerEvent = 'add' | 'update' | 'delete';
 export type WatchedObject = { metadata?: { name?: string; namespace?: string } };
 
 export interface InformerOptions<T extends WatchedObject> {
-  readonly kc: KubeConfig;
-  /** Watch path, e.g. /apis/networking.istio.io/v1/workloadentries or .../namespaces/ns/... */
-  readonly path: string;
-  readonly list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
+  /** Lists go through the client (rate-limited and counted); the watch uses its KubeConfig. */
+  readonly client: KubeClient;
+  readonly type: ResourceType;
+  /** One namespace, or undefined for the whole cluster. */
+  readonly namespace?: string;
   readonly labelSelector?: string;
   readonly log: Logger;
   readonly onEvent: (event: InformerEvent, obj: T) => void;
@@ -75,17 +78,14 @@ export class ResilientInformer<T extends WatchedObject> {
 
   constructor(options: InformerOptions<T>) {
     this.log = options.log;
-    const slim = options.slim;
-    const list = (
-      slim === undefined
-        ? options.list
-        : async () => {
-            const page = await options.list();
-            return { ...page, items: page.items.map(slim) };
-          }
-    ) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
-    const watch = slim === undefined ? new Watch(options.kc) : slimmingWatch(options.kc, slim);
-    this.inner = new ListWatch(options.path, watch, list, false, options.labelSelector);
+    const { client, type, namespace, labelSelector, slim } = options;
+    const list = (() =>
+      listInPages<T>(
+        (limit, cont) => client.listPage<T>(type, namespace, { limit, ...(labelSelector ? { labelSelector } : {}), ...(cont ? { continue: cont } : {}) }),
+        slim ?? ((o) => o),
+      )) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+    const watch = slim === undefined ? new Watch(client.kc) : slimmingWatch(client.kc, slim);
+    this.inner = new ListWatch(resourcePath(type, namespace), watch, list, false, labelSelector);
     this.inner.on('add', (o) => options.onEvent('add', o as T));
     this.inner.on('update', (o) => options.onEvent('update', o as T));
     this.inner.on('delete', (o) => options.onEvent('delete', o as T));

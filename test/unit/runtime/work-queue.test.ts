@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkQueue } from '../../../src/controller/work-queue.ts';
+import { WorkQueue } from '../../../src/runtime/work-queue.ts';
 
 /** The next key, or 'timeout' (the queue's own timers are unref'd, so this sleep keeps the test alive). */
 async function nextKey(q: WorkQueue, withinMs = 1000): Promise<string | undefined | 'timeout'> {

@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { KubeClient } from '../../../src/controller/kube-client.ts';
-import { FencedError, WriteFence } from '../../../src/controller/write-fence.ts';
+import { KubeClient } from '../../../src/runtime/kube-client.ts';
+import { FencedError, WriteFence } from '../../../src/runtime/write-fence.ts';
 import { ControllerMetrics } from '../../../src/metrics/controller-metrics.ts';
+
+const ENTRIES = { group: 'networking.istio.io', version: 'v1', plural: 'workloadentries' };
 
 let server: Server;
 const received: IncomingMessage[] = [];
@@ -39,7 +41,7 @@ function client(fence: WriteFence): { client: KubeClient; metrics: ControllerMet
     currentContext: 'x',
   });
   const metrics = new ControllerMetrics(new Registry(), { defaultMetrics: false });
-  return { client: new KubeClient(kc, metrics, {}, fence), metrics };
+  return { client: new KubeClient(kc, 'test', metrics, {}, fence), metrics };
 }
 
 async function until(what: string, ok: () => boolean): Promise<void> {
@@ -52,7 +54,7 @@ describe('the write fence', () => {
   test('a fence not yet opened refuses writes without sending a request, and counts them', async () => {
     const before = received.length;
     const { client: c, metrics } = client(new WriteFence(false, () => metrics.fencedWrites.inc()));
-    await assert.rejects(c.deleteWorkloadEntry('ns', 'x', 'uid'), FencedError);
+    await assert.rejects(c.delete(ENTRIES, 'ns', 'x', 'uid'), FencedError);
     assert.equal(received.length, before, 'no request reached the server');
     assert.equal((await metrics.fencedWrites.get()).values[0]?.value, 1);
   });
@@ -61,7 +63,7 @@ describe('the write fence', () => {
     const fence = new WriteFence(true);
     const { client: c } = client(fence);
     const before = received.length;
-    const write = c.deleteWorkloadEntry('ns', 'x', 'uid');
+    const write = c.delete(ENTRIES, 'ns', 'x', 'uid');
     let settled = false;
     const settling = c.writesSettled().then(() => (settled = true));
     await until('the write reached the server', () => received.length > before);
@@ -71,7 +73,7 @@ describe('the write fence', () => {
     await settling;
     assert.equal(settled, true);
     const count = received.length;
-    await assert.rejects(c.applyWorkloadEntry({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'y', namespace: 'ns' }, spec: { address: '10.0.0.1' } }), FencedError);
+    await assert.rejects(c.apply(ENTRIES, { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'y', namespace: 'ns' }, spec: { address: '10.0.0.1' } }), FencedError);
     assert.equal(received.length, count, 'nothing sent after the fence closed');
     fence.open();
     assert.equal(fence.isOpen, false, 'a closed fence never reopens');
@@ -80,7 +82,7 @@ describe('the write fence', () => {
   test('reads are not fenced while not leading (the standby fills its caches), and lease calls use their own deadline', async () => {
     const { client: c } = client(new WriteFence(false));
     const before = received.length;
-    const read = c.getWorkloadEntry('ns', 'x');
+    const read = c.get(ENTRIES, 'ns', 'x');
     await until('the read reached the server', () => received.length > before);
     const deadline = new AbortController();
     const lease = c.getLease('ops', 'lock', deadline.signal);

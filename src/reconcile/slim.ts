@@ -6,7 +6,7 @@
  * owner references, the managed spec fields and the Healthy condition's status.
  */
 import type { VmRegistrySource } from '../api/types.ts';
-import type { WorkloadEntry } from '../reconcile/types.ts';
+import type { WorkloadEntry } from '../api/istio.ts';
 
 /** kubectl's copy of the whole object: never read by the operator and as large as the object. */
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
