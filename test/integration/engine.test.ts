@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
+import { MemoryRegistry, memoryProviderFactory, TEST_API } from '../fixtures/memory-provider.ts';
 import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
@@ -134,8 +134,7 @@ describe('the reconcile engine', () => {
     await applyYaml(cluster, sourceYaml('foreign', 'db', url, '  suspend: true\n'));
     // Learn the deterministic name the entry will get, then occupy it by hand.
     const { buildDesiredState } = await import('../../src/reconcile/desired.ts');
-    const { validateSpec } = await import('../../src/api/validate.ts');
-    const spec = validateSpec((await getSource(cluster, 'foreign', 'db')).spec);
+    const spec = TEST_API.validateSpec((await getSource(cluster, 'foreign', 'db')).spec);
     const providerRules = memoryProviderFactory(registries).defaultMapping(spec);
     const [desired] = buildDesiredState({ sourceName: 'db', spec, endpoints: reg.snapshot().endpoints, providerRules }).entries;
     assert.ok(desired);
@@ -168,8 +167,7 @@ spec: {address: 172.16.0.9}
     for (let i = 1; i <= 30; i++) reg.set(`vm-${i}`, `10.9.1.${i}`);
     await applyYaml(cluster, sourceYaml('bulk', 'bulk', url, '  suspend: true\n'));
     const { buildDesiredState } = await import('../../src/reconcile/desired.ts');
-    const { validateSpec } = await import('../../src/api/validate.ts');
-    const spec = validateSpec((await getSource(cluster, 'bulk', 'bulk')).spec);
+    const spec = TEST_API.validateSpec((await getSource(cluster, 'bulk', 'bulk')).spec);
     const providerRules = memoryProviderFactory(registries).defaultMapping(spec);
     const desired = buildDesiredState({ sourceName: 'bulk', spec, endpoints: reg.snapshot().endpoints, providerRules }).entries;
     const taken = desired[7];
