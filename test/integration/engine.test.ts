@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryRegistry, memoryProviderFactory, TEST_API } from '../fixtures/memory-provider.ts';
-import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 
@@ -29,7 +29,7 @@ kind: VmRegistrySource
 metadata: {name: ${name}, namespace: ${ns}}
 spec:
   interval: 1h
-  consul: {address: "${url}"}
+  memory: {registry: "${url}"}
   workloadEntry:
     ports: [{name: http, number: 8080}]
     labels: {team: payments}
@@ -40,7 +40,7 @@ let cluster: LocalCluster;
 let op: RunningOperator;
 
 before(async () => {
-  cluster = await startLocalCluster();
+  cluster = await startTestCluster();
   op = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
 });
 
@@ -98,7 +98,7 @@ describe('the reconcile engine', () => {
       return s.status?.managedEntries === 2 && condition(s, 'Ready')?.status === 'True' ? s : undefined;
     });
     assert.equal(source.status?.observedGeneration, source.metadata.generation);
-    assert.equal(source.status?.provider, 'consul');
+    assert.equal(source.status?.provider, 'memory');
     assert.equal(condition(source, 'Synced')?.reason, 'InSync');
     const dropped = await cluster.kubectl(['get', 'events', '-n', 'crud', '--field-selector', 'reason=LabelsDropped', '-o', 'jsonpath={.items[*].message}']);
     assert.match(dropped, /!!!/);
@@ -106,7 +106,7 @@ describe('the reconcile engine', () => {
     assert.equal(entry.metadata.labels?.[SOURCE_LABEL], 'pay', 'a reserved label cannot be forged');
     const table = await cluster.kubectl(['get', 'vmrs', '-n', 'crud']);
     assert.match(table, /NAME\s+PROVIDER\s+READY\s+ENTRIES\s+AGE/);
-    assert.match(table, /pay\s+consul\s+True\s+2\s+/);
+    assert.match(table, /pay\s+memory\s+True\s+2\s+/);
   });
 
   test('puts back a managed entry edited or deleted by hand, and counts the corrections', async () => {
@@ -222,7 +222,7 @@ spec: {address: 10.9.2.99}
       const s = await getSource(cluster, 'outage', 'q');
       return condition(s, 'ProviderReady')?.status === 'False' ? s : undefined;
     });
-    assert.equal(condition(source, 'ProviderReady')?.reason, 'ConsulUnreachable');
+    assert.equal(condition(source, 'ProviderReady')?.reason, 'MemoryUnreachable');
     assert.equal(condition(source, 'Ready')?.status, 'False');
     await afterReconciles(op, 3);
     assert.equal((await getEntries(cluster, 'outage')).length, 2, 'entries are kept during the outage');
