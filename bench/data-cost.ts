@@ -8,7 +8,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BUILTIN_API } from '../src/providers/index.ts';
+import { BUILTIN_API } from '../src/providers/builtin.ts';
 import type { VmRegistrySource } from '../src/api/types.ts';
 import { slimWorkloadEntry } from '../src/controller/slim.ts';
 import type { HealthEntry } from '../src/providers/consul/api-types.ts';

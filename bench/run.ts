@@ -32,7 +32,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, type VmRegistrySource } from '../src/api/types.ts';
-import { BUILTIN_API } from '../src/providers/index.ts';
+import { BUILTIN_API } from '../src/providers/builtin.ts';
 import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../src/controller/kube-client.ts';
 import { mapLimit } from '../src/controller/rate-limit.ts';
 import { startLocalCluster, type LocalCluster } from '../src/dev/cluster.ts';

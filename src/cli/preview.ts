@@ -9,7 +9,7 @@ import { parseDuration } from '../api/duration.ts';
 import { KIND, providerOf, type VmRegistrySource } from '../api/types.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger } from '../metrics/logger.ts';
-import { builtinProviders } from '../providers/index.ts';
+import { builtinProviders } from '../providers/builtin.ts';
 import { secretKey } from '../providers/provider.ts';
 import { toAppliedObject } from '../reconcile/apply.ts';
 import { buildDesiredState } from '../reconcile/desired.ts';

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crdYaml, CRD_FILE } from '../api/crd-yaml.ts';
-import { BUILTIN_API } from '../providers/index.ts';
+import { BUILTIN_API } from '../providers/builtin.ts';
 import { REPO_ROOT } from './paths.ts';
 
 // crds/ is what the local cluster applies; config/crd/bases/ is the copy kustomize may

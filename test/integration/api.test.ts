@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { startLocalCluster, type LocalCluster } from '../../src/dev/cluster.ts';
 import { ValidationError } from '../../src/api/validate.ts';
 import { eventually } from '../harness/operator-env.ts';
-import { BUILTIN_API } from '../../src/providers/index.ts';
+import { BUILTIN_API } from '../../src/providers/builtin.ts';
 
 const { validateSpec } = BUILTIN_API;
 

@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/metrics/logger.ts';
 import { isProviderError, type ProviderErrorKind } from '../../src/providers/errors.ts';
 import { createEc2Provider, ec2ProviderFactory } from '../../src/providers/ec2/index.ts';
 import type { Provider, Snapshot } from '../../src/providers/provider.ts';
-import { BUILTIN_API } from '../../src/providers/index.ts';
+import { BUILTIN_API } from '../../src/providers/builtin.ts';
 
 const { applyDefaults } = BUILTIN_API;
 

@@ -12,7 +12,7 @@ import { isProviderError, type ProviderErrorKind } from '../../src/providers/err
 import { gceProviderFactory } from '../../src/providers/gce/index.ts';
 import { secretKey, type Provider, type Snapshot } from '../../src/providers/provider.ts';
 import { GceFakeServer } from '../harness/gce-server.ts';
-import { BUILTIN_API } from '../../src/providers/index.ts';
+import { BUILTIN_API } from '../../src/providers/builtin.ts';
 
 const { applyDefaults } = BUILTIN_API;
 

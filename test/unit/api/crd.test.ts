@@ -16,7 +16,7 @@ import type { JsonSchema } from '../../../src/api/schema-types.ts';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../../src/api/types.ts';
 import { ValidationError, matchesPattern } from '../../../src/api/validate.ts';
 import { REPO_ROOT } from '../../../src/dev/paths.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { validateSpec, specSchema, statusSchema } = BUILTIN_API;
 const buildCrd = (): Record<string, unknown> => BUILTIN_API.crd();

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultValue } from '../../../src/api/defaults.ts';
 import type { VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults } = BUILTIN_API;
 

@@ -15,7 +15,7 @@ import {
   type VmRegistrySourceStatus,
 } from '../../../src/api/types.ts';
 import type { ConsulSpec } from '../../../src/providers/consul/spec-schema.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults, validateSpec } = BUILTIN_API;
 

@@ -12,7 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { ValidationError, type FieldError } from '../../../src/api/validate.ts';
 import { providerOf } from '../../../src/api/types.ts';
 import { REPO_ROOT } from '../../../src/dev/paths.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults, validateSpec } = BUILTIN_API;
 

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../src/dev/paths.ts';
 import { CRD_FILE, crdYaml } from '../../../src/api/crd-yaml.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 import { CONFIG_DIR, kustomizationFiles } from '../../harness/manifests.ts';
 
 const COPY = join(CONFIG_DIR, 'crd', 'bases', 'vmregistry.io_vmregistrysources.yaml');

@@ -6,7 +6,7 @@ import { providerOf, type VmRegistrySourceSpecInput } from '../../../src/api/typ
 import { ALLOWED_ENDPOINTS_ANNOTATION, checkSecretConsent, parseEntries } from '../../../src/controller/consent.ts';
 import { secretKey } from '../../../src/providers/provider.ts';
 import { CONFIG_DIR, kustomizationFiles, readDocs, yamlFilesIn, type K8sObject } from '../../harness/manifests.ts';
-import { BUILTIN_API, builtinProviders } from '../../../src/providers/index.ts';
+import { BUILTIN_API, builtinProviders } from '../../../src/providers/builtin.ts';
 
 const { validateSpec, providerNames } = BUILTIN_API;
 

@@ -12,9 +12,9 @@ import {
   parseEntries,
 } from '../../../src/controller/consent.ts';
 import { distinctDestinations, originOf, type CredentialDestination } from '../../../src/providers/credential-use.ts';
-import { builtinProviders } from '../../../src/providers/index.ts';
+import { builtinProviders } from '../../../src/providers/builtin.ts';
 import type { VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { validateSpec } = BUILTIN_API;
 

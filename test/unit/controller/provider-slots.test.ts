@@ -17,7 +17,7 @@ import { originOf } from '../../../src/providers/credential-use.ts';
 import type { ProviderContext, ProviderFactory } from '../../../src/providers/provider.ts';
 import { factoriesOf } from '../../../src/providers/registry.ts';
 import { consulDescriptor } from '../../../src/providers/consul/descriptor.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { validateSpec } = BUILTIN_API;
 

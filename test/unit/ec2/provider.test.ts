@@ -6,7 +6,7 @@ import { silentLogger } from '../../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../../src/metrics/provider-metrics.ts';
 import { isProviderError } from '../../../src/providers/errors.ts';
 import { createEc2Provider, ec2Filters, ec2ProviderFactory, type Ec2InstancesApi } from '../../../src/providers/ec2/index.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults } = BUILTIN_API;
 

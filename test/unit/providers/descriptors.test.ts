@@ -15,7 +15,8 @@ import type { JsonSchema } from '../../../src/api/schema-types.ts';
 import { ValidationError, MIRRORED_RULES } from '../../../src/api/validate.ts';
 import { providerOf, type ProviderName } from '../../../src/api/types.ts';
 import { ProviderError } from '../../../src/providers/errors.ts';
-import { BUILTIN_API, PROVIDERS } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+import { PROVIDERS } from '../../../src/providers/index.ts';
 import { factoriesOf } from '../../../src/providers/registry.ts';
 import { memoryDescriptor, memoryProviderFactory, memorySpecSchema, TEST_API, TEST_CRD_YAML, TEST_PROVIDERS } from '../../fixtures/memory-provider.ts';
 

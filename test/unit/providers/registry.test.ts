@@ -16,7 +16,8 @@ registerHooks({
 });
 const loadedPackage = (name: string): boolean => [...resolved].some((u) => u.includes(`/node_modules/${name}/`));
 
-const { builtinProviders, PROVIDERS } = await import('../../../src/providers/index.ts');
+const { builtinProviders } = await import('../../../src/providers/builtin.ts');
+const { PROVIDERS } = await import('../../../src/providers/index.ts');
 const { gceDescriptor } = await import('../../../src/providers/gce/descriptor.ts');
 const { ec2Descriptor } = await import('../../../src/providers/ec2/descriptor.ts');
 const { factoriesOf, lazyFactories, ProviderLoadError } = await import('../../../src/providers/registry.ts');

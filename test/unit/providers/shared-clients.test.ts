@@ -6,7 +6,7 @@ import { silentLogger } from '../../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../../src/metrics/provider-metrics.ts';
 import { createEc2Provider, ec2Clients } from '../../../src/providers/ec2/index.ts';
 import { clientKey, SharedClients } from '../../../src/providers/shared-clients.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults } = BUILTIN_API;
 

@@ -17,7 +17,7 @@ import {
 } from '../../../src/reconcile/service-entries.ts';
 import type { DesiredEntry } from '../../../src/reconcile/types.ts';
 import { source } from '../../fixtures/builders.ts';
-import { BUILTIN_API } from '../../../src/providers/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults, validateSpec } = BUILTIN_API;
 
