@@ -1,8 +1,8 @@
 /**
  * Validation of a VmRegistrySource outside the apiserver (vmreg preview, defence in
- * depth in the controller). Structural checks walk schema.ts; the cross-field rules
- * mirror the CEL rules of the CRD, and the integration tests check both reject the
- * same inputs.
+ * depth in the controller). Structural checks walk the spec schema built for the
+ * registered providers (buildSpecSchema); the cross-field rules mirror the CEL rules of
+ * the CRD, and the integration tests check both reject the same inputs.
  */
 import { RE2JS } from 're2js';
 import type { CelRule, JsonSchema } from './schema-types.ts';
