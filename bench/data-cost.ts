@@ -8,7 +8,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { applyDefaults } from '../src/api/defaults.ts';
+import { BUILTIN_API } from '../src/providers/builtin.ts';
 import type { VmRegistrySource } from '../src/api/types.ts';
 import { slimWorkloadEntry } from '../src/reconcile/slim.ts';
 import type { HealthEntry } from '../src/providers/consul/api-types.ts';
@@ -81,7 +81,7 @@ function main(): void {
     apiVersion: 'vmregistry.io/v1alpha1',
     kind: 'VmRegistrySource',
     metadata: { name: 'fleet', namespace: 'vms', uid: 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', generation: 1 },
-    spec: applyDefaults({ consul: { address: 'http://127.0.0.1:8500', tags: ['mesh'] }, workloadEntry: { serviceAccount: 'legacy-vms' } }),
+    spec: BUILTIN_API.applyDefaults({ consul: { address: 'http://127.0.0.1:8500', tags: ['mesh'] }, workloadEntry: { serviceAccount: 'legacy-vms' } }),
   };
   const rules = consulDefaultMapping();
   const per1k = (bytes: number): string => `${round(mib(bytes) / (TOTAL / 1000), 2)} MiB per 1,000`;

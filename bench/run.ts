@@ -32,7 +32,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, type VmRegistrySource } from '../src/api/types.ts';
-import { validateSpec } from '../src/api/validate.ts';
+import { BUILTIN_API } from '../src/providers/builtin.ts';
 import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../src/runtime/kube-client.ts';
 import { mapLimit } from '../src/runtime/rate-limit.ts';
 import { startLocalCluster, type LocalCluster } from '../src/dev/cluster.ts';
@@ -178,7 +178,7 @@ const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 /** Phase 1: the yardstick. */
 async function rawApply(env: Env): Promise<number> {
   step(`1. A minimal client's server-side apply of the same ${TOTAL} WorkloadEntries, ${APPLY_CONCURRENCY} at a time`);
-  const spec = validateSpec({ consul: { address: env.agent.address, tags: [MESH_TAG] }, workloadEntry: { serviceAccount: 'legacy-vms' } });
+  const spec = BUILTIN_API.validateSpec({ consul: { address: env.agent.address, tags: [MESH_TAG] }, workloadEntry: { serviceAccount: 'legacy-vms' } });
   const provider = consulProviderFactory.create({ source: `${NS.one}/fleet`, spec, secrets: new Map(), metrics: new ProviderMetrics(new Registry()), log: createLogger('error') });
   const snapshot = await provider.snapshot(AbortSignal.timeout(300_000));
   await provider.close();

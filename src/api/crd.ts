@@ -1,10 +1,10 @@
-/** Builds the VmRegistrySource CustomResourceDefinition from schema.ts. */
+/** Builds the VmRegistrySource CustomResourceDefinition from the schemas of spec and status (see source-api.ts). */
+import type { JsonSchema } from './schema-types.ts';
 import { GROUP, KIND, PLURAL, VERSION } from './types.ts';
-import { specSchema, statusSchema } from './schema.ts';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 
-export function buildCrd(): Record<string, unknown> {
+export function buildCrd(specSchema: JsonSchema, statusSchema: JsonSchema): Record<string, unknown> {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

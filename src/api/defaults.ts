@@ -1,6 +1,5 @@
 /** Applies schema defaults the way the apiserver does, for specs read from files (preview). */
 import type { JsonSchema } from './schema-types.ts';
-import { specSchema } from './schema.ts';
 import type { VmRegistrySourceSpec, VmRegistrySourceSpecInput } from './types.ts';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -26,6 +25,7 @@ export function defaultValue(schema: JsonSchema, value: unknown): unknown {
   return v;
 }
 
-export function applyDefaults(spec: VmRegistrySourceSpecInput): VmRegistrySourceSpec {
+/** Defaults a spec with the schema of spec built for the registered providers (buildSpecSchema). */
+export function applyDefaults(spec: VmRegistrySourceSpecInput, specSchema: JsonSchema): VmRegistrySourceSpec {
   return defaultValue(specSchema, spec) as VmRegistrySourceSpec;
 }

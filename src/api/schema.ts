@@ -1,26 +1,35 @@
 /**
- * The one source of truth for the VmRegistrySource API. The CRD YAML in crds/ is
- * generated from these objects (npm run manifests) and the TypeScript types in
- * types.ts are inferred from them, so the two cannot drift apart.
+ * The one source of truth for the VmRegistrySource API. The fields every source has are
+ * here; each provider's block (spec.<provider>) comes from the provider's descriptor and
+ * is joined in by buildSpecSchema. The CRD YAML in crds/ is generated from the result
+ * (make manifests) and the TypeScript types in types.ts are inferred from the same
+ * objects, so the two cannot drift apart.
  */
 import type { JsonSchema } from './schema-types.ts';
 
-const DURATION = '^([0-9]+(ms|s|m|h))+$';
-const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
-const HTTP_URL = '^https?://[^\\s/$.?#][^\\s]*$';
+export const DURATION = '^([0-9]+(ms|s|m|h))+$';
+export const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+export const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+export const HTTP_URL = '^https?://[^\\s/$.?#][^\\s]*$';
 // Qualified label key: optional DNS-subdomain prefix, then a name of at most 63 characters.
 const LABEL_KEY =
   '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
 const LABEL_VALUE = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
 
-export const CONSUL_TIMEOUT_MESSAGE = 'consul.timeout must be at least 1s';
-
-const duration = (description: string, def: string) =>
+export const duration = (description: string, def: string) =>
   ({ type: 'string', description, pattern: DURATION, maxLength: 32, default: def }) as const;
 
+/**
+ * The CEL rule that forbids a namespace on a Secret reference: Secrets are read only from
+ * the source's own namespace. validate.ts mirrors it wherever a schema carries it.
+ */
+export const SECRET_NAMESPACE_RULE = '!has(self.__namespace__)';
+
+/** The CEL rule of a duration of at least one second; validate.ts mirrors it too. */
+export const AT_LEAST_ONE_SECOND_RULE = "duration(self) >= duration('1s')";
+
 /** A key of a Secret in the source's own namespace. */
-const secretKeyRef = (description: string, defaultKey: string) =>
+export const secretKeyRef = (description: string, defaultKey: string) =>
   ({
     type: 'object',
     description: `${description} The Secret must be in the VmRegistrySource's own namespace.`,
@@ -35,223 +44,18 @@ const secretKeyRef = (description: string, defaultKey: string) =>
     },
     'x-kubernetes-validations': [
       {
-        rule: '!has(self.__namespace__)',
+        rule: SECRET_NAMESPACE_RULE,
         message: 'secretRef.namespace is not allowed: the Secret must be in the same namespace as the VmRegistrySource',
         reason: 'FieldValueForbidden',
       },
     ],
   }) as const;
 
-const stringList = (description: string, maxItems: number) =>
+export const stringList = (description: string, maxItems: number) =>
   ({ type: 'array', description, items: { type: 'string', minLength: 1, maxLength: 253 }, maxItems }) as const;
 
-const stringMap = (description: string) =>
+export const stringMap = (description: string) =>
   ({ type: 'object', description, additionalProperties: { type: 'string' }, maxProperties: 64 }) as const;
-
-export const consulSpecSchema = {
-  type: 'object',
-  description: 'Select services from a HashiCorp Consul catalog. Changes arrive through blocking queries.',
-  required: ['address'],
-  properties: {
-    address: {
-      type: 'string',
-      description: 'HTTP(S) address of a Consul agent or server, e.g. http://consul.consul.svc:8500.',
-      pattern: HTTP_URL,
-      maxLength: 2048,
-    },
-    datacenter: { type: 'string', description: "Datacenter to query. Default: the agent's own.", maxLength: 253 },
-    services: stringList('Service names to select. Empty: every service that matches tags.', 1000),
-    tags: stringList('Tags an instance must carry, all of them. Empty: no tag filter.', 64),
-    nodeMeta: stringMap('Node metadata an instance\'s node must carry (Consul node-meta filter).'),
-    namespace: { type: 'string', description: 'Consul Enterprise namespace. Sent only when set.', maxLength: 64 },
-    partition: { type: 'string', description: 'Consul Enterprise admin partition. Sent only when set.', maxLength: 64 },
-    health: {
-      type: 'object',
-      description: 'How Consul health checks affect WorkloadEntries.',
-      default: {},
-      properties: {
-        mode: {
-          type: 'string',
-          enum: ['exclude', 'status'],
-          default: 'exclude',
-          description:
-            'exclude: only instances whose checks pass get a WorkloadEntry. status: every instance gets one, and Consul\'s verdict is written to its Healthy condition for Istio.',
-        },
-        includeWarning: {
-          type: 'boolean',
-          default: false,
-          description: 'Treat checks in warning state as passing.',
-        },
-      },
-    },
-    tokenSecretRef: secretKeyRef('ACL token for Consul.', 'token'),
-    tls: {
-      type: 'object',
-      description: 'TLS settings for an https address.',
-      properties: {
-        caSecretRef: secretKeyRef('PEM CA bundle that signs the Consul server certificate.', 'ca.crt'),
-        serverName: { type: 'string', description: 'Server name to verify instead of the address host.', maxLength: 253 },
-        insecureSkipVerify: {
-          type: 'boolean',
-          default: false,
-          description: 'Skip server certificate verification. For testing only.',
-        },
-      },
-    },
-    timeout: {
-      ...duration('Timeout of one non-blocking request to Consul. At least 1s: shorter would fail healthy agents under load.', '10s'),
-      'x-kubernetes-validations': [{ rule: "duration(self) >= duration('1s')", message: CONSUL_TIMEOUT_MESSAGE }],
-    },
-    tagSeparator: {
-      type: 'string',
-      description: 'Tags of the form key<sep>value become labels key=value (the convention of Istio 1.7\'s Consul registry).',
-      default: '|',
-      minLength: 1,
-      maxLength: 4,
-    },
-  },
-} as const satisfies JsonSchema;
-
-export const ec2SpecSchema = {
-  type: 'object',
-  description: 'Select instances from AWS EC2 (DescribeInstances).',
-  required: ['region'],
-  properties: {
-    region: { type: 'string', description: 'AWS region, e.g. eu-west-1.', pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$', maxLength: 32 },
-    endpoint: {
-      type: 'string',
-      description: 'EC2 endpoint URL override, for VPC endpoints, other partitions or a local test server.',
-      pattern: HTTP_URL,
-      maxLength: 2048,
-    },
-    filters: {
-      type: 'array',
-      description:
-        'EC2 filters in the API\'s own form, e.g. {name: "tag:mesh", values: ["true"]}. Unless one names instance-state-name, only running instances are selected.',
-      maxItems: 50,
-      items: {
-        type: 'object',
-        required: ['name', 'values'],
-        properties: {
-          name: { type: 'string', minLength: 1, maxLength: 255 },
-          values: { type: 'array', items: { type: 'string', maxLength: 255 }, minItems: 1, maxItems: 200 },
-        },
-      },
-    },
-    addressType: {
-      type: 'string',
-      enum: ['private-ipv4', 'public-ipv4', 'private-dns', 'ipv6'],
-      default: 'private-ipv4',
-      description: 'Which instance address becomes the WorkloadEntry address.',
-    },
-    serviceTagKey: {
-      type: 'string',
-      description: 'Tag whose value names the service an instance belongs to (the label given by workloadEntry.serviceLabel).',
-      default: 'service',
-      minLength: 1,
-      maxLength: 128,
-    },
-    portsTagKey: {
-      type: 'string',
-      description:
-        'Tag listing ports as name=number pairs separated by commas, e.g. "http=8080,grpc=9090". No default: without it no tag is read as ports. An instance whose tag has a bad pair is skipped with a reason.',
-      maxLength: 128,
-    },
-    networkTagKey: { type: 'string', description: 'Optional tag whose value is the mesh network.', maxLength: 128 },
-    serviceAccountTagKey: { type: 'string', description: 'Optional tag whose value is the service account.', maxLength: 128 },
-    vpcNetworks: stringMap('Mesh network per VPC id, e.g. {"vpc-0abc": "network-eu"}. Default: the VPC id.'),
-    credentialsSecretRef: {
-      type: 'object',
-      description:
-        'Static access keys from a Secret in the source\'s namespace. Default: the AWS default credential chain (environment, web identity / IRSA, instance profile).',
-      required: ['name'],
-      properties: {
-        name: { type: 'string', pattern: DNS_SUBDOMAIN, maxLength: 253 },
-        accessKeyIdKey: { type: 'string', default: 'AWS_ACCESS_KEY_ID', maxLength: 253 },
-        secretAccessKeyKey: { type: 'string', default: 'AWS_SECRET_ACCESS_KEY', maxLength: 253 },
-        sessionTokenKey: { type: 'string', description: 'Optional key holding a session token.', maxLength: 253 },
-        namespace: { type: 'string', description: 'Not allowed; present so the error is explicit.' },
-      },
-      'x-kubernetes-validations': [
-        {
-          rule: '!has(self.__namespace__)',
-          message: 'credentialsSecretRef.namespace is not allowed: the Secret must be in the same namespace as the VmRegistrySource',
-          reason: 'FieldValueForbidden',
-        },
-      ],
-    },
-    assumeRole: {
-      type: 'object',
-      description: 'Assume this IAM role (optionally cross-account) with the base credentials.',
-      required: ['roleArn'],
-      properties: {
-        roleArn: { type: 'string', pattern: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$', maxLength: 2048 },
-        externalId: { type: 'string', maxLength: 1224 },
-        sessionName: { type: 'string', default: 'vm-registry-operator', pattern: '^[\\w+=,.@-]{2,64}$' },
-      },
-    },
-    retryMode: {
-      type: 'string',
-      enum: ['standard', 'adaptive'],
-      default: 'standard',
-      description: 'AWS SDK retry mode; adaptive also rate-limits the client when throttled.',
-    },
-    maxAttempts: { type: 'integer', minimum: 1, maximum: 20, default: 3, description: 'AWS SDK attempts per call.' },
-  },
-} as const satisfies JsonSchema;
-
-export const gceSpecSchema = {
-  type: 'object',
-  description: 'Select instances from Google Compute Engine.',
-  required: ['project'],
-  properties: {
-    project: { type: 'string', description: 'Google Cloud project id.', pattern: '^[a-z][-a-z0-9]{4,28}[a-z0-9]$' },
-    zones: {
-      type: 'array',
-      description: 'Zones to list, e.g. ["europe-west1-b"]. Empty: all zones (aggregatedList).',
-      items: { type: 'string', pattern: '^[a-z]+-[a-z]+[0-9]+-[a-z]$' },
-      maxItems: 100,
-    },
-    filter: {
-      type: 'string',
-      description: 'Compute Engine filter expression, e.g. labels.mesh = "true". Unless the filter names status, only RUNNING instances are selected.',
-      maxLength: 4096,
-    },
-    addressType: {
-      type: 'string',
-      enum: ['internal', 'external'],
-      default: 'internal',
-      description: 'internal: the interface\'s networkIP; external: its first access config\'s natIP.',
-    },
-    networkInterface: {
-      type: 'string',
-      description: 'Name of the network interface whose address is used.',
-      default: 'nic0',
-      pattern: '^nic[0-9]+$',
-    },
-    serviceLabelKey: {
-      type: 'string',
-      description: 'GCE label whose value names the service an instance belongs to.',
-      default: 'service',
-      maxLength: 63,
-    },
-    portsMetadataKey: {
-      type: 'string',
-      description: 'Optional metadata key listing ports as name=number pairs, e.g. "http=8080,grpc=9090".',
-      maxLength: 128,
-    },
-    credentialsSecretRef: secretKeyRef(
-      'Service-account key JSON. Default: Application Default Credentials (workload identity).',
-      'key.json',
-    ),
-    endpoint: {
-      type: 'string',
-      description: 'Compute API endpoint override (Private Service Connect or a local test server).',
-      pattern: HTTP_URL,
-      maxLength: 2048,
-    },
-  },
-} as const satisfies JsonSchema;
 
 export const relabelRuleSchema = {
   type: 'object',
@@ -387,13 +191,14 @@ export const serviceEntryTemplateSchema = {
   },
 } as const satisfies JsonSchema;
 
-export const specSchema = {
+/**
+ * The fields every source has, whatever its provider. Each registered provider adds its
+ * own block next to them (spec.consul, spec.ec2, ...): see buildSpecSchema.
+ */
+export const commonSpecSchema = {
   type: 'object',
   description: 'Which VM registry to read, what to select, and how to map it to Istio WorkloadEntries.',
   properties: {
-    consul: consulSpecSchema,
-    ec2: ec2SpecSchema,
-    gce: gceSpecSchema,
     workloadEntry: workloadEntryTemplateSchema,
     serviceEntries: serviceEntryTemplateSchema,
     interval: duration('How often the registry is read in full (Consul changes also arrive at once).', '30s'),
@@ -423,15 +228,50 @@ export const specSchema = {
   },
   'x-kubernetes-validations': [
     {
-      rule: '[has(self.consul), has(self.ec2), has(self.gce)].filter(x, x).size() == 1',
-      message: 'exactly one provider must be set: consul, ec2 or gce',
-    },
-    {
       rule: "duration(self.interval) >= duration('1s') && duration(self.interval) <= duration('24h')",
       message: 'interval must be between 1s and 24h',
     },
   ],
 } as const satisfies JsonSchema;
+
+/** What the API needs to know of a provider: its name (the spec field) and the schema of its block. */
+export interface ProviderSchema {
+  readonly name: string;
+  readonly specSchema: JsonSchema;
+}
+
+/** "consul, ec2 or gce": provider names as a sentence lists them. */
+export function listOfNames(names: readonly string[]): string {
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+}
+
+/** The message of the exactly-one-provider rule, shared by the CEL rule and the TypeScript validator. */
+export function exactlyOneProviderMessage(names: readonly string[]): string {
+  return `exactly one provider must be set: ${listOfNames(names)}`;
+}
+
+/**
+ * The schema of spec: one block per provider, in registration order, before the common
+ * fields, and a CEL rule that exactly one of the blocks is set.
+ */
+export function buildSpecSchema(providers: readonly ProviderSchema[]): JsonSchema {
+  const names = providers.map((p) => p.name);
+  const clash = names.find((n, i) => names.indexOf(n) !== i || Object.hasOwn(commonSpecSchema.properties, n));
+  if (clash !== undefined) throw new Error(`provider name "${clash}" is registered twice or clashes with a spec field`);
+  return {
+    type: commonSpecSchema.type,
+    description: commonSpecSchema.description,
+    properties: { ...Object.fromEntries(providers.map((p) => [p.name, p.specSchema])), ...commonSpecSchema.properties },
+    'x-kubernetes-validations': [
+      {
+        rule: `[${names.map((n) => `has(self.${n})`).join(', ')}].filter(x, x).size() == 1`,
+        message: exactlyOneProviderMessage(names),
+      },
+      ...commonSpecSchema['x-kubernetes-validations'],
+    ],
+  };
+}
 
 const conditionSchema = {
   type: 'object',
@@ -446,11 +286,12 @@ const conditionSchema = {
   },
 } as const satisfies JsonSchema;
 
+/** The status; `provider` gets the enum of registered names from buildStatusSchema. */
 export const statusSchema = {
   type: 'object',
   properties: {
     observedGeneration: { type: 'integer', description: 'The spec generation the status describes.' },
-    provider: { type: 'string', enum: ['consul', 'ec2', 'gce'], description: 'The provider in use.' },
+    provider: { type: 'string', description: 'The provider in use.' },
     conditions: {
       type: 'array',
       description: 'Ready summarises ProviderReady (the registry answered) and Synced (the entries match it).',
@@ -480,3 +321,12 @@ export const statusSchema = {
     },
   },
 } as const satisfies JsonSchema;
+
+/** The status schema with status.provider limited to the registered provider names. */
+export function buildStatusSchema(providers: readonly ProviderSchema[]): JsonSchema {
+  const { provider } = statusSchema.properties;
+  const withEnum = { type: provider.type, enum: providers.map((p) => p.name), description: provider.description };
+  // Same field order as statusSchema: the generated CRD keeps its bytes.
+  const properties = Object.entries(statusSchema.properties).map(([field, schema]): [string, JsonSchema] => [field, field === 'provider' ? withEnum : schema]);
+  return { type: statusSchema.type, properties: Object.fromEntries(properties) };
+}

@@ -1,15 +1,15 @@
 /**
  * Validation of a VmRegistrySource outside the apiserver (vmreg preview, defence in
- * depth in the controller). Structural checks walk schema.ts; the cross-field rules
- * mirror the CEL rules of the CRD, and the integration tests check both reject the
- * same inputs.
+ * depth in the controller). Structural checks walk the spec schema built for the
+ * registered providers (buildSpecSchema); the cross-field rules mirror the CEL rules of
+ * the CRD, and the integration tests check both reject the same inputs.
  */
 import { RE2JS } from 're2js';
-import type { JsonSchema } from './schema-types.ts';
-import { CONSUL_TIMEOUT_MESSAGE, specSchema } from './schema.ts';
+import type { CelRule, JsonSchema } from './schema-types.ts';
+import { AT_LEAST_ONE_SECOND_RULE, commonSpecSchema, exactlyOneProviderMessage, SECRET_NAMESPACE_RULE } from './schema.ts';
 import { parseDuration } from './duration.ts';
-import { applyDefaults } from './defaults.ts';
-import { PROVIDER_NAMES, type VmRegistrySourceSpec } from './types.ts';
+import { defaultValue } from './defaults.ts';
+import type { VmRegistrySourceSpec } from './types.ts';
 
 export interface FieldError {
   readonly path: string;
@@ -94,35 +94,63 @@ function walk(schema: JsonSchema, value: unknown, path: string, out: FieldError[
   }
 }
 
-function consulTimeoutRule(timeout: string, out: FieldError[]): void {
-  try {
-    if (parseDuration(timeout) < 1000) out.push({ path: 'spec.consul.timeout', message: CONSUL_TIMEOUT_MESSAGE });
-  } catch {
-    /* reported by the pattern check */
+type RuleMirror = (value: unknown, path: string, rule: CelRule, out: FieldError[]) => void;
+
+/**
+ * CEL rules that may sit anywhere in a provider's block, in TypeScript: a provider that
+ * builds its schema from the helpers in schema.ts gets them checked here without a line
+ * of its own. A provider with another rule adds its mirror here (a unit test lists the
+ * rules of every registered provider that have none).
+ */
+export const MIRRORED_RULES: ReadonlyMap<string, RuleMirror> = new Map<string, RuleMirror>([
+  [
+    SECRET_NAMESPACE_RULE,
+    (value, path, _rule, out) => {
+      if (isRecord(value) && value['namespace'] !== undefined) {
+        out.push({ path, message: 'namespace is not allowed: the Secret must be in the same namespace as the VmRegistrySource' });
+      }
+    },
+  ],
+  [
+    AT_LEAST_ONE_SECOND_RULE,
+    (value, path, rule, out) => {
+      if (typeof value !== 'string') return;
+      try {
+        if (parseDuration(value) < 1000) out.push({ path, message: rule.message });
+      } catch {
+        /* reported by the pattern check */
+      }
+    },
+  ],
+]);
+
+/** Runs the mirrored CEL rules of a schema and its children over a value whose shape is valid. */
+function mirroredRules(schema: JsonSchema, value: unknown, path: string, out: FieldError[]): void {
+  for (const rule of schema['x-kubernetes-validations'] ?? []) MIRRORED_RULES.get(rule.rule)?.(value, path, rule, out);
+  if (isRecord(value)) {
+    for (const [key, child] of Object.entries(value)) {
+      const sub = schema.properties !== undefined && Object.hasOwn(schema.properties, key) ? schema.properties[key] : schema.additionalProperties;
+      if (sub !== undefined) mirroredRules(sub, child, `${path}.${key}`, out);
+    }
+  } else if (Array.isArray(value) && schema.items !== undefined) {
+    const items = schema.items;
+    value.forEach((item, i) => mirroredRules(items, item, `${path}[${i}]`, out));
   }
 }
 
 /** The CRD's CEL rules, in TypeScript. */
-function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
-  const providers = PROVIDER_NAMES.filter((p) => spec[p] !== undefined);
-  if (providers.length !== 1) out.push({ path: 'spec', message: 'exactly one provider must be set: consul, ec2 or gce' });
+function crossFieldRules(spec: VmRegistrySourceSpec, schemas: SpecSchemas, out: FieldError[]): void {
+  const blocks = schemas.providerNames.filter((p) => (spec as Record<string, unknown>)[p] !== undefined);
+  if (blocks.length !== 1) out.push({ path: 'spec', message: exactlyOneProviderMessage(schemas.providerNames) });
   try {
     const ms = parseDuration(spec.interval);
     if (ms < 1000 || ms > 86_400_000) out.push({ path: 'spec', message: 'interval must be between 1s and 24h' });
   } catch {
     /* reported by the pattern check */
   }
-  if (spec.consul !== undefined) consulTimeoutRule(spec.consul.timeout, out);
-  const refs: Array<[string, { namespace?: string } | undefined]> = [
-    ['spec.consul.tokenSecretRef', spec.consul?.tokenSecretRef],
-    ['spec.consul.tls.caSecretRef', spec.consul?.tls?.caSecretRef],
-    ['spec.ec2.credentialsSecretRef', spec.ec2?.credentialsSecretRef],
-    ['spec.gce.credentialsSecretRef', spec.gce?.credentialsSecretRef],
-  ];
-  for (const [path, ref] of refs) {
-    if (ref?.namespace !== undefined) {
-      out.push({ path, message: 'namespace is not allowed: the Secret must be in the same namespace as the VmRegistrySource' });
-    }
+  for (const name of blocks) {
+    const block = schemas.specSchema.properties?.[name];
+    if (block !== undefined) mirroredRules(block, (spec as Record<string, unknown>)[name], `spec.${name}`, out);
   }
   spec.workloadEntry.relabelings?.forEach((rule, i) => {
     const path = `spec.workloadEntry.relabelings[${i}]`;
@@ -140,7 +168,7 @@ function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
       out.push({ path, message: 'host templates know only the placeholders {service}, {namespace} and {source}' });
     }
   });
-  const keyPattern = specSchema.properties.workloadEntry.properties.serviceLabel.pattern;
+  const keyPattern = commonSpecSchema.properties.workloadEntry.properties.serviceLabel.pattern;
   for (const key of Object.keys(spec.workloadEntry.labels ?? {})) {
     if (!matchesPattern(keyPattern, key)) {
       out.push({ path: 'spec.workloadEntry.labels', message: `label key "${key}" is not a valid Kubernetes label key` });
@@ -148,13 +176,23 @@ function crossFieldRules(spec: VmRegistrySourceSpec, out: FieldError[]): void {
   }
 }
 
-/** Validates and defaults a spec; throws ValidationError listing every schema problem, then (once the shape is right) every cross-field one. */
-export function validateSpec(input: unknown): VmRegistrySourceSpec {
+/** What validation needs to know of the registered providers (see api/source-api.ts). */
+export interface SpecSchemas {
+  /** The schema of spec with every registered provider's block (buildSpecSchema). */
+  readonly specSchema: JsonSchema;
+  readonly providerNames: readonly string[];
+}
+
+/**
+ * Validates and defaults a spec against the registered providers; throws ValidationError
+ * listing every schema problem, then (once the shape is right) every cross-field one.
+ */
+export function validateSpec(input: unknown, schemas: SpecSchemas): VmRegistrySourceSpec {
   const errors: FieldError[] = [];
   if (!isRecord(input)) throw new ValidationError([{ path: 'spec', message: 'Required value' }]);
-  const spec = applyDefaults(input as Parameters<typeof applyDefaults>[0]);
-  walk(specSchema, spec, 'spec', errors);
-  if (errors.length === 0) crossFieldRules(spec, errors);
+  const spec = defaultValue(schemas.specSchema, input) as VmRegistrySourceSpec;
+  walk(schemas.specSchema, spec, 'spec', errors);
+  if (errors.length === 0) crossFieldRules(spec, schemas, errors);
   if (errors.length > 0) throw new ValidationError(errors);
   return spec;
 }

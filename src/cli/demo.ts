@@ -12,7 +12,7 @@ import { cacheRoot } from '../dev/paths.ts';
 import { Operator } from '../controller/operator.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger } from '../metrics/logger.ts';
-import { builtinProviders } from '../providers/index.ts';
+import { builtinProviders } from '../providers/builtin.ts';
 
 export const DEMO_HELP = `vmreg demo — see the operator work, on this machine only
 

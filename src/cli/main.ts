@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** vmreg: the operator (run), a registry preview (preview), and the local environment (dev, demo). */
 import type { ValidationError } from '../api/validate.ts';
-import { isProviderError } from '../providers/errors.ts';
+import type { ProviderError } from '../providers/errors.ts';
 import { UsageError } from './errors.ts';
 
 const HELP = `vmreg — keeps Istio WorkloadEntries in step with VM registries (Consul, AWS EC2, Google Compute Engine)
@@ -70,6 +70,11 @@ async function importDevCommand(command: 'dev' | 'demo'): Promise<{ help: string
  */
 function isValidationError(e: unknown): e is ValidationError {
   return e instanceof Error && e.name === 'ValidationError' && Array.isArray((e as { errors?: unknown }).errors);
+}
+
+/** By name too: errors.ts reads the provider descriptors (and their schemas) for the reason prefixes. */
+function isProviderError(e: unknown): e is ProviderError {
+  return e instanceof Error && e.name === 'ProviderError' && typeof (e as { kind?: unknown }).kind === 'string';
 }
 
 function print(text: string): number {

@@ -7,10 +7,9 @@ import { parseArgs } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
 import { parseDuration } from '../api/duration.ts';
 import { KIND, providerOf, type VmRegistrySource } from '../api/types.ts';
-import { validateSpec } from '../api/validate.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger } from '../metrics/logger.ts';
-import { builtinProviders } from '../providers/index.ts';
+import { builtinProviders } from '../providers/builtin.ts';
 import { secretKey } from '../providers/provider.ts';
 import { toAppliedObject } from '../reconcile/apply.ts';
 import { buildDesiredState } from '../reconcile/desired.ts';
@@ -57,7 +56,7 @@ export async function preview(argv: string[], out: (s: string) => void = (s) => 
   for (const raw of sources) {
     const name = raw.metadata?.name ?? 'preview';
     const namespace = raw.metadata?.namespace ?? 'default';
-    const spec = validateSpec(raw.spec);
+    const spec = factories.api.validateSpec(raw.spec);
     const factory = await factories.load(providerOf(spec));
     if (!factory) throw new UsageError(`provider ${providerOf(spec)} is not in this build`);
     for (const ref of factory.secretRefs(spec)) {

@@ -11,7 +11,7 @@ import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger, type LogLevel } from '../metrics/logger.ts';
 import { parseBindAddress, startProbeServer } from '../metrics/server.ts';
 import { DEFAULT_POOL_LIMITS, MIN_CONNECTIONS, type PoolLimits } from '../providers/consul/pool.ts';
-import { builtinProviders } from '../providers/index.ts';
+import { builtinProviders } from '../providers/builtin.ts';
 import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS, KubeApiError, type KubeClientOptions } from '../runtime/kube-client.ts';
 import { UsageError } from './errors.ts';
 import { loadKubeConfig } from './kubeconfig.ts';

@@ -5,7 +5,7 @@
  */
 import { parseDuration } from '../api/duration.ts';
 import { providerOf, SOURCES, type VmRegistrySource, type VmRegistrySourceStatus } from '../api/types.ts';
-import { ValidationError, validateSpec } from '../api/validate.ts';
+import { ValidationError } from '../api/validate.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
 import type { Snapshot } from '../providers/provider.ts';
@@ -118,7 +118,7 @@ export class Reconciler {
 
     let spec;
     try {
-      spec = validateSpec(source.spec);
+      spec = this.deps.factories.api.validateSpec(source.spec);
     } catch (e) {
       const message = e instanceof ValidationError ? e.message : String(e);
       await this.writeStatus(source, { provider: undefined, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidSpec', message }] });

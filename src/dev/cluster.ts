@@ -16,10 +16,19 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-export async function startLocalCluster(options: ControlPlaneOptions = {}): Promise<LocalCluster> {
+export interface LocalClusterOptions extends ControlPlaneOptions {
+  /**
+   * The VmRegistrySource CRD to install instead of crds/: tests that register a provider
+   * of their own install the CRD built with it.
+   */
+  readonly vmRegistrySourceCrd?: string;
+}
+
+export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const cp = await LocalControlPlane.start(options);
   try {
-    await cp.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'crds')]);
+    if (options.vmRegistrySourceCrd === undefined) await cp.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'crds')]);
+    else await cp.kubectl(['apply', '--server-side', '-f', '-'], { input: options.vmRegistrySourceCrd });
     await cp.kubectl(['apply', '--server-side', '-f', '-'], { input: await istioCrdsYaml() });
     await cp.kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
     // The garbage collector discovers resource types every 30 s; a restart makes it see the CRDs now.

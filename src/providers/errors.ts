@@ -1,5 +1,6 @@
 /** Typed provider errors: the kind decides the status reason and whether to retry fast. */
 import type { ProviderName } from '../api/types.ts';
+import { PROVIDERS } from './index.ts';
 
 export type ProviderErrorKind = 'Unreachable' | 'Unauthorized' | 'BadConfig' | 'Throttled' | 'Timeout' | 'BadResponse';
 
@@ -13,13 +14,20 @@ export class ProviderError extends Error {
     this.kind = kind;
   }
 
-  /** Status condition reason, e.g. "ConsulUnauthorized". */
+  /** Status condition reason, e.g. "ConsulUnauthorized": the provider's reasonPrefix and the kind. */
   get reason(): string {
-    const p = this.provider === 'ec2' ? 'EC2' : this.provider === 'gce' ? 'GCE' : 'Consul';
-    return `${p}${this.kind}`;
+    return `${reasonPrefixOf(this.provider)}${this.kind}`;
   }
 }
 
 export function isProviderError(e: unknown): e is ProviderError {
   return e instanceof ProviderError;
+}
+
+/**
+ * The reason prefix a provider's descriptor declares; a provider outside this build's
+ * list (a test provider) gets its name with a capital first letter.
+ */
+export function reasonPrefixOf(provider: ProviderName): string {
+  return PROVIDERS.find((d) => d.name === provider)?.reasonPrefix ?? `${provider.charAt(0).toUpperCase()}${provider.slice(1)}`;
 }

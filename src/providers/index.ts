@@ -1,19 +1,13 @@
 /**
- * Every provider this build ships. A new provider is one folder plus one line here.
- * Each module is imported only when a source first names its provider (see registry.ts).
+ * Every provider this build ships, in the order of the CRD's spec fields. A new provider
+ * is one folder (with its descriptor.ts) plus one entry in PROVIDERS; the CRD, the
+ * exactly-one-provider rule, status.provider, validation and the status reasons follow
+ * from it (docs/providers.md). Descriptors are light: this module loads no provider
+ * implementation and no validator (builtin.ts builds the API and the lazy factories).
  */
-import type { HubOptions } from './consul/hub.ts';
-import { lazyFactories, type ProviderFactories } from './registry.ts';
+import { consulDescriptor } from './consul/descriptor.ts';
+import type { ProviderDescriptor } from './descriptor.ts';
+import { ec2Descriptor } from './ec2/descriptor.ts';
+import { gceDescriptor } from './gce/descriptor.ts';
 
-export interface BuiltinProviderOptions {
-  /** Connection cap and liveness bound shared by every Consul source (vmreg run flags). */
-  readonly consul?: Partial<HubOptions>;
-}
-
-export function builtinProviders(options: BuiltinProviderOptions = {}): ProviderFactories {
-  return lazyFactories({
-    consul: async () => (await import('./consul/index.ts')).createConsulProviderFactory(options.consul),
-    ec2: async () => (await import('./ec2/index.ts')).ec2ProviderFactory,
-    gce: async () => (await import('./gce/index.ts')).gceProviderFactory,
-  });
-}
+export const PROVIDERS: readonly ProviderDescriptor[] = [consulDescriptor, ec2Descriptor, gceDescriptor];

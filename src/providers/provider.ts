@@ -6,6 +6,7 @@ import type { ProviderName, RelabelRule, VmRegistrySourceSpec } from '../api/typ
 import type { ProviderMetrics } from '../metrics/provider-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
 import type { CredentialUse } from './credential-use.ts';
+import type { ProviderDescriptor } from './descriptor.ts';
 
 /**
  * One endpoint (VM instance, service instance) as the registry reports it, described
@@ -93,7 +94,8 @@ export function secretKey(ref: SecretKeyReference): string {
 }
 
 export interface ProviderFactory {
-  readonly name: ProviderName;
+  /** The provider this factory serves: its name, schema and status reasons. */
+  readonly descriptor: ProviderDescriptor;
   /** Secret keys the spec refers to; the controller reads them and passes the values in. */
   secretRefs(spec: VmRegistrySourceSpec): SecretKeyReference[];
   create(ctx: ProviderContext): Provider;

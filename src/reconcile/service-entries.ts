@@ -15,11 +15,11 @@ import type { OwnerReference, ServiceEntryPort, ServiceEntrySpec } from '../api/
 /** The service (value of the service label) a generated ServiceEntry stands for. */
 export const SERVICE_ANNOTATION = 'vmregistry.io/service';
 
-/** Default host templates per provider (documented in the CRD and docs/service-entries.md). */
-export const DEFAULT_HOSTS: Readonly<Record<ProviderName, readonly string[]>> = {
+/** Default host templates (documented in the CRD and docs/service-entries.md). */
+export const VM_INTERNAL_HOSTS: readonly string[] = ['{service}.{namespace}.vm.internal'];
+/** Providers whose registry has a host convention of its own; the others get VM_INTERNAL_HOSTS. */
+export const DEFAULT_HOSTS: Readonly<Partial<Record<ProviderName, readonly string[]>>> = {
   consul: ['{service}.service.consul'],
-  ec2: ['{service}.{namespace}.vm.internal'],
-  gce: ['{service}.{namespace}.vm.internal'],
 };
 
 export interface DesiredServiceEntry {
@@ -148,7 +148,7 @@ export function buildDesiredServiceEntries(input: ServiceEntryInput): DesiredSer
     list.push(e);
     byService.set(service, list);
   }
-  const templates = input.template.hosts ?? DEFAULT_HOSTS[input.provider];
+  const templates = input.template.hosts ?? DEFAULT_HOSTS[input.provider] ?? VM_INTERNAL_HOSTS;
   const serviceEntries: DesiredServiceEntry[] = [];
   const skipped: SkippedService[] = [];
   for (const service of [...byService.keys()].sort(compare)) {

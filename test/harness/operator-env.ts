@@ -4,7 +4,8 @@
  */
 import { Registry } from 'prom-client';
 import { KubeConfig } from '@kubernetes/client-node';
-import { startLocalCluster, type LocalCluster } from '../../src/dev/cluster.ts';
+import { startLocalCluster, type LocalCluster, type LocalClusterOptions } from '../../src/dev/cluster.ts';
+import { TEST_CRD_YAML } from '../fixtures/memory-provider.ts';
 import { ControllerMetrics } from '../../src/metrics/controller-metrics.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/metrics/logger.ts';
 import { Operator, type OperatorOptions } from '../../src/controller/operator.ts';
@@ -37,6 +38,11 @@ export async function startOperator(
 }
 
 export { startLocalCluster };
+
+/** A local cluster whose CRD knows the test provider (spec.memory) besides the shipped ones. */
+export function startTestCluster(options: Omit<LocalClusterOptions, 'vmRegistrySourceCrd'> = {}): Promise<LocalCluster> {
+  return startLocalCluster({ ...options, vmRegistrySourceCrd: TEST_CRD_YAML });
+}
 
 /** Polls fn until it returns a value that is not undefined/false, or fails with the last value. */
 /**

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, condition, eventually, getEntries, getSource, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 
@@ -15,7 +15,7 @@ let cluster: LocalCluster;
 let op: RunningOperator;
 
 before(async () => {
-  cluster = await startLocalCluster({ controllerManager: false });
+  cluster = await startTestCluster({ controllerManager: false });
   op = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
 });
 
@@ -56,7 +56,7 @@ spec:
   interval: 1h
   adopt: true
   policy: ${policy}
-  consul: {address: "${url}"}
+  memory: {registry: "${url}"}
   workloadEntry:
     ports: [{name: http, number: 8080}]
 `);

@@ -7,8 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
 import { startLocalCluster, type LocalCluster } from '../../src/dev/cluster.ts';
-import { ValidationError, validateSpec } from '../../src/api/validate.ts';
+import { ValidationError } from '../../src/api/validate.ts';
 import { eventually } from '../harness/operator-env.ts';
+import { BUILTIN_API } from '../../src/providers/builtin.ts';
+
+const { validateSpec } = BUILTIN_API;
 
 let cluster: LocalCluster;
 

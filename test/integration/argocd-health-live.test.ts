@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { applyYaml, condition, eventually, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, condition, eventually, getSource, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import { ensureGlua, runHealthCheck, type HealthResult } from '../harness/argocd-health.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
@@ -21,7 +21,7 @@ let glua = '';
 
 before(async () => {
   glua = await ensureGlua();
-  cluster = await startLocalCluster({ controllerManager: false });
+  cluster = await startTestCluster({ controllerManager: false });
   op = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
   await applyYaml(cluster, `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n`);
 });
@@ -46,7 +46,7 @@ kind: VmRegistrySource
 metadata: {name: ${name}, namespace: ${NS}}
 spec:
   interval: ${interval}
-  consul: {address: "${url}"}
+  memory: {registry: "${url}"}
   workloadEntry:
     ports: [{name: http, number: 8080}]
 `;
@@ -97,7 +97,7 @@ describe('the Argo CD health check on live VmRegistrySources', () => {
     reg.failure = 'Unreachable';
     const down = await eventually('ProviderReady=False', async () => {
       const s = await getSource(cluster, NS, 'down');
-      return condition(s, 'ProviderReady')?.reason === 'ConsulUnreachable' && condition(s, 'Ready')?.status === 'False' ? s : undefined;
+      return condition(s, 'ProviderReady')?.reason === 'MemoryUnreachable' && condition(s, 'Ready')?.status === 'False' ? s : undefined;
     });
     const degraded = await health(down);
     assert.equal(degraded.status, 'Degraded');

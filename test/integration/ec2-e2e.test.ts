@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateTagsCommand, DescribeInstancesCommand, StopInstancesCommand, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { builtinProviders } from '../../src/providers/index.ts';
+import { builtinProviders } from '../../src/providers/builtin.ts';
 import { MOTO_CREDENTIALS, createIamUser, launchInstances, motoEc2Client, startMoto, type MotoServer } from '../../src/dev/moto.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { freePort } from '../../src/dev/process.ts';

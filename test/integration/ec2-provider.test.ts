@@ -6,7 +6,6 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateTagsCommand, DeleteTagsCommand, StopInstancesCommand, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { Registry } from 'prom-client';
-import { applyDefaults } from '../../src/api/defaults.ts';
 import type { VmRegistrySourceSpecInput } from '../../src/api/types.ts';
 import { createIamUser, launchInstances, motoEc2Client, startMoto, type MotoServer } from '../../src/dev/moto.ts';
 import { ProviderMetrics } from '../../src/metrics/provider-metrics.ts';
@@ -14,6 +13,9 @@ import { silentLogger } from '../../src/metrics/logger.ts';
 import { isProviderError, type ProviderErrorKind } from '../../src/providers/errors.ts';
 import { createEc2Provider, ec2ProviderFactory } from '../../src/providers/ec2/index.ts';
 import type { Provider, Snapshot } from '../../src/providers/provider.ts';
+import { BUILTIN_API } from '../../src/providers/builtin.ts';
+
+const { applyDefaults } = BUILTIN_API;
 
 const REGION = 'eu-west-1';
 type Ec2Input = NonNullable<VmRegistrySourceSpecInput['ec2']>;

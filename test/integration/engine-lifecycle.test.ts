@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, condition, eventually, getEntries, getSource, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 
 const registries = new Map<string, MemoryRegistry>();
@@ -28,7 +28,7 @@ kind: VmRegistrySource
 metadata: {name: src, namespace: ${ns}}
 spec:
   interval: ${interval}
-  consul: {address: "${url}"}
+  memory: {registry: "${url}"}
 `;
 
 async function addressesIn(ns: string): Promise<string[]> {
@@ -41,7 +41,7 @@ async function waitAddresses(ns: string, expected: string[], timeoutMs = 20_000)
 }
 
 before(async () => {
-  cluster = await startLocalCluster();
+  cluster = await startTestCluster();
   await applyYaml(cluster, 'apiVersion: v1\nkind: Namespace\nmetadata: {name: operator-system}\n');
 });
 

@@ -6,8 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { MemoryRegistry, memoryProviderFactory, TEST_API } from '../fixtures/memory-provider.ts';
+import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 
@@ -29,7 +29,7 @@ kind: VmRegistrySource
 metadata: {name: ${name}, namespace: ${ns}}
 spec:
   interval: 1h
-  consul: {address: "${url}"}
+  memory: {registry: "${url}"}
   workloadEntry:
     ports: [{name: http, number: 8080}]
     labels: {team: payments}
@@ -40,7 +40,7 @@ let cluster: LocalCluster;
 let op: RunningOperator;
 
 before(async () => {
-  cluster = await startLocalCluster();
+  cluster = await startTestCluster();
   op = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
 });
 
@@ -98,7 +98,7 @@ describe('the reconcile engine', () => {
       return s.status?.managedEntries === 2 && condition(s, 'Ready')?.status === 'True' ? s : undefined;
     });
     assert.equal(source.status?.observedGeneration, source.metadata.generation);
-    assert.equal(source.status?.provider, 'consul');
+    assert.equal(source.status?.provider, 'memory');
     assert.equal(condition(source, 'Synced')?.reason, 'InSync');
     const dropped = await cluster.kubectl(['get', 'events', '-n', 'crud', '--field-selector', 'reason=LabelsDropped', '-o', 'jsonpath={.items[*].message}']);
     assert.match(dropped, /!!!/);
@@ -106,7 +106,7 @@ describe('the reconcile engine', () => {
     assert.equal(entry.metadata.labels?.[SOURCE_LABEL], 'pay', 'a reserved label cannot be forged');
     const table = await cluster.kubectl(['get', 'vmrs', '-n', 'crud']);
     assert.match(table, /NAME\s+PROVIDER\s+READY\s+ENTRIES\s+AGE/);
-    assert.match(table, /pay\s+consul\s+True\s+2\s+/);
+    assert.match(table, /pay\s+memory\s+True\s+2\s+/);
   });
 
   test('puts back a managed entry edited or deleted by hand, and counts the corrections', async () => {
@@ -134,8 +134,7 @@ describe('the reconcile engine', () => {
     await applyYaml(cluster, sourceYaml('foreign', 'db', url, '  suspend: true\n'));
     // Learn the deterministic name the entry will get, then occupy it by hand.
     const { buildDesiredState } = await import('../../src/reconcile/desired.ts');
-    const { validateSpec } = await import('../../src/api/validate.ts');
-    const spec = validateSpec((await getSource(cluster, 'foreign', 'db')).spec);
+    const spec = TEST_API.validateSpec((await getSource(cluster, 'foreign', 'db')).spec);
     const providerRules = memoryProviderFactory(registries).defaultMapping(spec);
     const [desired] = buildDesiredState({ sourceName: 'db', spec, endpoints: reg.snapshot().endpoints, providerRules }).entries;
     assert.ok(desired);
@@ -168,8 +167,7 @@ spec: {address: 172.16.0.9}
     for (let i = 1; i <= 30; i++) reg.set(`vm-${i}`, `10.9.1.${i}`);
     await applyYaml(cluster, sourceYaml('bulk', 'bulk', url, '  suspend: true\n'));
     const { buildDesiredState } = await import('../../src/reconcile/desired.ts');
-    const { validateSpec } = await import('../../src/api/validate.ts');
-    const spec = validateSpec((await getSource(cluster, 'bulk', 'bulk')).spec);
+    const spec = TEST_API.validateSpec((await getSource(cluster, 'bulk', 'bulk')).spec);
     const providerRules = memoryProviderFactory(registries).defaultMapping(spec);
     const desired = buildDesiredState({ sourceName: 'bulk', spec, endpoints: reg.snapshot().endpoints, providerRules }).entries;
     const taken = desired[7];
@@ -224,7 +222,7 @@ spec: {address: 10.9.2.99}
       const s = await getSource(cluster, 'outage', 'q');
       return condition(s, 'ProviderReady')?.status === 'False' ? s : undefined;
     });
-    assert.equal(condition(source, 'ProviderReady')?.reason, 'ConsulUnreachable');
+    assert.equal(condition(source, 'ProviderReady')?.reason, 'MemoryUnreachable');
     assert.equal(condition(source, 'Ready')?.status, 'False');
     await afterReconciles(op, 3);
     assert.equal((await getEntries(cluster, 'outage')).length, 2, 'entries are kept during the outage');

@@ -7,12 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { applyYaml, eventually, getSource, startLocalCluster, startOperator } from '../harness/operator-env.ts';
+import { applyYaml, eventually, getSource, startTestCluster, startOperator } from '../harness/operator-env.ts';
 
 let cluster: LocalCluster;
 
 before(async () => {
-  cluster = await startLocalCluster({ controllerManager: false });
+  cluster = await startTestCluster({ controllerManager: false });
 });
 
 after(async () => {
@@ -45,7 +45,7 @@ describe('Events across a restart', { timeout: 300_000 }, () => {
     // A rule RE2 rejects (lookahead): the source gets an InvalidRelabelRule Warning each start.
     await applyYaml(
       cluster,
-      sourceJson(ns, 'bad-rule', { consul: { address: 'http://events.registry.test' }, workloadEntry: { relabelings: [{ action: 'keep', sourceLabels: ['a'], regex: '(?=a)a' }] } }),
+      sourceJson(ns, 'bad-rule', { memory: { registry: 'http://events.registry.test' }, workloadEntry: { relabelings: [{ action: 'keep', sourceLabels: ['a'], regex: '(?=a)a' }] } }),
     );
     const first = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
     let events: EventItem[];

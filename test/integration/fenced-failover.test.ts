@@ -18,7 +18,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Watch } from '@kubernetes/client-node';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
-import { applyYaml, eventually, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, eventually, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import { StallableProxy } from '../harness/tcp-proxy.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import type { Lease } from '../../src/runtime/lease.ts';
@@ -35,7 +35,7 @@ let proxy: StallableProxy;
 const stops: (() => Promise<unknown>)[] = [];
 
 before(async () => {
-  cluster = await startLocalCluster({ controllerManager: false });
+  cluster = await startTestCluster({ controllerManager: false });
   await applyYaml(cluster, `apiVersion: v1
 kind: Namespace
 metadata: {name: ops}
@@ -51,7 +51,7 @@ spec:
   interval: 1h
   # Each replica deletes the other's entries: the deletions are part of what is checked.
   deletionGuard: {enabled: false}
-  consul: {address: "${URL_}"}
+  memory: {registry: "${URL_}"}
   workloadEntry:
     ports: [{name: http, number: 8080}]
 `);

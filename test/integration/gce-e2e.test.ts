@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { builtinProviders } from '../../src/providers/index.ts';
+import { builtinProviders } from '../../src/providers/builtin.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import type { WorkloadEntry } from '../../src/api/istio.ts';

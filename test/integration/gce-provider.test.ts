@@ -5,7 +5,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { applyDefaults } from '../../src/api/defaults.ts';
 import type { VmRegistrySourceSpecInput } from '../../src/api/types.ts';
 import { silentLogger } from '../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../src/metrics/provider-metrics.ts';
@@ -13,6 +12,9 @@ import { isProviderError, type ProviderErrorKind } from '../../src/providers/err
 import { gceProviderFactory } from '../../src/providers/gce/index.ts';
 import { secretKey, type Provider, type Snapshot } from '../../src/providers/provider.ts';
 import { GceFakeServer } from '../harness/gce-server.ts';
+import { BUILTIN_API } from '../../src/providers/builtin.ts';
+
+const { applyDefaults } = BUILTIN_API;
 
 type GceInput = NonNullable<VmRegistrySourceSpecInput['gce']>;
 

@@ -159,7 +159,8 @@ describe('helm template applied to the local control plane', () => {
     const kubeconfig = await tokenKubeconfig(OPERATOR_NAME, NS);
     reg.set('vm-1', '10.30.0.1');
     reg.set('vm-2', '10.30.0.2');
-    const op = await startOperator(cluster, [memoryProviderFactory(registries)], { kubeconfig, leaderElection: { namespace: NS, name: 'vm-registry-operator', identity: 'chart-test' } });
+    // Served as consul: the chart installs the shipped CRD, which has no spec.memory.
+    const op = await startOperator(cluster, [memoryProviderFactory(registries, { servedAs: 'consul' })], { kubeconfig, leaderElection: { namespace: NS, name: 'vm-registry-operator', identity: 'chart-test' } });
     try {
       await eventually('leadership', async () => op.operator.isLeader);
       await sourceWithSecret('chart-workloads', 'shop');
@@ -194,7 +195,7 @@ describe('helm template applied to the local control plane', () => {
 
     const kubeconfig = await tokenKubeconfig(sa, ns);
     reg.set('vm-3', '10.30.0.3');
-    const op = await startOperator(cluster, [memoryProviderFactory(registries)], {
+    const op = await startOperator(cluster, [memoryProviderFactory(registries, { servedAs: 'consul' })], {
       kubeconfig,
       namespaces: ['team-a', 'team-c'],
       leaderElection: { namespace: ns, name: 'vm-registry-operator', identity: 'limited-test' },

@@ -22,7 +22,8 @@ before(async () => {
   const started = Date.now();
   istiod = await Istiod.start(cluster);
   process.stdout.write(`# istiod ready ${Date.now() - started} ms after start (CRDs included)\n`);
-  op = await startOperator(cluster, [memoryProviderFactory(registries)], { resyncPeriodMs: 60 * 60_000 });
+  // Served as consul: Consul's health status mode and host default are under test here.
+  op = await startOperator(cluster, [memoryProviderFactory(registries, { servedAs: 'consul' })], { resyncPeriodMs: 60 * 60_000 });
 });
 
 after(async () => {

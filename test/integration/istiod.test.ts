@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { Istiod, type IstiodEndpoint } from '../../src/dev/istiod.ts';
-import { builtinProviders } from '../../src/providers/index.ts';
+import { builtinProviders } from '../../src/providers/builtin.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
 import type { ServiceEntry } from '../../src/api/istio.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';

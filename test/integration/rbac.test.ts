@@ -58,7 +58,8 @@ before(async () => {
   const token = (await cluster.kubectl(['create', 'token', OPERATOR_NAME, '-n', NS, '--duration=1h'])).trim();
   assert.ok(token.length > 20, 'a ServiceAccount token is issued');
   saKubeconfig = await cluster.cp.tokenKubeconfig('operator-sa', token);
-  op = await startOperator(cluster, [recordingFactory(memoryProviderFactory(registries))], {
+  // Served as consul: the health-mode test below uses spec.consul.health.
+  op = await startOperator(cluster, [recordingFactory(memoryProviderFactory(registries, { servedAs: 'consul' }))], {
     kubeconfig: saKubeconfig,
     leaderElection: { namespace: NS, name: LEASE, identity: IDENTITY },
   });

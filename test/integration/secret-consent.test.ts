@@ -15,7 +15,7 @@ import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { MOTO_CREDENTIALS, launchInstances, motoEc2Client, startMoto, type MotoServer } from '../../src/dev/moto.ts';
 import { ambientPolicyOf, ALLOWED_ENDPOINTS_ANNOTATION } from '../../src/controller/consent.ts';
-import { builtinProviders } from '../../src/providers/index.ts';
+import { builtinProviders } from '../../src/providers/builtin.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import { GceFakeServer } from '../harness/gce-server.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';

@@ -2,6 +2,7 @@
 import type { VmRegistrySourceSpec } from '../../api/types.ts';
 import { originOfField, type CredentialUse } from '../credential-use.ts';
 import type { ProviderContext, ProviderFactory, SecretKeyReference } from '../provider.ts';
+import { consulDescriptor } from './descriptor.ts';
 import { ConsulHub, type HubOptions } from './hub.ts';
 import { consulDefaultMapping } from './mapping.ts';
 import { ConsulProvider } from './provider.ts';
@@ -19,7 +20,7 @@ export interface ConsulProviderFactory extends ProviderFactory {
 export function createConsulProviderFactory(options: Partial<HubOptions> = {}): ConsulProviderFactory {
   const hub = new ConsulHub(options);
   return {
-    name: 'consul',
+    descriptor: consulDescriptor,
     hub,
     secretRefs(spec: VmRegistrySourceSpec): SecretKeyReference[] {
       const c = spec.consul;

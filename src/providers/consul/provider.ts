@@ -5,7 +5,7 @@
  * staleness), else from a full read. A frozen endpoint fails snapshots at once.
  */
 import { parseDuration } from '../../api/duration.ts';
-import type { ConsulSpec } from '../../api/types.ts';
+import type { ConsulSpec } from './spec-schema.ts';
 import type { Logger } from '../../metrics/logger.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type Endpoint, type Provider, type ProviderContext, type Snapshot } from '../provider.ts';

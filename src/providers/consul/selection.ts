@@ -1,5 +1,5 @@
 /** Which services and instances a spec selects, and the query parameters that ask Consul for them. */
-import type { ConsulSpec } from '../../api/types.ts';
+import type { ConsulSpec } from './spec-schema.ts';
 import type { Endpoint } from '../provider.ts';
 import type { CatalogServices, HealthEntry } from './api-types.ts';
 import { toEndpoint } from './labels.ts';

@@ -4,7 +4,7 @@
  * the base for assuming a role. Key values are never logged or put in error messages.
  */
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import type { Ec2Spec } from '../../api/types.ts';
+import type { Ec2Spec } from './spec-schema.ts';
 import { awsRegionEntry, originOfField, type CredentialDestination, type CredentialUse } from '../credential-use.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type SecretKeyReference } from '../provider.ts';

@@ -4,7 +4,9 @@
  * a complete answer or throws a ProviderError, never part of a listing.
  */
 import type { Filter } from '@aws-sdk/client-ec2';
-import type { Ec2Spec, VmRegistrySourceSpec } from '../../api/types.ts';
+import type { VmRegistrySourceSpec } from '../../api/types.ts';
+import { ec2Descriptor } from './descriptor.ts';
+import type { Ec2Spec } from './spec-schema.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type Endpoint, type Provider, type ProviderContext, type ProviderFactory, type Snapshot } from '../provider.ts';
 import { clientKey, SharedClients, type Lease } from '../shared-clients.ts';
@@ -131,7 +133,7 @@ export function createEc2Provider(ctx: ProviderContext, options: Ec2ProviderOpti
 }
 
 export const ec2ProviderFactory: ProviderFactory = {
-  name: 'ec2',
+  descriptor: ec2Descriptor,
   secretRefs: (spec) => (spec.ec2 !== undefined ? ec2SecretRefs(spec.ec2) : []),
   create: (ctx) => createEc2Provider(ctx),
   credentialUse: (spec) => ec2CredentialUse(ec2SpecOf(spec)),

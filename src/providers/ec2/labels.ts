@@ -3,7 +3,7 @@
  * Prometheus' ec2_sd (__meta_ec2_*). Pure, so it is tested without a server.
  */
 import type { Instance, Tag } from '@aws-sdk/client-ec2';
-import type { Ec2Spec } from '../../api/types.ts';
+import type { Ec2Spec } from './spec-schema.ts';
 import { readPortsTag } from './ports.ts';
 
 export const META = '__meta_ec2_';

@@ -7,7 +7,8 @@
  *   aws:autoscaling:groupName), Name (free text meant for people) and the tags the spec
  *   already consumes (service, ports, network, service-account tags).
  */
-import type { Ec2Spec, RelabelRule } from '../../api/types.ts';
+import type { RelabelRule } from '../../api/types.ts';
+import type { Ec2Spec } from './spec-schema.ts';
 import { L, META, tagLabel } from './labels.ts';
 
 function rule(r: Partial<RelabelRule> & Pick<RelabelRule, 'action'>): RelabelRule {

@@ -8,6 +8,7 @@ import type { GceClient } from './client.ts';
 import { createComputeClient } from './compute-client.ts';
 import { gceDefaultMapping } from './mapping.ts';
 import { GceProvider } from './provider.ts';
+import { gceDescriptor } from './descriptor.ts';
 
 export { GceProvider } from './provider.ts';
 export type { GceClient } from './client.ts';
@@ -74,7 +75,7 @@ function gceCredentialUse(spec: VmRegistrySourceSpec, secrets: ReadonlyMap<strin
 }
 
 export const gceProviderFactory: ProviderFactory = {
-  name: 'gce',
+  descriptor: gceDescriptor,
 
   secretRefs(spec) {
     const ref = credentialsRef(spec);

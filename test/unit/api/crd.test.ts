@@ -9,14 +9,18 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { RE2JS } from 're2js';
-import { CRD_NAME, buildCrd } from '../../../src/api/crd.ts';
-import { CRD_FILE, crdYaml } from '../../../src/api/crd-yaml.ts';
+import { CRD_NAME } from '../../../src/api/crd.ts';
+import { CRD_FILE, crdYaml as crdYamlOf } from '../../../src/api/crd-yaml.ts';
 import { defaultValue } from '../../../src/api/defaults.ts';
 import type { JsonSchema } from '../../../src/api/schema-types.ts';
-import { specSchema, statusSchema } from '../../../src/api/schema.ts';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../../src/api/types.ts';
-import { ValidationError, matchesPattern, validateSpec } from '../../../src/api/validate.ts';
+import { ValidationError, matchesPattern } from '../../../src/api/validate.ts';
 import { REPO_ROOT } from '../../../src/dev/paths.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { validateSpec, specSchema, statusSchema } = BUILTIN_API;
+const buildCrd = (): Record<string, unknown> => BUILTIN_API.crd();
+const crdYaml = (): string => crdYamlOf(BUILTIN_API);
 
 const crdText = (): Promise<string> => readFile(join(REPO_ROOT, CRD_FILE), 'utf8');
 
@@ -37,7 +41,7 @@ describe('CRD', () => {
     assert.deepEqual(parse(await crdText()), buildCrd());
   });
 
-  test('names, group, version and the spec/status schemas come from src/api', () => {
+  test('names, group, version and the spec/status schemas come from src/api and the registered providers', () => {
     const crd = buildCrd() as {
       metadata: { name: string };
       spec: {

@@ -1,8 +1,11 @@
 /** applyDefaults: the defaults the apiserver fills in, nested ones included. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyDefaults, defaultValue } from '../../../src/api/defaults.ts';
+import { defaultValue } from '../../../src/api/defaults.ts';
 import type { VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults } = BUILTIN_API;
 
 describe('applyDefaults', () => {
   test('a minimal consul spec gets every top-level and nested default', () => {

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DurationError, parseDuration } from '../../../src/api/duration.ts';
-import { specSchema } from '../../../src/api/schema.ts';
+import { commonSpecSchema } from '../../../src/api/schema.ts';
+import { consulSpecSchema } from '../../../src/providers/consul/spec-schema.ts';
 
 describe('parseDuration', () => {
   const good: Array<[string, number]> = [
@@ -34,7 +35,7 @@ describe('parseDuration', () => {
   }
 
   test('accepts exactly what the schema pattern accepts', () => {
-    const pattern = new RegExp(specSchema.properties.interval.pattern, 'u');
+    const pattern = new RegExp(commonSpecSchema.properties.interval.pattern, 'u');
     const part = fc.tuple(fc.integer({ min: 0, max: 999 }), fc.constantFrom('ms', 's', 'm', 'h', 'd', 'us', '', 'x')).map(([n, u]) => `${n}${u}`);
     fc.assert(
       fc.property(fc.array(part, { maxLength: 4 }).map((ps) => ps.join('')), (text) => {
@@ -65,7 +66,7 @@ describe('parseDuration', () => {
   });
 
   test('every duration default in the schema parses', () => {
-    assert.equal(parseDuration(specSchema.properties.interval.default), 30_000);
-    assert.equal(parseDuration(specSchema.properties.consul.properties.timeout.default), 10_000);
+    assert.equal(parseDuration(commonSpecSchema.properties.interval.default), 30_000);
+    assert.equal(parseDuration(consulSpecSchema.properties.timeout.default), 10_000);
   });
 });

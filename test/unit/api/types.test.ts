@@ -5,18 +5,19 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyDefaults } from '../../../src/api/defaults.ts';
 import {
   providerOf,
   type Condition,
-  type ConsulSpec,
   type Policy,
   type RelabelRule,
   type VmRegistrySourceSpec,
   type VmRegistrySourceSpecInput,
   type VmRegistrySourceStatus,
 } from '../../../src/api/types.ts';
-import { validateSpec } from '../../../src/api/validate.ts';
+import type { ConsulSpec } from '../../../src/providers/consul/spec-schema.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults, validateSpec } = BUILTIN_API;
 
 /** true only when A and B are the same type (checked by the compiler). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;

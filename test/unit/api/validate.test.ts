@@ -9,10 +9,12 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseAllDocuments } from 'yaml';
-import { ValidationError, validateSpec, type FieldError } from '../../../src/api/validate.ts';
-import { applyDefaults } from '../../../src/api/defaults.ts';
+import { ValidationError, type FieldError } from '../../../src/api/validate.ts';
 import { providerOf } from '../../../src/api/types.ts';
 import { REPO_ROOT } from '../../../src/dev/paths.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults, validateSpec } = BUILTIN_API;
 
 const SAMPLES = join(REPO_ROOT, 'config', 'samples');
 const consul = { address: 'http://consul.example.com:8500' };

@@ -2,12 +2,13 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename, join } from 'node:path';
-import { validateSpec } from '../../../src/api/validate.ts';
-import { PROVIDER_NAMES, providerOf, type VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
+import { providerOf, type VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
 import { ALLOWED_ENDPOINTS_ANNOTATION, checkSecretConsent, parseEntries } from '../../../src/controller/consent.ts';
-import { builtinProviders } from '../../../src/providers/index.ts';
 import { secretKey } from '../../../src/providers/provider.ts';
 import { CONFIG_DIR, kustomizationFiles, readDocs, yamlFilesIn, type K8sObject } from '../../harness/manifests.ts';
+import { BUILTIN_API, builtinProviders } from '../../../src/providers/builtin.ts';
+
+const { validateSpec, providerNames } = BUILTIN_API;
 
 const SAMPLES = join(CONFIG_DIR, 'samples');
 
@@ -41,7 +42,7 @@ describe('config/samples', () => {
     for (const s of await samples()) {
       for (const src of sourcesOf(s)) byProvider.set(providerOf(src.spec as VmRegistrySourceSpecInput), s.file);
     }
-    for (const p of PROVIDER_NAMES) assert.equal(byProvider.get(p), `${p}.yaml`, `a sample for ${p}`);
+    for (const p of providerNames) assert.equal(byProvider.get(p), `${p}.yaml`, `a sample for ${p}`);
   });
 
   test('every Secret a sample refers to is in the same file, with the referenced key', async () => {

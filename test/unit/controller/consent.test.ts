@@ -12,9 +12,11 @@ import {
   parseEntries,
 } from '../../../src/controller/consent.ts';
 import { distinctDestinations, originOf, type CredentialDestination } from '../../../src/providers/credential-use.ts';
-import { builtinProviders } from '../../../src/providers/index.ts';
-import { validateSpec } from '../../../src/api/validate.ts';
+import { builtinProviders } from '../../../src/providers/builtin.ts';
 import type { VmRegistrySourceSpecInput } from '../../../src/api/types.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { validateSpec } = BUILTIN_API;
 
 const lazy = builtinProviders();
 const factories = new Map(await Promise.all(lazy.names.map(async (n) => [n, await lazy.load(n)] as const)));

@@ -8,7 +8,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import type { VmRegistrySource, VmRegistrySourceSpec } from '../../../src/api/types.ts';
-import { validateSpec } from '../../../src/api/validate.ts';
 import { ALLOWED_ENDPOINTS_ANNOTATION, ConsentError, ambientPolicyOf, type AmbientPolicy } from '../../../src/controller/consent.ts';
 import type { SecretContent } from '../../../src/runtime/kube-client.ts';
 import { ProviderSlots } from '../../../src/controller/provider-slots.ts';
@@ -17,11 +16,15 @@ import { ProviderMetrics } from '../../../src/metrics/provider-metrics.ts';
 import { originOf } from '../../../src/providers/credential-use.ts';
 import type { ProviderContext, ProviderFactory } from '../../../src/providers/provider.ts';
 import { factoriesOf } from '../../../src/providers/registry.ts';
+import { consulDescriptor } from '../../../src/providers/consul/descriptor.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { validateSpec } = BUILTIN_API;
 
 /** A consul-named factory that records creations and closings, and never talks to anything. */
 function recordingFactory(log: { created: ProviderContext[]; closed: number }, ambient = false): ProviderFactory {
   return {
-    name: 'consul',
+    descriptor: consulDescriptor,
     secretRefs: (spec) => {
       const refs = [];
       if (spec.consul?.tokenSecretRef) refs.push({ name: spec.consul.tokenSecretRef.name, key: spec.consul.tokenSecretRef.key });

@@ -1,8 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyDefaults } from '../../../src/api/defaults.ts';
 import { ec2DefaultMapping } from '../../../src/providers/ec2/mapping.ts';
 import { compileRules, compileAnchored } from '../../../src/reconcile/relabel.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults } = BUILTIN_API;
 
 const spec = (ec2: Record<string, unknown> = {}) => applyDefaults({ ec2: { region: 'eu-west-1', ...ec2 } }).ec2!;
 // The engine's own compiler: the provider's regexes must mean the same in RE2.

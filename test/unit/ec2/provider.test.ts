@@ -2,11 +2,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DescribeInstancesCommandOutput, Filter, Instance } from '@aws-sdk/client-ec2';
 import { Registry } from 'prom-client';
-import { applyDefaults } from '../../../src/api/defaults.ts';
 import { silentLogger } from '../../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../../src/metrics/provider-metrics.ts';
 import { isProviderError } from '../../../src/providers/errors.ts';
 import { createEc2Provider, ec2Filters, ec2ProviderFactory, type Ec2InstancesApi } from '../../../src/providers/ec2/index.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults } = BUILTIN_API;
 
 type Page = DescribeInstancesCommandOutput | Error;
 
@@ -85,7 +87,7 @@ describe('EC2 provider logic', () => {
   test('the factory asks for no Secret without credentialsSecretRef and has no watch', () => {
     const spec = applyDefaults({ ec2: { region: 'eu-west-1' } });
     assert.deepEqual(ec2ProviderFactory.secretRefs(spec), []);
-    assert.equal(ec2ProviderFactory.name, 'ec2');
+    assert.equal(ec2ProviderFactory.descriptor.name, 'ec2');
     assert.equal(provider(fakeApi([])).watch, undefined);
   });
 });

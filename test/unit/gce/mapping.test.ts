@@ -1,10 +1,12 @@
 /** The GCE default mapping, run through the real mapping engine. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyDefaults } from '../../../src/api/defaults.ts';
 import { gceProviderFactory } from '../../../src/providers/gce/index.ts';
 import { instanceToEndpoint } from '../../../src/providers/gce/labels.ts';
 import { buildDesiredState } from '../../../src/reconcile/desired.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults } = BUILTIN_API;
 
 const instance = {
   id: '7000000000000000042',

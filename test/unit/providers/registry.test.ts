@@ -16,19 +16,23 @@ registerHooks({
 });
 const loadedPackage = (name: string): boolean => [...resolved].some((u) => u.includes(`/node_modules/${name}/`));
 
-const { builtinProviders } = await import('../../../src/providers/index.ts');
+const { builtinProviders } = await import('../../../src/providers/builtin.ts');
+const { PROVIDERS } = await import('../../../src/providers/index.ts');
+const { gceDescriptor } = await import('../../../src/providers/gce/descriptor.ts');
+const { ec2Descriptor } = await import('../../../src/providers/ec2/descriptor.ts');
 const { factoriesOf, lazyFactories, ProviderLoadError } = await import('../../../src/providers/registry.ts');
 
 test('the registry loads no provider module until one is asked for', async () => {
   const factories = builtinProviders();
   assert.deepEqual([...factories.names].sort(), ['consul', 'ec2', 'gce']);
+  assert.deepEqual(factories.descriptors, PROVIDERS);
   assert.deepEqual(factories.loaded(), []);
   assert.equal(loadedPackage('@google-cloud/compute'), false);
   assert.equal(loadedPackage('@aws-sdk/client-ec2'), false);
   assert.equal(loadedPackage('consul'), false);
 
   const consul = await factories.load('consul');
-  assert.equal(consul?.name, 'consul');
+  assert.equal(consul?.descriptor.name, 'consul');
   assert.deepEqual(factories.loaded(), ['consul']);
   assert.equal(loadedPackage('@google-cloud/compute'), false, 'a Consul source does not load the Compute client');
   assert.equal(loadedPackage('@aws-sdk/client-ec2'), false, 'a Consul source does not load the EC2 client');
@@ -46,12 +50,14 @@ test('the registry loads no provider module until one is asked for', async () =>
 
 test('an unknown provider is undefined; a module that fails to import is a ProviderLoadError, retried on the next use', async () => {
   let calls = 0;
-  const factories = lazyFactories({
-    gce: async () => {
+  const brokenGce = {
+    ...gceDescriptor,
+    load: async () => {
       calls++;
       throw new Error('Cannot find package');
     },
-  });
+  };
+  const factories = lazyFactories([brokenGce]);
   assert.equal(await factories.load('ec2'), undefined);
   await assert.rejects(factories.load('gce'), (e: unknown) => e instanceof ProviderLoadError && e.provider === 'gce' && /Cannot find package/.test(e.message));
   await assert.rejects(factories.load('gce'), ProviderLoadError);
@@ -60,8 +66,9 @@ test('an unknown provider is undefined; a module that fails to import is a Provi
 });
 
 test('factoriesOf serves in-memory factories', async () => {
-  const f = { name: 'ec2' as const, secretRefs: () => [], credentialUse: () => ({ destinations: [], ambient: false }), create: () => { throw new Error('unused'); }, defaultMapping: () => [] };
+  const f = { descriptor: ec2Descriptor, secretRefs: () => [], credentialUse: () => ({ destinations: [], ambient: false }), create: () => { throw new Error('unused'); }, defaultMapping: () => [] };
   const factories = factoriesOf([f]);
   assert.equal(await factories.load('ec2'), f);
   assert.equal(await factories.load('gce'), undefined);
+  assert.deepEqual(factories.api.providerNames, ['ec2'], 'the API knows the providers it was given');
 });

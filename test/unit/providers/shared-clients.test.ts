@@ -2,11 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
-import { applyDefaults } from '../../../src/api/defaults.ts';
 import { silentLogger } from '../../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../../src/metrics/provider-metrics.ts';
 import { createEc2Provider, ec2Clients } from '../../../src/providers/ec2/index.ts';
 import { clientKey, SharedClients } from '../../../src/providers/shared-clients.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults } = BUILTIN_API;
 
 test('a client is created once per key and closed after its last user releases it', () => {
   const closed: string[] = [];

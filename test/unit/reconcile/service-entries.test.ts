@@ -1,8 +1,7 @@
 /** The pure ServiceEntry mapping and the kind-agnostic planner it is planned with. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyDefaults } from '../../../src/api/defaults.ts';
-import { validateSpec, ValidationError } from '../../../src/api/validate.ts';
+import { ValidationError } from '../../../src/api/validate.ts';
 import { foreignClash, toAppliedServiceEntry } from '../../../src/reconcile/apply-service-entries.ts';
 import { objectChangedFields, planObjects } from '../../../src/reconcile/object-plan.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../../src/reconcile/ownership.ts';
@@ -10,6 +9,9 @@ import { buildDesiredServiceEntries, protocolOfPortName, SERVICE_ANNOTATION, ser
 import { type ServiceEntry } from '../../../src/api/istio.ts';
 import type { DesiredEntry } from '../../../src/reconcile/types.ts';
 import { source } from '../../fixtures/builders.ts';
+import { BUILTIN_API } from '../../../src/providers/builtin.ts';
+
+const { applyDefaults, validateSpec } = BUILTIN_API;
 
 function entry(name: string, service: string | undefined, address: string, ports: Record<string, number>): DesiredEntry {
   const labels: Record<string, string> = service === undefined ? {} : { app: service };
