@@ -8,6 +8,10 @@ import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListOb
 import type { Logger } from '../metrics/logger.ts';
 import type { KubeClient } from './kube-client.ts';
 import { resourcePath, type ResourceType } from './resource.ts';
+import { backoffDelay } from './backoff.ts';
+
+/** A failed watch is restarted after 0.5 s, 1 s, 2 s, … up to 30 s. */
+const RESTART_BACKOFF = { baseMs: 500, maxMs: 30_000, jitter: 0.2 } as const;
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -72,7 +76,8 @@ export class ResilientInformer<T extends WatchedObject> {
   private readonly inner: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
   private readonly log: Logger;
   private stopped = false;
-  private restartDelayMs = 0;
+  /** Restarts since the watch last connected. */
+  private restarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private hasSynced = false;
 
@@ -90,7 +95,7 @@ export class ResilientInformer<T extends WatchedObject> {
     this.inner.on('update', (o) => options.onEvent('update', o as T));
     this.inner.on('delete', (o) => options.onEvent('delete', o as T));
     this.inner.on('connect', () => {
-      this.restartDelayMs = 0;
+      this.restarts = 0;
     });
     this.inner.on('error', (err: unknown) => this.scheduleRestart(err));
   }
@@ -108,9 +113,9 @@ export class ResilientInformer<T extends WatchedObject> {
 
   private scheduleRestart(err: unknown): void {
     if (this.stopped) return;
-    this.restartDelayMs = Math.min(30_000, this.restartDelayMs === 0 ? 500 : this.restartDelayMs * 2);
+    const delayMs = backoffDelay(this.restarts++, RESTART_BACKOFF);
     const status = (err as { statusCode?: number; code?: number | string } | undefined)?.statusCode ?? (err as { code?: unknown })?.code;
-    this.log.warn('watch failed; restarting', { delayMs: this.restartDelayMs, status, error: err });
+    this.log.warn('watch failed; restarting', { delayMs, status, error: err });
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       if (this.stopped) return;
@@ -120,7 +125,7 @@ export class ResilientInformer<T extends WatchedObject> {
         },
         (e: unknown) => this.scheduleRestart(e),
       );
-    }, this.restartDelayMs);
+    }, delayMs);
   }
 
   get(name: string, namespace?: string): T | undefined {

@@ -5,11 +5,8 @@
  * time, and failures back off exponentially with jitter per key.
  */
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
 
-export interface BackoffOptions {
-  readonly baseMs: number;
-  readonly maxMs: number;
-}
 
 export class WorkQueue {
   private readonly queue: string[] = [];
@@ -25,7 +22,7 @@ export class WorkQueue {
   private readonly metrics: ControllerMetrics | undefined;
   private readonly backoff: BackoffOptions;
 
-  constructor(name: string, metrics?: ControllerMetrics, backoff: BackoffOptions = { baseMs: 500, maxMs: 5 * 60_000 }) {
+  constructor(name: string, metrics?: ControllerMetrics, backoff: BackoffOptions = { baseMs: 500, maxMs: 5 * 60_000, jitter: 0.2 }) {
     this.name = name;
     this.metrics = metrics;
     this.backoff = backoff;
@@ -85,8 +82,7 @@ export class WorkQueue {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
     this.metrics?.queueRetries.inc({ name: this.name });
-    const base = Math.min(this.backoff.maxMs, capMs, this.backoff.baseMs * 2 ** n);
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    const delay = backoffDelay(n, { ...this.backoff, maxMs: Math.min(this.backoff.maxMs, capMs) });
     this.addAfter(key, delay);
     return delay;
   }

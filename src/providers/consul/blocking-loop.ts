@@ -3,7 +3,8 @@
  * rules (index-rules.ts), back off with jitter on errors and start over from index 0,
  * and never spin when a server returns without waiting.
  */
-import { backoffDelay, isSpuriousReturn, nextIndex } from './index-rules.ts';
+import { backoffDelay, type BackoffOptions } from '../../runtime/backoff.ts';
+import { isSpuriousReturn, nextIndex } from './index-rules.ts';
 import { sleep } from './sleep.ts';
 
 export interface BlockingTuning {
@@ -40,7 +41,7 @@ export async function runBlockingLoop<T extends { readonly index: number }>(loop
       failures = 0;
       loop.onAnswer(answer, sent);
       if (isSpuriousReturn(sent, answer.index, Date.now() - started, MIN_BLOCK_MS)) {
-        if (!(await sleep(backoffDelay(2, tuning.backoffBaseMs, tuning.backoffMaxMs), signal))) return;
+        if (!(await sleep(backoffDelay(2, backoffOf(tuning)), signal))) return;
       }
     } catch (e) {
       if (signal.aborted) return;
@@ -48,7 +49,12 @@ export async function runBlockingLoop<T extends { readonly index: number }>(loop
       loop.onError(e, failures);
       // After an error start over: the server may have restarted with lower indexes.
       index = 0;
-      if (!(await sleep(backoffDelay(failures, tuning.backoffBaseMs, tuning.backoffMaxMs), signal))) return;
+      if (!(await sleep(backoffDelay(failures, backoffOf(tuning)), signal))) return;
     }
   }
+}
+
+/** Retries spread over ±50% of the exponential delay: many feeds failing together do not retry together. */
+function backoffOf(tuning: BlockingTuning): BackoffOptions {
+  return { baseMs: tuning.backoffBaseMs, maxMs: tuning.backoffMaxMs, jitter: 0.5 };
 }

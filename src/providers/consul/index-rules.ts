@@ -29,10 +29,3 @@ export function parseIndexHeader(value: string | string[] | undefined): number {
 export function isSpuriousReturn(sent: number, returned: number, elapsedMs: number, minBlockMs: number): boolean {
   return sent > 0 && returned === sent && elapsedMs < minBlockMs;
 }
-
-/** Exponential backoff with full jitter: a random delay in [base/2, min(max, base * 2^attempt)]. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(attempt, 30)));
-  const floor = Math.min(baseMs / 2, ceiling);
-  return Math.round(floor + random() * (ceiling - floor));
-}

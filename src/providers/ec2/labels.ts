@@ -7,7 +7,8 @@ import type { Ec2Spec } from './spec-schema.ts';
 import { readPortsTag } from './ports.ts';
 
 export const META = '__meta_ec2_';
-export const L = {
+/** Label names of an EC2 endpoint: Prometheus ec2_sd names, plus the operator's __address__, __network__, __service_account__. */
+export const EC2_LABELS = {
   address: '__address__',
   network: '__network__',
   serviceAccount: '__service_account__',
@@ -90,27 +91,27 @@ export function instanceLabels(instance: Instance, ownerId: string | undefined, 
   const set = (key: string, value: string | undefined): void => {
     if (value !== undefined && value !== '') labels[key] = value;
   };
-  labels[L.address] = addressOf(instance, settings.addressType);
-  set(L.instanceId, instance.InstanceId);
-  set(L.instanceState, instance.State?.Name);
-  set(L.instanceType, instance.InstanceType);
-  set(L.instanceLifecycle, instance.InstanceLifecycle);
-  set(L.availabilityZone, instance.Placement?.AvailabilityZone);
-  set(L.availabilityZoneId, instance.Placement?.AvailabilityZoneId);
-  set(L.region, settings.region);
-  set(L.vpcId, instance.VpcId);
-  set(L.subnetId, instance.SubnetId);
-  set(L.privateIp, instance.PrivateIpAddress);
-  set(L.privateDnsName, instance.PrivateDnsName);
-  set(L.publicIp, instance.PublicIpAddress);
-  set(L.publicDnsName, instance.PublicDnsName);
+  labels[EC2_LABELS.address] = addressOf(instance, settings.addressType);
+  set(EC2_LABELS.instanceId, instance.InstanceId);
+  set(EC2_LABELS.instanceState, instance.State?.Name);
+  set(EC2_LABELS.instanceType, instance.InstanceType);
+  set(EC2_LABELS.instanceLifecycle, instance.InstanceLifecycle);
+  set(EC2_LABELS.availabilityZone, instance.Placement?.AvailabilityZone);
+  set(EC2_LABELS.availabilityZoneId, instance.Placement?.AvailabilityZoneId);
+  set(EC2_LABELS.region, settings.region);
+  set(EC2_LABELS.vpcId, instance.VpcId);
+  set(EC2_LABELS.subnetId, instance.SubnetId);
+  set(EC2_LABELS.privateIp, instance.PrivateIpAddress);
+  set(EC2_LABELS.privateDnsName, instance.PrivateDnsName);
+  set(EC2_LABELS.publicIp, instance.PublicIpAddress);
+  set(EC2_LABELS.publicDnsName, instance.PublicDnsName);
   const v6 = ipv6Addresses(instance);
   // Wrapped in separators as Prometheus does, so a regex can match ",<addr>," anywhere.
-  if (v6.length > 0) labels[L.ipv6Addresses] = `,${v6.join(',')},`;
-  set(L.ami, instance.ImageId);
-  set(L.architecture, instance.Architecture);
-  set(L.platform, instance.Platform);
-  set(L.ownerId, ownerId);
+  if (v6.length > 0) labels[EC2_LABELS.ipv6Addresses] = `,${v6.join(',')},`;
+  set(EC2_LABELS.ami, instance.ImageId);
+  set(EC2_LABELS.architecture, instance.Architecture);
+  set(EC2_LABELS.platform, instance.Platform);
+  set(EC2_LABELS.ownerId, ownerId);
 
   const tags = tagMap(instance.Tags);
   for (const [k, v] of tags) labels[tagLabel(k)] = v;
@@ -118,8 +119,8 @@ export function instanceLabels(instance: Instance, ownerId: string | undefined, 
   const vpcNetwork = instance.VpcId !== undefined ? settings.vpcNetworks?.[instance.VpcId] : undefined;
   const tagNetwork = settings.networkTagKey ? tags.get(settings.networkTagKey) : undefined;
   // An explicit per-VPC setting is the operator's decision; the tag is the instance's own claim.
-  set(L.network, vpcNetwork ?? tagNetwork);
-  if (settings.serviceAccountTagKey) set(L.serviceAccount, tags.get(settings.serviceAccountTagKey));
+  set(EC2_LABELS.network, vpcNetwork ?? tagNetwork);
+  if (settings.serviceAccountTagKey) set(EC2_LABELS.serviceAccount, tags.get(settings.serviceAccountTagKey));
   if (settings.portsTagKey) {
     const raw = tags.get(settings.portsTagKey);
     if (raw !== undefined) for (const [name, port] of readPortsTag(settings.portsTagKey, raw).ports) labels[portLabel(name)] = String(port);

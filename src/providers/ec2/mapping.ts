@@ -9,7 +9,7 @@
  */
 import type { RelabelRule } from '../../api/types.ts';
 import type { Ec2Spec } from './spec-schema.ts';
-import { L, META, tagLabel } from './labels.ts';
+import { EC2_LABELS, META, tagLabel } from './labels.ts';
 
 function rule(r: Partial<RelabelRule> & Pick<RelabelRule, 'action'>): RelabelRule {
   return { separator: ';', regex: '(.*)', replacement: '$1', ...r };
@@ -31,9 +31,9 @@ export function ec2DefaultMapping(spec: Ec2Spec): RelabelRule[] {
   const dropped = `(${['aws:.*', ...consumedTagKeys(spec).map(literal)].join('|')})`;
   return [
     rule({ action: 'replace', sourceLabels: [tagLabel(spec.serviceTagKey)], regex: '(.+)', targetLabel: '__service__' }),
-    rule({ action: 'replace', sourceLabels: [L.region, L.availabilityZone], separator: '/', regex: '(.+/.+)', targetLabel: '__locality__' }),
+    rule({ action: 'replace', sourceLabels: [EC2_LABELS.region, EC2_LABELS.availabilityZone], separator: '/', regex: '(.+/.+)', targetLabel: '__locality__' }),
     // Matches only while __network__ is empty: "" + ";" + vpc id.
-    rule({ action: 'replace', sourceLabels: [L.network, L.vpcId], regex: ';(.+)', targetLabel: L.network }),
+    rule({ action: 'replace', sourceLabels: [EC2_LABELS.network, EC2_LABELS.vpcId], regex: ';(.+)', targetLabel: EC2_LABELS.network }),
     rule({ action: 'labelmap', regex: `${literal(`${META}tag_`)}(.+)`, replacement: '$1' }),
     rule({ action: 'labeldrop', regex: dropped }),
   ];

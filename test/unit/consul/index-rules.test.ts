@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, isSpuriousReturn, nextIndex, parseIndexHeader } from '../../../src/providers/consul/index-rules.ts';
+import { isSpuriousReturn, nextIndex, parseIndexHeader } from '../../../src/providers/consul/index-rules.ts';
 
 describe('blocking-query index rules', () => {
   test('moves forward with the returned index', () => {
@@ -30,17 +30,5 @@ describe('blocking-query index rules', () => {
     assert.equal(isSpuriousReturn(10, 10, 60_000, 100), false);
     assert.equal(isSpuriousReturn(10, 11, 5, 100), false);
     assert.equal(isSpuriousReturn(0, 10, 5, 100), false, 'index 0 never blocks');
-  });
-});
-
-describe('backoff', () => {
-  test('grows exponentially, stays within [base/2, max], jittered', () => {
-    assert.equal(backoffDelay(0, 200, 10_000, () => 0), 100);
-    assert.equal(backoffDelay(0, 200, 10_000, () => 1), 200);
-    assert.equal(backoffDelay(3, 200, 10_000, () => 1), 1600);
-    assert.equal(backoffDelay(50, 200, 10_000, () => 1), 10_000);
-    const samples = new Set(Array.from({ length: 50 }, () => backoffDelay(4, 200, 10_000)));
-    assert.ok(samples.size > 5, 'jitter spreads retries');
-    for (const s of samples) assert.ok(s >= 100 && s <= 3200);
   });
 });

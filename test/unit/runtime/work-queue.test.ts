@@ -209,12 +209,12 @@ describe('WorkQueue: delayed adds', () => {
 });
 
 describe('WorkQueue: rate-limited retries', () => {
-  test('backoff doubles per failure up to the maximum, with jitter at its bounds', (t) => {
-    const q = new WorkQueue('t', undefined, { baseMs: 10, maxMs: 80 });
+  test('backoff doubles per failure up to the maximum, with jitter at its bounds, never above the maximum', (t) => {
+    const q = new WorkQueue('t', undefined, { baseMs: 10, maxMs: 80, jitter: 0.2 });
     const random = t.mock.method(Math, 'random', () => 0);
     assert.deepEqual(Array.from({ length: 6 }, () => q.addRateLimited('low')), [8, 16, 32, 64, 64, 64]);
     random.mock.mockImplementation(() => 0.999_999);
-    assert.deepEqual(Array.from({ length: 6 }, () => q.addRateLimited('high')), [12, 24, 48, 96, 96, 96]);
+    assert.deepEqual(Array.from({ length: 6 }, () => q.addRateLimited('high')), [12, 24, 48, 80, 80, 80], 'never above the maximum');
     random.mock.mockImplementation(() => 0.5);
     assert.deepEqual(Array.from({ length: 5 }, () => q.addRateLimited('mid')), [10, 20, 40, 80, 80]);
     assert.equal(q.failuresOf('low'), 6);
@@ -222,14 +222,14 @@ describe('WorkQueue: rate-limited retries', () => {
     q.shutDown();
   });
 
-  test('with real randomness every delay stays within ±20% of its step', () => {
-    const q = new WorkQueue('t', undefined, { baseMs: 100, maxMs: 1_600 });
+  test('with real randomness every delay stays within ±20% of its step and at most the maximum', () => {
+    const q = new WorkQueue('t', undefined, { baseMs: 100, maxMs: 1_600, jitter: 0.2 });
     for (let round = 0; round < 20; round++) {
       const key = `k${round}`;
       for (let n = 0; n < 7; n++) {
         const step = Math.min(1_600, 100 * 2 ** n);
         const delay = q.addRateLimited(key);
-        assert.ok(delay >= Math.round(step * 0.8) && delay <= Math.round(step * 1.2), `failure ${n + 1}: ${delay} within ${step} ±20%`);
+        assert.ok(delay >= Math.round(step * 0.8) && delay <= Math.min(1_600, Math.round(step * 1.2)), `failure ${n + 1}: ${delay} within ${step} ±20%, at most 1600`);
       }
     }
     q.shutDown();
@@ -237,7 +237,7 @@ describe('WorkQueue: rate-limited retries', () => {
 
   test('failures are counted per key, and forget resets only that key', (t) => {
     t.mock.method(Math, 'random', () => 0.5);
-    const q = new WorkQueue('t', undefined, { baseMs: 10, maxMs: 1_000 });
+    const q = new WorkQueue('t', undefined, { baseMs: 10, maxMs: 1_000, jitter: 0.2 });
     q.addRateLimited('a');
     q.addRateLimited('a');
     q.addRateLimited('a');
@@ -254,7 +254,7 @@ describe('WorkQueue: rate-limited retries', () => {
   });
 
   test('a rate-limited key comes back after its backoff', async () => {
-    const q = new WorkQueue('t', undefined, { baseMs: 10, maxMs: 100 });
+    const q = new WorkQueue('t', undefined, { baseMs: 10, maxMs: 100, jitter: 0.2 });
     q.add('k');
     assert.equal(await q.get(), 'k');
     q.addRateLimited('k');
