@@ -2,8 +2,10 @@
  * One live provider per source. A provider is rebuilt when the source's generation, the
  * Secret values it uses or their consent annotations change, and closed when the source
  * goes away or its credentials are no longer permitted (consent.ts). The last
- * good snapshot is kept so that a reconcile caused by our own writes or by drift does
- * not call the registry again; interval ticks and registry watches ask for a fresh one.
+ * good snapshot is kept, with the time it was read, so that a reconcile caused by our
+ * own writes or by drift does not call the registry again: a snapshot older than the
+ * age the reconciler allows (its interval tick), a registry watch, a spec change or a
+ * failed sync ask for a fresh one.
  */
 import { createHash } from 'node:crypto';
 import type { VmRegistrySource } from '../api/types.ts';
@@ -27,6 +29,8 @@ interface Slot {
   provider: Provider;
   fingerprint: string;
   snapshot: Snapshot | undefined;
+  /** When the snapshot was read (ms since the epoch). */
+  readAt: number;
   needsRefresh: boolean;
 }
 
@@ -62,12 +66,13 @@ export class ProviderSlots {
     if (slot) slot.needsRefresh = true;
   }
 
-  /** The current snapshot of source: fresh when stale or first, else the last good one. */
-  async snapshot(key: string, source: VmRegistrySource, signal: AbortSignal): Promise<Snapshot> {
+  /** The current snapshot of source: fresh when first, marked stale or at least maxAgeMs old, else the last good one. */
+  async snapshot(key: string, source: VmRegistrySource, signal: AbortSignal, maxAgeMs = 0): Promise<Snapshot> {
     const slot = await this.slotFor(key, source);
-    if (slot.needsRefresh || slot.snapshot === undefined) {
+    if (slot.needsRefresh || slot.snapshot === undefined || Date.now() - slot.readAt >= maxAgeMs) {
       const snapshot = await slot.provider.snapshot(signal);
       slot.snapshot = snapshot;
+      slot.readAt = snapshot.readAt ?? Date.now();
       slot.needsRefresh = false;
     }
     return slot.snapshot;
@@ -109,7 +114,7 @@ export class ProviderSlots {
       metrics: this.metrics,
       log: this.log.with({ source: key, provider: name }),
     });
-    const slot: Slot = { provider, fingerprint, snapshot: undefined, needsRefresh: true };
+    const slot: Slot = { provider, fingerprint, snapshot: undefined, readAt: 0, needsRefresh: true };
     this.slots.set(key, slot);
     provider.watch?.(() => {
       slot.needsRefresh = true;
