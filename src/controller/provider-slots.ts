@@ -21,6 +21,12 @@ import type { KubeClient, SecretContent } from '../runtime/kube-client.ts';
 /** The one API call the slots make: a Secret by name. */
 export type SecretReader = Pick<KubeClient, 'getSecret'>;
 
+/** A snapshot with the time it was read (ms since the epoch). */
+export interface AgedSnapshot {
+  readonly snapshot: Snapshot;
+  readonly readAt: number;
+}
+
 export class SecretError extends Error {
   override readonly name = 'SecretError';
 }
@@ -66,16 +72,19 @@ export class ProviderSlots {
     if (slot) slot.needsRefresh = true;
   }
 
-  /** The current snapshot of source: fresh when first, marked stale or at least maxAgeMs old, else the last good one. */
-  async snapshot(key: string, source: VmRegistrySource, signal: AbortSignal, maxAgeMs = 0): Promise<Snapshot> {
+  /**
+   * The current snapshot of source and when it was read: fresh when first, marked
+   * stale, or when `isStale(readAt)` says so; else the last good one.
+   */
+  async snapshot(key: string, source: VmRegistrySource, signal: AbortSignal, isStale: (readAt: number) => boolean = () => true): Promise<AgedSnapshot> {
     const slot = await this.slotFor(key, source);
-    if (slot.needsRefresh || slot.snapshot === undefined || Date.now() - slot.readAt >= maxAgeMs) {
+    if (slot.needsRefresh || slot.snapshot === undefined || isStale(slot.readAt)) {
       const snapshot = await slot.provider.snapshot(signal);
       slot.snapshot = snapshot;
       slot.readAt = snapshot.readAt ?? Date.now();
       slot.needsRefresh = false;
     }
-    return slot.snapshot;
+    return { snapshot: slot.snapshot, readAt: slot.readAt };
   }
 
   private async slotFor(key: string, source: VmRegistrySource): Promise<Slot> {

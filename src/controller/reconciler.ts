@@ -74,8 +74,8 @@ interface SourceMemory {
   memo?: { readonly specKey: string; readonly memo: MappingMemo };
   /** The desired state of the last snapshot: reconciles caused by our own writes reuse it. */
   mapped?: { readonly specKey: string; readonly snapshot: Snapshot; readonly desired: DesiredState };
-  /** A snapshot at least this old is read again: the delay until the interval tick the last sync asked for. */
-  maxSnapshotAgeMs?: number;
+  /** The interval tick asked for since the snapshot read at `readAt` (the earliest, as the work queue keeps it). */
+  tick?: { readonly readAt: number; readonly dueAt: number };
 }
 
 /** The status a sync reports: conditions and, when the sync got that far, counts. */
@@ -170,11 +170,12 @@ export class Reconciler {
       };
     }
 
-    // 1. Read the registry (the last snapshot while it is younger than the interval tick).
+    // 1. Read the registry (the last snapshot until the interval tick comes).
     const memory = this.memoryOf(key);
     let snapshot: Snapshot;
+    let readAt: number;
     try {
-      snapshot = await this.providers.snapshot(key, validated, signal, memory.maxSnapshotAgeMs ?? intervalMs - TICK_MARGIN_MS);
+      ({ snapshot, readAt } = await this.providers.snapshot(key, validated, signal, (at) => Date.now() >= tickOf(memory, at, intervalMs)));
     } catch (e) {
       const { reason, message } = describeProviderFailure(e);
       log.warn('registry read failed; entries kept', { reason, error: e });
@@ -254,7 +255,8 @@ export class Reconciler {
     }
     this.deps.metrics.lastSync.set({ source: key }, Date.now() / 1000);
     const requeueAfterMs = jitter(intervalMs);
-    memory.maxSnapshotAgeMs = Math.max(0, requeueAfterMs - TICK_MARGIN_MS);
+    const due = Date.now() + requeueAfterMs - TICK_MARGIN_MS;
+    memory.tick = { readAt, dueAt: Math.min(due, memory.tick?.readAt === readAt ? memory.tick.dueAt : Infinity) };
     return { status, requeueAfterMs };
   }
 
@@ -398,6 +400,11 @@ function withServiceEntries(synced: ConditionInput, se: ServiceEntrySyncOutcome)
   if (synced.status !== 'True') return synced;
   if (se.notSynced) return se.notSynced;
   return se.summary === '' ? synced : { ...synced, message: `${synced.message}; ${se.summary}` };
+}
+
+/** When the snapshot read at `readAt` is due to be read again: at the tick asked for since, else an interval after the read. */
+function tickOf(memory: SourceMemory, readAt: number, intervalMs: number): number {
+  return memory.tick?.readAt === readAt ? memory.tick.dueAt : readAt + intervalMs - TICK_MARGIN_MS;
 }
 
 function providerReadyOf(snapshot: Snapshot, provider: ProviderName): ConditionInput {
