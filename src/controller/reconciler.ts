@@ -15,7 +15,7 @@ import type { ProviderFactories } from '../providers/registry.ts';
 import { applyPlan, type ApplyResult, type WriteError } from '../reconcile/apply.ts';
 import { heldBackTotal } from '../reconcile/decide.ts';
 import { MappingMemo } from '../reconcile/desired.ts';
-import { afterApply, inventoryOf } from '../reconcile/inventory.ts';
+import { afterApply, inventoryOf, type Inventory } from '../reconcile/inventory.ts';
 import { WORKLOAD_ENTRY_KIND } from '../reconcile/kinds.ts';
 import { mapEndpoints } from '../reconcile/mapping.ts';
 import { isRelabelError } from '../reconcile/relabel.ts';
@@ -200,21 +200,7 @@ export class Reconciler {
     const entries = desired.entries;
 
     // 3. Plan against the inventory: owned entries, and who holds the names about to be created.
-    const owned = await this.ownedEntries(key, validated);
-    const ownedNames = new Set(owned.map((e) => e.metadata.name));
-    const holders = await lookUpNames(this.deps.client, WORKLOAD_ENTRY_KIND, validated, entries.filter((d) => !ownedNames.has(d.name)).map((d) => d.name), { keep: slimWorkloadEntry });
-    const inventory = inventoryOf([...owned, ...holders.owned], holders.foreign, holders.unreadable);
-    const adoption = spec.adopt ? await this.adoptionCandidates(validated) : undefined;
-    const thePlan = makePlan({
-      desired: entries,
-      owned: [...inventory.owned.values()],
-      foreign: holders.foreign,
-      unreadable: holders.unreadable,
-      policy: spec.policy,
-      unknownScopes: snapshot.unknownScopes,
-      guard: spec.deletionGuard,
-      ...(adoption ? { adoption } : {}),
-    });
+    const { plan: thePlan, inventory } = await this.planEntries(key, validated, entries, snapshot.unknownScopes);
 
     // 4. Apply: the WorkloadEntries, then the ServiceEntries from the same desired entries.
     const applied = await applyPlan(this.deps.client, validated, thePlan);
@@ -226,7 +212,10 @@ export class Reconciler {
       { client: this.deps.client, events: this.deps.events, ...(this.deps.listManagedServiceEntries ? { listManaged: this.deps.listManagedServiceEntries } : {}) },
       { source: validated, provider, entries, ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
     );
-    if (errors.length === 0) memory.applied = new Set(entries.map((d) => d.name).filter((n) => !thePlan.conflicts.some((c) => c.name === n)));
+    if (errors.length === 0) {
+      const blocked = new Set(thePlan.conflicts.map((c) => c.name));
+      memory.applied = new Set(entries.map((d) => d.name).filter((n) => !blocked.has(n)));
+    }
 
     // 5. Report, counted from the inventory after the apply.
     const managed = afterApply(inventory, result).owned.size;
@@ -258,6 +247,28 @@ export class Reconciler {
     const due = Date.now() + requeueAfterMs - TICK_MARGIN_MS;
     memory.tick = { readAt, dueAt: Math.min(due, memory.tick?.readAt === readAt ? memory.tick.dueAt : Infinity) };
     return { status, requeueAfterMs };
+  }
+
+  /** The inventory of WorkloadEntries (owned, and the holders of names to create) and the plan against it. */
+  private async planEntries(key: string, source: VmRegistrySource, entries: readonly DesiredEntry[], unknownScopes: readonly string[]): Promise<{ plan: Plan; inventory: Inventory<WorkloadEntry> }> {
+    const owned = await this.ownedEntries(key, source);
+    const ownedNames = new Set(owned.map((e) => e.metadata.name));
+    const toCreate = entries.filter((d) => !ownedNames.has(d.name)).map((d) => d.name);
+    const holders = await lookUpNames(this.deps.client, WORKLOAD_ENTRY_KIND, source, toCreate, { keep: slimWorkloadEntry });
+    const inventory = inventoryOf([...owned, ...holders.owned], holders.foreign, holders.unreadable);
+    const { spec } = source;
+    const adoption = spec.adopt ? await this.adoptionCandidates(source) : undefined;
+    const plan = makePlan({
+      desired: entries,
+      owned: [...inventory.owned.values()],
+      foreign: holders.foreign,
+      unreadable: holders.unreadable,
+      policy: spec.policy,
+      unknownScopes,
+      guard: spec.deletionGuard,
+      ...(adoption ? { adoption } : {}),
+    });
+    return { plan, inventory };
   }
 
   private setGauges(key: string, p: Plan, desired: number, managed: number, skipped: number): void {
