@@ -99,3 +99,6 @@ export interface ServiceEntry {
   };
   spec: ServiceEntrySpec;
 }
+
+/** Istio's switch for WorkloadEntry health conditions written by a controller (istiod then waits for Healthy). */
+export const HEALTH_CHECKS_ANNOTATION = 'proxy.istio.io/health-checks-enabled';

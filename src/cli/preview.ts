@@ -1,6 +1,8 @@
 /**
  * `vmreg preview -f source.yaml`: reads the registry (no cluster needed) and prints the
- * WorkloadEntries the source would produce, for review in a GitOps pull request.
+ * WorkloadEntries the source would produce, for review in a GitOps pull request. It
+ * takes the operator's path (map → plan against an empty cluster) and prints the
+ * objects the applier would write.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -11,9 +13,10 @@ import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger } from '../metrics/logger.ts';
 import { builtinProviders } from '../providers/builtin.ts';
 import { secretKey } from '../providers/provider.ts';
-import { toAppliedObject } from '../reconcile/apply.ts';
-import { buildDesiredState } from '../reconcile/desired.ts';
-import { toAppliedServiceEntry } from '../reconcile/apply-service-entries.ts';
+import { SERVICE_ENTRY_KIND, toAppliedObject, toAppliedServiceEntry } from '../reconcile/kinds.ts';
+import { mapEndpoints } from '../reconcile/mapping.ts';
+import { planObjects } from '../reconcile/object-plan.ts';
+import { plan } from '../reconcile/plan.ts';
 import { buildDesiredServiceEntries } from '../reconcile/service-entries.ts';
 import { UsageError } from './errors.ts';
 import { Registry } from 'prom-client';
@@ -65,10 +68,11 @@ export async function preview(argv: string[], out: (s: string) => void = (s) => 
     const provider = factory.create({ source: `${namespace}/${name}`, spec, secrets, metrics: metrics.provider, log });
     try {
       const snapshot = await provider.snapshot(AbortSignal.timeout(timeoutMs));
-      const desired = buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory.defaultMapping(spec) });
+      const desired = mapEndpoints({ sourceName: name, spec, endpoints: snapshot.endpoints, mapping: factory });
+      const entries = plan({ desired: desired.entries, owned: [], policy: spec.policy, unknownScopes: snapshot.unknownScopes, guard: spec.deletionGuard }).creates;
       const source: VmRegistrySource = { apiVersion: 'vmregistry.io/v1alpha1', kind: KIND, metadata: { name, namespace, uid: 'preview' }, spec };
       out(`# ${namespace}/${name}: ${desired.entries.length} WorkloadEntries from ${snapshot.endpoints.length} endpoints (ownerReferences are added in the cluster)\n`);
-      for (const d of desired.entries) {
+      for (const d of entries) {
         const obj = toAppliedObject(d, source);
         delete obj.metadata.ownerReferences;
         out('---\n' + stringify(obj));
@@ -83,7 +87,8 @@ export async function preview(argv: string[], out: (s: string) => void = (s) => 
           entries: desired.entries,
         });
         out(`# ${namespace}/${name}: ${ses.serviceEntries.length} ServiceEntries for ${desired.entries.length} WorkloadEntries\n`);
-        for (const d of ses.serviceEntries) {
+        const creates = planObjects({ desired: ses.serviceEntries, owned: [], policy: spec.policy, guard: spec.deletionGuard }, SERVICE_ENTRY_KIND.rules).creates;
+        for (const d of creates) {
           const obj = toAppliedServiceEntry(d, source);
           delete obj.metadata.ownerReferences;
           out('---\n' + stringify(obj));

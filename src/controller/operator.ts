@@ -54,7 +54,6 @@ export class Operator {
   private workersStarted = false;
   private stopping: Promise<void> | undefined;
   private longestTimer: NodeJS.Timeout | undefined;
-  private readonly staleTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(options: OperatorOptions) {
     this.o = options;
@@ -198,12 +197,8 @@ export class Operator {
       this.queue.forget(key);
       if (outcome.requeueAfterMs !== undefined) {
         m.reconcileTotal.inc({ controller: CONTROLLER, result: 'requeue_after' });
+        // The snapshot is then old enough to be read again; reconciles in between reuse it.
         this.queue.addAfter(key, outcome.requeueAfterMs);
-        // The interval tick asks the registry again; reconciles in between reuse the last snapshot.
-        clearTimeout(this.staleTimers.get(key));
-        const timer = setTimeout(() => this.reconciler.markStale(key), Math.max(0, outcome.requeueAfterMs - 50));
-        timer.unref();
-        this.staleTimers.set(key, timer);
       } else {
         m.reconcileTotal.inc({ controller: CONTROLLER, result: 'success' });
       }
@@ -238,7 +233,6 @@ export class Operator {
     this.elector?.stopCampaigning();
     this.queue.shutDown();
     clearInterval(this.longestTimer);
-    for (const t of this.staleTimers.values()) clearTimeout(t);
     await Promise.all([...this.inflight]);
     await Promise.all([...this.sourceInformers, ...this.entryInformers, ...this.serviceEntryInformers].map((i) => i.stop()));
     await this.reconciler.close();

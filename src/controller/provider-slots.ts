@@ -2,8 +2,10 @@
  * One live provider per source. A provider is rebuilt when the source's generation, the
  * Secret values it uses or their consent annotations change, and closed when the source
  * goes away or its credentials are no longer permitted (consent.ts). The last
- * good snapshot is kept so that a reconcile caused by our own writes or by drift does
- * not call the registry again; interval ticks and registry watches ask for a fresh one.
+ * good snapshot is kept, with the time it was read, so that a reconcile caused by our
+ * own writes or by drift does not call the registry again: a snapshot older than the
+ * age the reconciler allows (its interval tick), a registry watch, a spec change or a
+ * failed sync ask for a fresh one.
  */
 import { createHash } from 'node:crypto';
 import type { VmRegistrySource } from '../api/types.ts';
@@ -19,6 +21,12 @@ import type { KubeClient, SecretContent } from '../runtime/kube-client.ts';
 /** The one API call the slots make: a Secret by name. */
 export type SecretReader = Pick<KubeClient, 'getSecret'>;
 
+/** A snapshot with the time it was read (ms since the epoch). */
+export interface AgedSnapshot {
+  readonly snapshot: Snapshot;
+  readonly readAt: number;
+}
+
 export class SecretError extends Error {
   override readonly name = 'SecretError';
 }
@@ -27,6 +35,8 @@ interface Slot {
   provider: Provider;
   fingerprint: string;
   snapshot: Snapshot | undefined;
+  /** When the snapshot was read (ms since the epoch). */
+  readAt: number;
   needsRefresh: boolean;
 }
 
@@ -62,15 +72,19 @@ export class ProviderSlots {
     if (slot) slot.needsRefresh = true;
   }
 
-  /** The current snapshot of source: fresh when stale or first, else the last good one. */
-  async snapshot(key: string, source: VmRegistrySource, signal: AbortSignal): Promise<Snapshot> {
+  /**
+   * The current snapshot of source and when it was read: fresh when first, marked
+   * stale, or when `isStale(readAt)` says so; else the last good one.
+   */
+  async snapshot(key: string, source: VmRegistrySource, signal: AbortSignal, isStale: (readAt: number) => boolean = () => true): Promise<AgedSnapshot> {
     const slot = await this.slotFor(key, source);
-    if (slot.needsRefresh || slot.snapshot === undefined) {
+    if (slot.needsRefresh || slot.snapshot === undefined || isStale(slot.readAt)) {
       const snapshot = await slot.provider.snapshot(signal);
       slot.snapshot = snapshot;
+      slot.readAt = snapshot.readAt ?? Date.now();
       slot.needsRefresh = false;
     }
-    return slot.snapshot;
+    return { snapshot: slot.snapshot, readAt: slot.readAt };
   }
 
   private async slotFor(key: string, source: VmRegistrySource): Promise<Slot> {
@@ -109,7 +123,7 @@ export class ProviderSlots {
       metrics: this.metrics,
       log: this.log.with({ source: key, provider: name }),
     });
-    const slot: Slot = { provider, fingerprint, snapshot: undefined, needsRefresh: true };
+    const slot: Slot = { provider, fingerprint, snapshot: undefined, readAt: 0, needsRefresh: true };
     this.slots.set(key, slot);
     provider.watch?.(() => {
       slot.needsRefresh = true;

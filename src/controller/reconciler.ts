@@ -1,22 +1,30 @@
 /**
- * Reconciles one VmRegistrySource, level-triggered: whatever caused the call, read the
- * registry snapshot, map it, plan against the entries the source owns, apply, and write
- * status when it changed. Data flows one way: snapshot → mapping → plan → apply → status.
+ * Reconciles one VmRegistrySource, level-triggered: whatever caused the call, the same
+ * one-way flow runs: read (the registry snapshot and the inventory of entries) → map
+ * (provider mapping and relabel rules) → plan (the decision layer) → apply (the applier
+ * executes the plan) → report (one status write, counted from the inventory after the
+ * apply, and Events).
  */
 import { parseDuration } from '../api/duration.ts';
-import { providerOf, SOURCES, type VmRegistrySource, type VmRegistrySourceStatus } from '../api/types.ts';
+import { providerOf, SOURCES, type ProviderName, type VmRegistrySource, type VmRegistrySourceSpec, type VmRegistrySourceStatus } from '../api/types.ts';
 import { ValidationError } from '../api/validate.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
 import type { Snapshot } from '../providers/provider.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
-import { applyPlan, type ApplyResult } from '../reconcile/apply.ts';
-import { buildDesiredState, MappingMemo } from '../reconcile/desired.ts';
+import { applyPlan, type ApplyResult, type WriteError } from '../reconcile/apply.ts';
+import { heldBackTotal } from '../reconcile/decide.ts';
+import { MappingMemo } from '../reconcile/desired.ts';
+import { afterApply, inventoryOf, type Inventory } from '../reconcile/inventory.ts';
+import { WORKLOAD_ENTRY_KIND } from '../reconcile/kinds.ts';
+import { mapEndpoints } from '../reconcile/mapping.ts';
 import { isRelabelError } from '../reconcile/relabel.ts';
 import { isAdoptable, isOwnedBy, sourceSelector, UNMANAGED_SELECTOR } from '../reconcile/ownership.ts';
 import { HOLD_REASONS, plan as makePlan, type AdoptionInput, type Plan } from '../reconcile/plan.ts';
+import { lookUpNames } from '../reconcile/read.ts';
 import { serviceLabelOf } from '../reconcile/twins.ts';
 import type { DesiredEntry, DesiredState } from '../reconcile/types.ts';
+import type { ObjectWriter } from '../reconcile/writer.ts';
 import { WORKLOAD_ENTRIES, type WorkloadEntry } from '../api/istio.ts';
 import { slimWorkloadEntry } from '../reconcile/slim.ts';
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from './conditions.ts';
@@ -25,11 +33,10 @@ import type { EventRecorder } from './events.ts';
 import type { ServiceEntry } from '../api/istio.ts';
 import { syncServiceEntries, type ServiceEntrySyncOutcome } from './service-entry-sync.ts';
 import type { KubeClient } from '../runtime/kube-client.ts';
-import { ProviderSlots } from './provider-slots.ts';
+import { ProviderSlots, type SecretReader } from './provider-slots.ts';
 import type { AmbientPolicy } from './consent.ts';
 
-/** Istio's switch for WorkloadEntry health conditions written by a controller. */
-export const HEALTH_CHECKS_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
+export { HEALTH_CHECKS_ANNOTATION } from '../api/istio.ts';
 
 export type Outcome = { readonly requeueAfterMs?: number };
 
@@ -38,8 +45,11 @@ export class TerminalError extends Error {
   override readonly name = 'TerminalError';
 }
 
+/** The API calls the reconciler makes: the managed objects, the source's status, Secrets. */
+export type ReconcilerClient = ObjectWriter & Pick<KubeClient, 'mergeStatus'> & SecretReader;
+
 export interface ReconcilerDeps {
-  readonly client: KubeClient;
+  readonly client: ReconcilerClient;
   readonly getSource: (namespace: string, name: string) => VmRegistrySource | undefined;
   /** Managed WorkloadEntries in a namespace (from the informer cache). */
   readonly listManaged: (namespace: string) => readonly WorkloadEntry[];
@@ -63,12 +73,31 @@ interface SourceMemory {
   /** Mapping results for this uid/generation; a new spec starts a new memo. */
   memo?: { readonly specKey: string; readonly memo: MappingMemo };
   /** The desired state of the last snapshot: reconciles caused by our own writes reuse it. */
-  mapped?: { readonly specKey: string; readonly snapshot: Snapshot; readonly desired: DesiredState; readonly entries: readonly DesiredEntry[] };
+  mapped?: { readonly specKey: string; readonly snapshot: Snapshot; readonly desired: DesiredState };
+  /** The interval tick asked for since the snapshot read at `readAt` (the earliest, as the work queue keeps it). */
+  tick?: { readonly readAt: number; readonly dueAt: number };
+}
+
+/** The status a sync reports: conditions and, when the sync got that far, counts. */
+interface StatusReport {
+  readonly provider: VmRegistrySourceStatus['provider'];
+  readonly conditions: ConditionInput[];
+  readonly counts?: Partial<VmRegistrySourceStatus>;
+}
+
+/** What one sync ends with: the status to write, then an error to throw or when to come back. */
+interface SyncReport {
+  readonly status: StatusReport;
+  readonly error?: Error;
+  readonly requeueAfterMs?: number;
 }
 
 function specKeyOf(source: VmRegistrySource): string {
   return `${source.metadata.uid}/${source.metadata.generation}`;
 }
+
+/** A snapshot is reused until this much before the interval tick, so the tick itself reads afresh. */
+const TICK_MARGIN_MS = 50;
 
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
@@ -98,7 +127,7 @@ export class Reconciler {
     }
   }
 
-  /** Interval ticks and spec changes ask the registry again. */
+  /** Spec changes and failed syncs ask the registry again at the next reconcile. */
   markStale(key: string): void {
     this.providers.markStale(key);
   }
@@ -113,17 +142,22 @@ export class Reconciler {
       this.deps.events.forget(namespace, name);
       return {};
     }
-    const log = this.deps.log.with({ source: key });
-    const generation = source.metadata.generation ?? 0;
+    const report = await this.sync(key, source, signal);
+    await this.writeStatus(source, report.status);
+    if (report.error) throw report.error;
+    return report.requeueAfterMs === undefined ? {} : { requeueAfterMs: report.requeueAfterMs };
+  }
 
-    let spec;
+  /** Read → map → plan → apply, and the status that reports it. Throws only on failures status cannot describe. */
+  private async sync(key: string, source: VmRegistrySource, signal: AbortSignal): Promise<SyncReport> {
+    const log = this.deps.log.with({ source: key });
+    let spec: VmRegistrySourceSpec;
     try {
       spec = this.deps.factories.api.validateSpec(source.spec);
     } catch (e) {
       const message = e instanceof ValidationError ? e.message : String(e);
-      await this.writeStatus(source, { provider: undefined, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidSpec', message }] });
       this.deps.events.record(source, 'Warning', 'InvalidSpec', message);
-      throw new TerminalError(`invalid spec: ${message}`);
+      return { status: { provider: undefined, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidSpec', message }] }, error: new TerminalError(`invalid spec: ${message}`) };
     }
     const validated: VmRegistrySource = { ...source, spec };
     const provider = providerOf(spec);
@@ -131,105 +165,119 @@ export class Reconciler {
 
     if (spec.suspend) {
       await this.providers.close(key);
-      await this.writeStatus(source, {
-        provider,
-        conditions: [{ type: 'Synced', status: 'False', reason: 'Suspended', message: 'spec.suspend is true: entries are kept as they are and not synced' }],
-      });
-      return {};
+      return {
+        status: { provider, conditions: [{ type: 'Synced', status: 'False', reason: 'Suspended', message: 'spec.suspend is true: entries are kept as they are and not synced' }] },
+      };
     }
 
-    // 1. Snapshot.
-    let snapshot;
+    // 1. Read the registry (the last snapshot until the interval tick comes).
+    const memory = this.memoryOf(key);
+    let snapshot: Snapshot;
+    let readAt: number;
     try {
-      snapshot = await this.providers.snapshot(key, validated, signal);
+      ({ snapshot, readAt } = await this.providers.snapshot(key, validated, signal, (at) => Date.now() >= tickOf(memory, at, intervalMs)));
     } catch (e) {
       const { reason, message } = describeProviderFailure(e);
       log.warn('registry read failed; entries kept', { reason, error: e });
       this.deps.events.record(source, 'Warning', reason, `${message}; existing WorkloadEntries are kept`);
-      await this.writeStatus(source, {
-        provider,
-        conditions: [
-          { type: 'ProviderReady', status: 'False', reason, message: `${message}; existing WorkloadEntries are kept` },
-          { type: 'Synced', status: 'Unknown', reason: 'RegistryUnavailable', message: 'waiting for a complete answer from the registry' },
-        ],
-      });
-      throw e;
+      const conditions: ConditionInput[] = [
+        { type: 'ProviderReady', status: 'False', reason, message: `${message}; existing WorkloadEntries are kept` },
+        { type: 'Synced', status: 'Unknown', reason: 'RegistryUnavailable', message: 'waiting for a complete answer from the registry' },
+      ];
+      return { status: { provider, conditions }, error: e instanceof Error ? e : new Error(String(e)) };
     }
 
-    // 2. Mapping: only endpoints the last mapping has not seen (see MappingMemo).
-    const factory = await this.deps.factories.load(provider);
+    // 2. Map: only endpoints the last mapping has not seen (see MappingMemo).
     let desired: DesiredState;
-    let entries: readonly DesiredEntry[];
     try {
-      ({ desired, entries } = this.mappingOf(key, validated, snapshot, () =>
-        buildDesiredState({ sourceName: name, spec, endpoints: snapshot.endpoints, providerRules: factory?.defaultMapping(spec) ?? [], memo: this.memoFor(key, validated) }),
-      ));
+      desired = await this.mappingOf(key, validated, snapshot);
     } catch (e) {
       if (!isRelabelError(e)) throw e;
       const message = `relabel rules cannot be used: ${e.message}`;
-      await this.writeStatus(source, { provider, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidRelabelRule', message }] });
       this.deps.events.record(source, 'Warning', 'InvalidRelabelRule', message);
-      throw new TerminalError(message);
+      return { status: { provider, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidRelabelRule', message }] }, error: new TerminalError(message) };
     }
+    const entries = desired.entries;
 
-    // 3. Plan against what the source owns (listed from the API now and then, in case a watch missed something).
-    const owned = await this.ownedEntries(key, validated);
-    const adoption = spec.adopt ? await this.adoptionCandidates(validated) : undefined;
-    const thePlan = makePlan({ desired: entries, owned, policy: spec.policy, unknownScopes: snapshot.unknownScopes, guard: spec.deletionGuard, ...(adoption ? { adoption } : {}) });
+    // 3. Plan against the inventory: owned entries, and who holds the names about to be created.
+    const { plan: thePlan, inventory } = await this.planEntries(key, validated, entries, snapshot.unknownScopes);
 
-    // 4. Apply.
-    const result = await applyPlan(this.deps.client, validated, thePlan);
+    // 4. Apply: the WorkloadEntries, then the ServiceEntries from the same desired entries.
+    const applied = await applyPlan(this.deps.client, validated, thePlan);
+    const errors: WriteError[] = [...thePlan.unreadable, ...applied.errors];
+    const result: ApplyResult = { ...applied, errors };
     this.countWrites(key, thePlan, result);
     this.recordEvents(validated, thePlan, result, desired);
-    // 4b. ServiceEntries (spec.serviceEntries), from the same desired entries.
     const serviceEntries = await syncServiceEntries(
       { client: this.deps.client, events: this.deps.events, ...(this.deps.listManagedServiceEntries ? { listManaged: this.deps.listManagedServiceEntries } : {}) },
       { source: validated, provider, entries, ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
     );
-    const memory = this.memoryOf(key);
-    if (result.errors.length === 0) memory.applied = new Set(entries.map((d) => d.name).filter((n) => !result.conflicts.some((c) => c.name === n)));
+    if (errors.length === 0) {
+      const blocked = new Set(thePlan.conflicts.map((c) => c.name));
+      memory.applied = new Set(entries.map((d) => d.name).filter((n) => !blocked.has(n)));
+    }
 
-    // 5. Status.
-    const managed = owned.length + result.created.length + result.adopted.filter((n) => entries.some((d) => d.name === n)).length - result.deleted.length;
-    const providerReady: ConditionInput =
-      snapshot.unknownScopes.length > 0
-        ? {
-            type: 'ProviderReady',
-            status: 'False',
-            reason: 'PartialSnapshot',
-            message: `could not read ${snapshot.unknownScopes.join(', ')}: ${snapshot.warnings.join('; ') || 'no detail'}; entries there are kept`,
-          }
-        : { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
-    await this.writeStatus(source, {
+    // 5. Report, counted from the inventory after the apply.
+    const managed = afterApply(inventory, result).owned.size;
+    const status: StatusReport = {
       provider,
-      conditions: [providerReady, withServiceEntries(syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent), serviceEntries)],
+      conditions: [providerReadyOf(snapshot, provider), withServiceEntries(syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent), serviceEntries)],
       counts: {
         desiredEntries: entries.length,
-        managedEntries: Math.max(0, managed),
-        conflicts: result.conflicts.length,
+        managedEntries: managed,
+        conflicts: thePlan.conflicts.length,
         skipped: desired.skipped.length,
-        heldBackDeletes: [...thePlan.heldBack.values()].reduce((a, b) => a + b, 0),
+        heldBackDeletes: heldBackTotal(thePlan.heldBack),
         // Sources that never generated ServiceEntries keep a status without these counts.
         ...(serviceEntries.counts ?? (serviceEntryCountsOf(source.status) ? NO_SERVICE_ENTRIES : {})),
       },
-    });
-    const metrics = this.deps.metrics;
-    metrics.entries.set({ source: key, state: 'desired' }, entries.length);
-    metrics.entries.set({ source: key, state: 'managed' }, Math.max(0, managed));
-    metrics.entries.set({ source: key, state: 'conflicts' }, result.conflicts.length);
-    metrics.entries.set({ source: key, state: 'skipped' }, desired.skipped.length);
-    for (const reason of HOLD_REASONS) metrics.heldBackDeletes.set({ source: key, reason }, thePlan.heldBack.get(reason) ?? 0);
+    };
+    this.setGauges(key, thePlan, entries.length, managed, desired.skipped.length);
 
-    if (result.errors.length > 0) {
-      const first = result.errors[0];
-      throw new Error(`${result.errors.length} WorkloadEntry writes failed; first: ${first?.name}: ${first?.error.message}`);
+    if (errors.length > 0) {
+      const first = errors[0];
+      return { status, error: new Error(`${errors.length} WorkloadEntry writes failed; first: ${first?.name}: ${first?.error.message}`) };
     }
     if (serviceEntries.errors.length > 0) {
       const first = serviceEntries.errors[0];
-      throw new Error(`${serviceEntries.errors.length} ServiceEntry writes failed; first: ${first?.name}: ${first?.error.message}`);
+      return { status, error: new Error(`${serviceEntries.errors.length} ServiceEntry writes failed; first: ${first?.name}: ${first?.error.message}`) };
     }
-    metrics.lastSync.set({ source: key }, Date.now() / 1000);
-    return { requeueAfterMs: jitter(intervalMs) };
+    this.deps.metrics.lastSync.set({ source: key }, Date.now() / 1000);
+    const requeueAfterMs = jitter(intervalMs);
+    const due = Date.now() + requeueAfterMs - TICK_MARGIN_MS;
+    memory.tick = { readAt, dueAt: Math.min(due, memory.tick?.readAt === readAt ? memory.tick.dueAt : Infinity) };
+    return { status, requeueAfterMs };
+  }
+
+  /** The inventory of WorkloadEntries (owned, and the holders of names to create) and the plan against it. */
+  private async planEntries(key: string, source: VmRegistrySource, entries: readonly DesiredEntry[], unknownScopes: readonly string[]): Promise<{ plan: Plan; inventory: Inventory<WorkloadEntry> }> {
+    const owned = await this.ownedEntries(key, source);
+    const ownedNames = new Set(owned.map((e) => e.metadata.name));
+    const toCreate = entries.filter((d) => !ownedNames.has(d.name)).map((d) => d.name);
+    const holders = await lookUpNames(this.deps.client, WORKLOAD_ENTRY_KIND, source, toCreate, { keep: slimWorkloadEntry });
+    const inventory = inventoryOf([...owned, ...holders.owned], holders.foreign, holders.unreadable);
+    const { spec } = source;
+    const adoption = spec.adopt ? await this.adoptionCandidates(source) : undefined;
+    const plan = makePlan({
+      desired: entries,
+      owned: [...inventory.owned.values()],
+      foreign: holders.foreign,
+      unreadable: holders.unreadable,
+      policy: spec.policy,
+      unknownScopes,
+      guard: spec.deletionGuard,
+      ...(adoption ? { adoption } : {}),
+    });
+    return { plan, inventory };
+  }
+
+  private setGauges(key: string, p: Plan, desired: number, managed: number, skipped: number): void {
+    const metrics = this.deps.metrics;
+    metrics.entries.set({ source: key, state: 'desired' }, desired);
+    metrics.entries.set({ source: key, state: 'managed' }, managed);
+    metrics.entries.set({ source: key, state: 'conflicts' }, p.conflicts.length);
+    metrics.entries.set({ source: key, state: 'skipped' }, skipped);
+    for (const reason of HOLD_REASONS) metrics.heldBackDeletes.set({ source: key, reason }, p.heldBack.get(reason) ?? 0);
   }
 
   private memoFor(key: string, source: VmRegistrySource): MappingMemo {
@@ -240,15 +288,15 @@ export class Reconciler {
   }
 
   /** The desired state of this snapshot and spec, built once. */
-  private mappingOf(key: string, source: VmRegistrySource, snapshot: Snapshot, build: () => DesiredState): { desired: DesiredState; entries: readonly DesiredEntry[] } {
+  private async mappingOf(key: string, source: VmRegistrySource, snapshot: Snapshot): Promise<DesiredState> {
     const memory = this.memoryOf(key);
     const specKey = specKeyOf(source);
     const last = memory.mapped;
-    if (last !== undefined && last.snapshot === snapshot && last.specKey === specKey) return last;
-    const desired = build();
-    const entries = source.spec.consul?.health.mode === 'status' ? desired.entries.map(withHealthChecks) : desired.entries;
-    memory.mapped = { specKey, snapshot, desired, entries };
-    return memory.mapped;
+    if (last !== undefined && last.snapshot === snapshot && last.specKey === specKey) return last.desired;
+    const factory = await this.deps.factories.load(providerOf(source.spec));
+    const desired = mapEndpoints({ sourceName: source.metadata.name, spec: source.spec, endpoints: snapshot.endpoints, mapping: factory, memo: this.memoFor(key, source) });
+    memory.mapped = { specKey, snapshot, desired };
+    return desired;
   }
 
   private memoryOf(key: string): SourceMemory {
@@ -302,8 +350,8 @@ export class Reconciler {
     if (result.replaced.length > 0) {
       ev.record(source, 'Normal', 'Adopted', `deleted ${result.replaced.length} hand-written WorkloadEntries now served by managed twins: ${result.replaced.slice(0, 5).join(', ')}`);
     }
-    if (result.conflicts.length > 0) {
-      ev.record(source, 'Warning', 'Conflict', conflictMessage(result));
+    if (p.conflicts.length > 0) {
+      ev.record(source, 'Warning', 'Conflict', conflictMessage(p.conflicts));
     }
     const guard = p.heldBack.get('DeletionGuard');
     if (guard) ev.record(source, 'Warning', 'DeletionGuard', guardMessage(guard, source.spec.deletionGuard.maxDeletePercent));
@@ -317,10 +365,8 @@ export class Reconciler {
     }
   }
 
-  private async writeStatus(
-    source: VmRegistrySource,
-    next: { provider: VmRegistrySourceStatus['provider']; conditions: ConditionInput[]; counts?: Partial<VmRegistrySourceStatus> },
-  ): Promise<void> {
+  /** The one status write of a reconcile (none when nothing changed). */
+  private async writeStatus(source: VmRegistrySource, next: StatusReport): Promise<void> {
     const generation = source.metadata.generation ?? 0;
     const now = new Date().toISOString();
     const all = [...next.conditions];
@@ -352,9 +398,6 @@ export class Reconciler {
   }
 }
 
-// One annotated copy per desired entry, so the copies live (and keep their applied hash) as long as the memo's entries.
-const withChecks = new WeakMap<DesiredEntry, DesiredEntry>();
-
 const NO_SERVICE_ENTRIES = { desiredServiceEntries: 0, managedServiceEntries: 0, serviceEntryConflicts: 0, unselectedEntries: 0 } as const;
 
 function serviceEntryCountsOf(status: VmRegistrySourceStatus | undefined): Partial<VmRegistrySourceStatus> | undefined {
@@ -370,13 +413,21 @@ function withServiceEntries(synced: ConditionInput, se: ServiceEntrySyncOutcome)
   return se.summary === '' ? synced : { ...synced, message: `${synced.message}; ${se.summary}` };
 }
 
-function withHealthChecks(d: DesiredEntry): DesiredEntry {
-  let annotated = withChecks.get(d);
-  if (annotated === undefined) {
-    annotated = { ...d, annotations: { ...d.annotations, [HEALTH_CHECKS_ANNOTATION]: 'true' } };
-    withChecks.set(d, annotated);
+/** When the snapshot read at `readAt` is due to be read again: at the tick asked for since, else an interval after the read. */
+function tickOf(memory: SourceMemory, readAt: number, intervalMs: number): number {
+  return memory.tick?.readAt === readAt ? memory.tick.dueAt : readAt + intervalMs - TICK_MARGIN_MS;
+}
+
+function providerReadyOf(snapshot: Snapshot, provider: ProviderName): ConditionInput {
+  if (snapshot.unknownScopes.length === 0) {
+    return { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
   }
-  return annotated;
+  return {
+    type: 'ProviderReady',
+    status: 'False',
+    reason: 'PartialSnapshot',
+    message: `could not read ${snapshot.unknownScopes.join(', ')}: ${snapshot.warnings.join('; ') || 'no detail'}; entries there are kept`,
+  };
 }
 
 export function splitKey(key: string): [string, string] {

@@ -1,23 +1,26 @@
 /**
  * The ServiceEntry half of a sync (spec.serviceEntries), run by the reconciler after the
- * WorkloadEntries: desired entries → one ServiceEntry per service → plan → apply, and
+ * WorkloadEntries: desired entries → one ServiceEntry per service → plan (the decision
+ * layer with the ServiceEntry rules) → apply (the shared applier), and
  * what status and Events should say about it. Turning the section off deletes the
  * ServiceEntries the source generated (policy permitting).
  */
 import type { ProviderName, VmRegistrySource } from '../api/types.ts';
-import { applyServiceEntryPlan, type ServiceEntryApplyResult } from '../reconcile/apply-service-entries.ts';
-import { planObjects, type ObjectPlan } from '../reconcile/object-plan.ts';
+import { applyChanges, type Applied } from '../reconcile/apply.ts';
+import { afterApply, inventoryOf } from '../reconcile/inventory.ts';
+import { SERVICE_ENTRY_KIND } from '../reconcile/kinds.ts';
+import { planObjects, SERVICE_ENTRY_RULES, type ObjectPlan } from '../reconcile/object-plan.ts';
 import { isOwnedBy, sourceSelector } from '../reconcile/ownership.ts';
+import type { ObjectWriter } from '../reconcile/writer.ts';
 import { buildDesiredServiceEntries, SERVICE_ANNOTATION, serviceKeys, type DesiredServiceEntries, type DesiredServiceEntry } from '../reconcile/service-entries.ts';
 import { SERVICE_ENTRIES, type ServiceEntry } from '../api/istio.ts';
 import type { DesiredEntry } from '../reconcile/types.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { EventRecorder } from './events.ts';
-import type { KubeClient } from '../runtime/kube-client.ts';
 import { guardMessage } from './status-messages.ts';
 
 export interface ServiceEntrySyncDeps {
-  readonly client: KubeClient;
+  readonly client: ObjectWriter;
   readonly events: EventRecorder;
   /** Managed ServiceEntries of a namespace from an informer cache; without one, they are listed. */
   readonly listManaged?: (namespace: string) => readonly ServiceEntry[];
@@ -45,7 +48,7 @@ export interface ServiceEntrySyncOutcome {
   readonly notSynced?: ConditionInput;
   /** Appended to a Synced=True message. */
   readonly summary: string;
-  readonly errors: ServiceEntryApplyResult['errors'];
+  readonly errors: Applied<ServiceEntry>['errors'];
 }
 
 const NONE: ServiceEntrySyncOutcome = {
@@ -63,10 +66,11 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
     const cached = deps.listManaged?.(ns);
     const owned = (cached ?? (await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns, { labelSelector: sourceSelector(source.metadata.name) }))).filter((se) => isOwnedBy(se, source));
     if (owned.length === 0) return NONE;
-    const plan = planObjects({ desired: [], owned, policy: source.spec.policy, guard: source.spec.deletionGuard, guarded: false });
-    const result = await applyServiceEntryPlan(deps.client, source, plan, owned);
+    const plan = planObjects({ desired: [], owned, policy: source.spec.policy, guard: source.spec.deletionGuard, guarded: false }, SERVICE_ENTRY_RULES);
+    const result = await applyChanges(deps.client, SERVICE_ENTRY_KIND, source, plan);
     record(deps.events, source, plan, result, undefined);
-    const counts = { desiredServiceEntries: 0, managedServiceEntries: owned.length - result.deleted.length, serviceEntryConflicts: 0, unselectedEntries: 0 };
+    const managed = afterApply(inventoryOf(owned), result).owned.size;
+    const counts = { desiredServiceEntries: 0, managedServiceEntries: managed, serviceEntryConflicts: 0, unselectedEntries: 0 };
     return { ...NONE, counts, errors: result.errors };
   }
 
@@ -81,22 +85,25 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
   // Every ServiceEntry of the namespace: ours to plan against, the others to check names and hosts against.
   const inNamespace = await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns);
   const owned = inNamespace.filter((se) => isOwnedBy(se, source));
+  const foreign = inNamespace.filter((se) => !isOwnedBy(se, source));
   const known = serviceKeys(input.knownServices);
-  const plan = planObjects<DesiredServiceEntry['spec'], DesiredServiceEntry, ServiceEntry>({
-    desired: desired.serviceEntries,
-    owned,
-    policy: source.spec.policy,
-    guard: source.spec.deletionGuard,
-    keep: (se) => known?.has(se.metadata.annotations?.[SERVICE_ANNOTATION] ?? '') ?? false,
-  });
-  const planned = new Set([...plan.creates.map((d) => d.name), ...plan.updates.map((u) => u.desired.name)]);
-  const unchanged = desired.serviceEntries.filter((d) => !planned.has(d.name));
-  const result = await applyServiceEntryPlan(deps.client, source, plan, inNamespace, unchanged);
+  const plan = planObjects<DesiredServiceEntry, ServiceEntry>(
+    {
+      desired: desired.serviceEntries,
+      owned,
+      foreign,
+      policy: source.spec.policy,
+      guard: source.spec.deletionGuard,
+      keep: (se) => known?.has(se.metadata.annotations?.[SERVICE_ANNOTATION] ?? '') ?? false,
+    },
+    SERVICE_ENTRY_RULES,
+  );
+  const result = await applyChanges(deps.client, SERVICE_ENTRY_KIND, source, plan);
   record(deps.events, source, plan, result, desired);
   const counts: ServiceEntryCounts = {
     desiredServiceEntries: desired.serviceEntries.length,
-    managedServiceEntries: Math.max(0, owned.length + result.created.length - result.deleted.length),
-    serviceEntryConflicts: result.conflicts.length,
+    managedServiceEntries: afterApply(inventoryOf(owned, foreign), result).owned.size,
+    serviceEntryConflicts: plan.conflicts.length,
     unselectedEntries: desired.unselected.length,
   };
   return { counts, ...describe(source, plan, result, desired), errors: result.errors };
@@ -105,7 +112,7 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
 function describe(
   source: VmRegistrySource,
   plan: ObjectPlan<DesiredServiceEntry, ServiceEntry>,
-  result: ServiceEntryApplyResult,
+  result: Applied<ServiceEntry>,
   desired: DesiredServiceEntries,
 ): Pick<ServiceEntrySyncOutcome, 'notSynced' | 'summary'> {
   const parts = [`${desired.serviceEntries.length} ServiceEntries match the services`];
@@ -117,7 +124,7 @@ function describe(
     const first = result.errors[0];
     return { summary, notSynced: { type: 'Synced', status: 'False', reason: 'ServiceEntryApplyFailed', message: `${result.errors.length} ServiceEntry writes failed; first: ${first?.name}: ${first?.error.message}` } };
   }
-  if (result.conflicts.length > 0) return { summary, notSynced: { type: 'Synced', status: 'False', reason: 'ServiceEntryConflict', message: conflictText(result) } };
+  if (plan.conflicts.length > 0) return { summary, notSynced: { type: 'Synced', status: 'False', reason: 'ServiceEntryConflict', message: conflictText(plan) } };
   const guard = plan.heldBack.get('DeletionGuard');
   if (guard) {
     return { summary, notSynced: { type: 'Synced', status: 'False', reason: 'DeletionGuard', message: `ServiceEntries: ${guardMessage(guard, source.spec.deletionGuard.maxDeletePercent)}` } };
@@ -125,22 +132,22 @@ function describe(
   return { summary };
 }
 
-function conflictText(result: ServiceEntryApplyResult): string {
-  const list = result.conflicts.slice(0, 5).map((c) => `${c.name}: ${c.reason}`).join('; ');
-  return `${result.conflicts.length} ServiceEntries not written because a ServiceEntry this source does not own holds the name or a host: ${list}. Delete or change that ServiceEntry (or the host templates)`;
+function conflictText(plan: ObjectPlan<DesiredServiceEntry, ServiceEntry>): string {
+  const list = plan.conflicts.slice(0, 5).map((c) => `${c.name}: ${c.reason}`).join('; ');
+  return `${plan.conflicts.length} ServiceEntries not written because a ServiceEntry this source does not own holds the name or a host: ${list}. Delete or change that ServiceEntry (or the host templates)`;
 }
 
 function record(
   events: EventRecorder,
   source: VmRegistrySource,
   plan: ObjectPlan<DesiredServiceEntry, ServiceEntry>,
-  result: ServiceEntryApplyResult,
+  result: Applied<ServiceEntry>,
   desired: DesiredServiceEntries | undefined,
 ): void {
   if (result.created.length + result.updated.length + result.deleted.length > 0) {
     events.record(source, 'Normal', 'ServiceEntriesSynced', `created ${result.created.length}, updated ${result.updated.length}, deleted ${result.deleted.length} ServiceEntries`);
   }
-  if (result.conflicts.length > 0) events.record(source, 'Warning', 'ServiceEntryConflict', conflictText(result));
+  if (plan.conflicts.length > 0) events.record(source, 'Warning', 'ServiceEntryConflict', conflictText(plan));
   const guard = plan.heldBack.get('DeletionGuard');
   if (guard) events.record(source, 'Warning', 'DeletionGuard', `ServiceEntries: ${guardMessage(guard, source.spec.deletionGuard.maxDeletePercent)}`);
   if (desired === undefined) return;

@@ -1,17 +1,18 @@
 /** The words of status conditions and Events: what happened and what the user can do. */
 import type { ApplyResult } from '../reconcile/apply.ts';
-import type { HoldReason, Plan } from '../reconcile/plan.ts';
+import type { Conflict, HoldReason } from '../reconcile/decide.ts';
+import type { Plan } from '../reconcile/plan.ts';
 import { isProviderError } from '../providers/errors.ts';
 import type { ConditionInput } from './conditions.ts';
 import { ConsentError } from './consent.ts';
 import { SecretError } from './provider-slots.ts';
 
-export function syncedCondition(p: Plan, result: ApplyResult, desiredCount: number, skipped: number, maxDeletePercent: number): ConditionInput {
+export function syncedCondition(p: Plan, result: Pick<ApplyResult, 'errors'>, desiredCount: number, skipped: number, maxDeletePercent: number): ConditionInput {
   if (result.errors.length > 0) {
     const first = result.errors[0];
     return { type: 'Synced', status: 'False', reason: 'ApplyFailed', message: `${result.errors.length} writes failed; first: ${first?.name}: ${first?.error.message}` };
   }
-  if (result.conflicts.length > 0) return { type: 'Synced', status: 'False', reason: 'Conflict', message: conflictMessage(result) };
+  if (p.conflicts.length > 0) return { type: 'Synced', status: 'False', reason: 'Conflict', message: conflictMessage(p.conflicts) };
   const guard = p.heldBack.get('DeletionGuard');
   if (guard) return { type: 'Synced', status: 'False', reason: 'DeletionGuard', message: guardMessage(guard, maxDeletePercent) };
   const held = heldText(p.heldBack);
@@ -33,10 +34,10 @@ function heldText(held: ReadonlyMap<HoldReason, number>): string {
  * Each entry is "name: why", separated by semicolons, so a reason that carries its own
  * parentheses never ends up nested inside others; the advice is given once, at the end.
  */
-export function conflictMessage(result: ApplyResult): string {
-  const shown = result.conflicts.slice(0, 5).map((c) => `${c.name}: ${withoutHint(c.reason)}`);
-  const more = result.conflicts.length > shown.length ? `; and ${result.conflicts.length - shown.length} more` : '';
-  return `${result.conflicts.length} WorkloadEntries exist but are not owned by this source: ${shown.join('; ')}${more}. Delete or rename them, or set spec.adopt: true to take over unowned ones`;
+export function conflictMessage(conflicts: readonly Conflict[]): string {
+  const shown = conflicts.slice(0, 5).map((c) => `${c.name}: ${withoutHint(c.reason)}`);
+  const more = conflicts.length > shown.length ? `; and ${conflicts.length - shown.length} more` : '';
+  return `${conflicts.length} WorkloadEntries exist but are not owned by this source: ${shown.join('; ')}${more}. Delete or rename them, or set spec.adopt: true to take over unowned ones`;
 }
 
 /** A reason without a trailing "(advice)": the message ends with the advice already. */

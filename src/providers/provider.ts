@@ -52,6 +52,12 @@ export interface Snapshot {
    * Omitted by providers without a service catalog (a service then ends with its last instance).
    */
   readonly services?: readonly string[];
+  /**
+   * When the registry was read (ms since the epoch). Providers that serve from a cache
+   * set the time of the read behind it; otherwise the controller stamps the time it got
+   * the snapshot. The reconciler compares the age with the source's interval.
+   */
+  readonly readAt?: number;
 }
 
 export interface Provider {
@@ -107,4 +113,6 @@ export interface ProviderFactory {
   credentialUse(spec: VmRegistrySourceSpec, secrets: ReadonlyMap<string, string>): CredentialUse;
   /** Default relabel rules that map this provider's __meta_* labels to WorkloadEntry fields. */
   defaultMapping(spec: VmRegistrySourceSpec): RelabelRule[];
+  /** Annotations every WorkloadEntry of this spec carries (Consul's health-checks switch); none when omitted. */
+  entryAnnotations?(spec: VmRegistrySourceSpec): Record<string, string>;
 }

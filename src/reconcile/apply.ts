@@ -1,154 +1,115 @@
 /**
- * The only writer of WorkloadEntries. Carries out a plan with server-side apply (our own
- * field manager), bounded concurrency, and a check before every create that the name is
- * not taken by an object this source does not own.
+ * The applier: the only writer of generated objects. It executes a plan made by the
+ * decision layer (decide.ts) and records what happened; it decides nothing. Server-side
+ * apply with our field manager, bounded concurrency, deletes with a uid precondition
+ * (a newer object of the same name is never deleted).
  */
-import type { VmRegistrySource } from '../api/types.ts';
-import { isNotFound, type KubeClient } from '../runtime/kube-client.ts';
-import { mapLimit } from '../runtime/rate-limit.ts';
-import { isAdoptable, isOwnedBy, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownerReference, SOURCE_LABEL } from './ownership.ts';
-import { APPLIED_HASH_ANNOTATION, appliedHash, type Plan } from './plan.ts';
-import type { DesiredEntry } from './types.ts';
 import { WE_API_VERSION, WORKLOAD_ENTRIES, type WorkloadEntry } from '../api/istio.ts';
-import { slimWorkloadEntry } from './slim.ts';
+import type { VmRegistrySource } from '../api/types.ts';
+import { isNotFound } from '../runtime/kube-client.ts';
+import { mapLimit } from '../runtime/rate-limit.ts';
+import type { Changes, DesiredObject } from './decide.ts';
+import type { ManagedObject, Written } from './inventory.ts';
+import { WORKLOAD_ENTRY_KIND, type ManagedKind } from './kinds.ts';
+import type { Plan } from './plan.ts';
+import type { ObjectWriter } from './writer.ts';
 
-export interface Conflict {
+export { toAppliedObject } from './kinds.ts';
+export type { Conflict } from './decide.ts';
+
+export interface WriteError {
   readonly name: string;
-  readonly reason: string;
+  readonly error: Error;
 }
 
-export interface ApplyResult {
+/** What the applier did. */
+export interface Applied<C> extends Written<C> {
   readonly created: string[];
+  /** Unowned objects taken over by name. */
+  readonly adopted: string[];
   readonly updated: string[];
   readonly deleted: string[];
-  /** Unowned entries taken over by name. */
-  readonly adopted: string[];
-  /** Hand-written twins deleted (plan.replaces). */
+  /** Hand-written twins deleted. */
   readonly replaced: string[];
-  readonly conflicts: Conflict[];
-  readonly errors: { readonly name: string; readonly error: Error }[];
-  healthWrites: number;
+  readonly errors: WriteError[];
 }
-
-/** Above this many creates in one sync, one LIST replaces a GET per create. */
-export const LIST_INSTEAD_OF_GET = 20;
 
 export interface ApplyOptions {
   readonly concurrency?: number;
   readonly now?: () => string;
 }
 
-/** The object we apply for a desired entry: our fields only. */
-export function toAppliedObject(desired: DesiredEntry, source: VmRegistrySource): WorkloadEntry {
-  return {
-    apiVersion: 'networking.istio.io/v1',
-    kind: 'WorkloadEntry',
-    metadata: {
-      name: desired.name,
-      namespace: source.metadata.namespace,
-      labels: { ...desired.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: source.metadata.name },
-      annotations: { ...desired.annotations, [APPLIED_HASH_ANNOTATION]: appliedHash(desired) },
-      ownerReferences: [ownerReference(source)],
-    },
-    spec: desired.spec,
-  };
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
 
-export async function applyPlan(client: KubeClient, source: VmRegistrySource, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
+/** Executes the writes of a plan for one kind: applies, then deletes. */
+export async function applyChanges<D extends DesiredObject, C extends ManagedObject>(
+  writer: ObjectWriter,
+  kind: ManagedKind<D, C>,
+  source: VmRegistrySource,
+  changes: Changes<D, C>,
+  options: ApplyOptions = {},
+): Promise<Applied<C>> {
   const ns = source.metadata.namespace;
   const limit = options.concurrency ?? 8;
-  const now = options.now ?? (() => new Date().toISOString());
-  const result: ApplyResult = { created: [], updated: [], deleted: [], adopted: [], replaced: [], conflicts: [], errors: [], healthWrites: 0 };
-  const fail = (name: string, e: unknown): void => {
-    result.errors.push({ name, error: e instanceof Error ? e : new Error(String(e)) });
-  };
-
-  // Before a create, the name must not be taken by an object this source does not own.
-  // For a few creates a GET each is cheapest; for many (the first sync of a large
-  // registry) one paged LIST of the namespace halves the requests.
-  let existingByName: Map<string, WorkloadEntry> | undefined;
-  if (plan.creates.length > LIST_INSTEAD_OF_GET) {
-    const all = await client.list<WorkloadEntry>(WORKLOAD_ENTRIES, ns, { keep: slimWorkloadEntry });
-    existingByName = new Map(all.map((e) => [e.metadata.name, e]));
-  }
-  const lookUp = async (name: string): Promise<WorkloadEntry | undefined> => {
-    if (existingByName) return existingByName.get(name);
+  const applied = new Map<string, C>();
+  const result: Applied<C> = { applied, created: [], adopted: [], updated: [], deleted: [], replaced: [], errors: [] };
+  const write = async (desired: D, into: string[]): Promise<void> => {
     try {
-      return await client.get<WorkloadEntry>(WORKLOAD_ENTRIES, ns, name);
+      const object = kind.toApplied(desired, source);
+      await writer.apply(kind.resource, object);
+      applied.set(desired.name, object);
+      into.push(desired.name);
     } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
+      result.errors.push({ name: desired.name, error: asError(e) });
     }
   };
-
-  const healthOf = new Map<string, boolean>();
-  await mapLimit(plan.creates, limit, async (desired) => {
+  const remove = async (object: C, into: string[], goneCounts: boolean): Promise<void> => {
+    const { name, uid } = object.metadata;
     try {
-      const existing = await lookUp(desired.name);
-      if (existing && !isOwnedBy(existing, source)) {
-        if (!(source.spec.adopt && isAdoptable(existing))) {
-          result.conflicts.push({ name: desired.name, reason: describeForeign(existing) });
-          return;
-        }
-        result.adopted.push(desired.name);
-      }
-      await client.apply(WORKLOAD_ENTRIES, toAppliedObject(desired, source));
-      if (!existing) result.created.push(desired.name);
-      if (desired.healthy !== undefined) healthOf.set(desired.name, desired.healthy);
+      await writer.delete(kind.resource, ns, name, uid);
+      into.push(name);
     } catch (e) {
-      fail(desired.name, e);
+      if (!isNotFound(e)) result.errors.push({ name, error: asError(e) });
+      else if (goneCounts) into.push(name);
     }
-  });
-
-  await mapLimit(plan.updates, limit, async ({ desired }) => {
-    try {
-      await client.apply(WORKLOAD_ENTRIES, toAppliedObject(desired, source));
-      result.updated.push(desired.name);
-    } catch (e) {
-      fail(desired.name, e);
-    }
-  });
-
-  await mapLimit(plan.deletes, limit, async (entry) => {
-    try {
-      await client.delete(WORKLOAD_ENTRIES, ns, entry.metadata.name, entry.metadata.uid);
-      result.deleted.push(entry.metadata.name);
-    } catch (e) {
-      if (isNotFound(e)) result.deleted.push(entry.metadata.name);
-      else fail(entry.metadata.name, e);
-    }
-  });
-
-  // Hand-written twins the planner chose to replace; the uid precondition spares a newer object of that name.
-  await mapLimit(plan.replaces, limit, async ({ twin }) => {
-    try {
-      await client.delete(WORKLOAD_ENTRIES, ns, twin.metadata.name, twin.metadata.uid);
-      result.replaced.push(twin.metadata.name);
-    } catch (e) {
-      if (!isNotFound(e)) fail(twin.metadata.name, e);
-    }
-  });
-
-  for (const h of plan.healthUpdates) healthOf.set(h.name, h.healthy);
-  await mapLimit([...healthOf], limit, async ([name, healthy]) => {
-    try {
-      await client.applyStatus(WORKLOAD_ENTRIES, healthStatus(ns, name, healthy, now()));
-      result.healthWrites++;
-    } catch (e) {
-      fail(name, e);
-    }
-  });
-  for (const list of [result.created, result.updated, result.deleted, result.adopted, result.replaced]) list.sort();
-  result.conflicts.sort((a, b) => a.name.localeCompare(b.name));
+  };
+  await mapLimit(changes.creates, limit, (d) => write(d, result.created));
+  await mapLimit(changes.adopts, limit, (d) => write(d, result.adopted));
+  await mapLimit(changes.updates, limit, (u) => write(u.desired, result.updated));
+  await mapLimit(changes.deletes, limit, (c) => remove(c, result.deleted, true));
+  await mapLimit(changes.replaces, limit, (r) => remove(r.twin, result.replaced, false));
+  for (const list of [result.created, result.adopted, result.updated, result.deleted, result.replaced]) list.sort();
   return result;
 }
 
-function describeForeign(entry: WorkloadEntry): string {
-  const controller = entry.metadata.ownerReferences?.find((r) => r.controller);
-  if (controller) return `owned by ${controller.kind} ${controller.name}`;
-  const manager = entry.metadata.labels?.[MANAGED_BY_LABEL];
-  if (manager) return `managed by ${manager}`;
-  return 'not owned by this source (set spec.adopt to take it over)';
+export interface ApplyResult extends Applied<WorkloadEntry> {
+  /** Healthy conditions written. */
+  healthWrites: number;
+}
+
+/**
+ * Executes a WorkloadEntry plan: the objects, then the Healthy condition of entries
+ * created or taken over with a registry verdict and of those the plan lists.
+ */
+export async function applyPlan(writer: ObjectWriter, source: VmRegistrySource, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
+  const written = await applyChanges(writer, WORKLOAD_ENTRY_KIND, source, plan, options);
+  const now = options.now ?? (() => new Date().toISOString());
+  const healthOf = new Map<string, boolean>();
+  const placed = new Set([...written.created, ...written.adopted]);
+  for (const d of [...plan.creates, ...plan.adopts]) if (placed.has(d.name) && d.healthy !== undefined) healthOf.set(d.name, d.healthy);
+  for (const h of plan.healthUpdates) healthOf.set(h.name, h.healthy);
+  const result: ApplyResult = { ...written, healthWrites: 0 };
+  await mapLimit([...healthOf], options.concurrency ?? 8, async ([name, healthy]) => {
+    try {
+      await writer.applyStatus(WORKLOAD_ENTRIES, healthStatus(source.metadata.namespace, name, healthy, now()));
+      result.healthWrites++;
+    } catch (e) {
+      result.errors.push({ name, error: asError(e) });
+    }
+  });
+  return result;
 }
 
 /** The status body that sets the Healthy condition istiod reads for entries with health checks enabled. */

@@ -52,6 +52,8 @@ export interface BuildInput {
   readonly spec: VmRegistrySourceSpec;
   readonly endpoints: readonly Endpoint[];
   readonly providerRules: readonly RelabelRuleInput[];
+  /** Annotations the provider's mapping puts on every entry (ProviderFactory.entryAnnotations). */
+  readonly providerAnnotations?: Readonly<Record<string, string>>;
   /**
    * Results of earlier calls with the same source name, spec and rules. Providers hand
    * back the same Endpoint object while an endpoint is unchanged (Consul's watches keep
@@ -134,9 +136,11 @@ interface Settings {
   readonly ports: readonly { readonly name: string; readonly number?: number }[];
   /** Labels the spec overwrites before the user's rules run (step 3). */
   readonly overrides: readonly (readonly [string, string])[];
+  /** Annotations from the provider's mapping, on every entry. */
+  readonly annotations: Readonly<Record<string, string>>;
 }
 
-function settingsOf(spec: VmRegistrySourceSpec): Settings {
+function settingsOf(spec: VmRegistrySourceSpec, annotations: Readonly<Record<string, string>> = {}): Settings {
   const we = spec.workloadEntry;
   const overrides: [string, string][] = [];
   if (we.network !== undefined && we.network !== '') overrides.push([OutputLabel.network, we.network]);
@@ -147,7 +151,7 @@ function settingsOf(spec: VmRegistrySourceSpec): Settings {
   }
   for (const [k, v] of Object.entries(we.labels ?? {})) overrides.push([k, v]);
   // The schema validates serviceLabel; the fallback only guards specs that bypassed it.
-  return { serviceLabel: sanitizeLabelKey(we.serviceLabel) ?? 'app', ports: we.ports ?? [], overrides };
+  return { serviceLabel: sanitizeLabelKey(we.serviceLabel) ?? 'app', ports: we.ports ?? [], overrides, annotations };
 }
 
 function portsOf(labels: Map<string, string>, specPorts: Settings['ports']): Record<string, number> | undefined {
@@ -279,7 +283,7 @@ function mapEndpoint(
     endpointId: endpoint.id,
     scope: endpoint.scope,
     labels: mapped.labels,
-    annotations: { [ENDPOINT_ANNOTATION]: endpoint.id, [SCOPE_ANNOTATION]: endpoint.scope },
+    annotations: { [ENDPOINT_ANNOTATION]: endpoint.id, [SCOPE_ANNOTATION]: endpoint.scope, ...settings.annotations },
     spec,
     ...(endpoint.healthy === undefined ? {} : { healthy: endpoint.healthy }),
     ...(mapped.dropped.length === 0 ? {} : { droppedLabels: mapped.dropped }),
@@ -302,7 +306,7 @@ function mapEndpoint(
 export function buildDesiredState(input: BuildInput): DesiredState {
   const providerRules = compileRuleSet(input.providerRules, { field: PROVIDER_RULES_FIELD });
   const userRules = compileRuleSet(input.spec.workloadEntry.relabelings ?? [], { field: USER_RULES_FIELD });
-  const settings = settingsOf(input.spec);
+  const settings = settingsOf(input.spec, input.providerAnnotations);
 
   const entries: DesiredEntry[] = [];
   const skipped: SkippedEndpoint[] = [];

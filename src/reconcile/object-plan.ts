@@ -1,37 +1,26 @@
 /**
- * A kind-agnostic planner for generated objects keyed by name (ServiceEntries today):
- * desired vs owned → creates, updates, deletes. Pure, with the same rules as the
- * WorkloadEntry planner: an update only when a managed field differs or the applied
- * hash changed, policies and the deletion guard as filters over deletions.
+ * The planner for generated objects keyed by name other than WorkloadEntries
+ * (ServiceEntries today): the decision layer (decide.ts) with rules that compare each
+ * top-level spec field we set, in canonical form. Pure.
  */
 import { createHash } from 'node:crypto';
 import type { Policy } from '../api/types.ts';
+import type { ServiceEntry } from '../api/istio.ts';
 import { canonicalJson } from './canonical-json.ts';
-import { APPLIED_HASH_ANNOTATION, guardTrips, type DeletionGuard, type HoldReason } from './plan.ts';
+import { decide, type Changes, type DeletionGuard, type DesiredObject, type KindRules } from './decide.ts';
+import { inventoryOf, type ManagedObject } from './inventory.ts';
+import { describeForeign } from './ownership.ts';
+import { APPLIED_HASH_ANNOTATION } from './plan.ts';
+import type { DesiredServiceEntry } from './service-entries.ts';
 
-export interface ManagedMeta {
-  name: string;
-  uid?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  deletionTimestamp?: string;
-}
+export type { DesiredObject } from './decide.ts';
+export type { ManagedObject } from './inventory.ts';
 
-export interface ManagedObject<S> {
-  metadata: ManagedMeta;
-  spec?: S;
-}
-
-export interface DesiredObject<S> {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly annotations: Readonly<Record<string, string>>;
-  readonly spec: S;
-}
-
-export interface ObjectPlanInput<S, D extends DesiredObject<S>, C extends ManagedObject<S>> {
+export interface ObjectPlanInput<D extends DesiredObject, C extends ManagedObject> {
   readonly desired: readonly D[];
   readonly owned: readonly C[];
+  /** Objects of the namespace this source does not own: checked for clashes (kind.clash). */
+  readonly foreign?: readonly C[];
   readonly policy: Policy;
   readonly guard: DeletionGuard;
   /** Owned objects without a desired counterpart that must stay anyway (e.g. a service with no healthy instance). */
@@ -40,20 +29,8 @@ export interface ObjectPlanInput<S, D extends DesiredObject<S>, C extends Manage
   readonly guarded?: boolean;
 }
 
-export interface ObjectUpdate<D, C> {
-  readonly desired: D;
-  readonly current: C;
-  readonly fields: readonly string[];
-}
-
-export interface ObjectPlan<D, C> {
-  readonly creates: readonly D[];
-  readonly updates: readonly ObjectUpdate<D, C>[];
-  readonly deletes: readonly C[];
-  /** Owned objects kept by `keep`. */
-  readonly kept: readonly C[];
-  readonly heldBack: ReadonlyMap<HoldReason, number>;
-}
+export type ObjectPlan<D, C> = Changes<D, C>;
+export type { Update as ObjectUpdate } from './decide.ts';
 
 /** Stable hash of everything applied for an object; stored on it to notice fields we stopped setting. */
 export function objectHash<S>(desired: DesiredObject<S>): string {
@@ -77,35 +54,34 @@ export function objectChangedFields<S extends object>(desired: DesiredObject<S>,
   return fields;
 }
 
-export function planObjects<S extends object, D extends DesiredObject<S>, C extends ManagedObject<S>>(input: ObjectPlanInput<S, D, C>): ObjectPlan<D, C> {
-  const ownedByName = new Map(input.owned.map((o) => [o.metadata.name, o]));
-  const desiredNames = new Set(input.desired.map((d) => d.name));
-  const heldBack = new Map<HoldReason, number>();
-  const creates: D[] = [];
-  const updates: ObjectUpdate<D, C>[] = [];
-  for (const desired of input.desired) {
-    const current = ownedByName.get(desired.name);
-    if (current === undefined) {
-      creates.push(desired);
-      continue;
-    }
-    if (current.metadata.deletionTimestamp !== undefined || input.policy === 'create-only') continue;
-    const fields = objectChangedFields(desired, current);
-    if (fields.length > 0) updates.push({ desired, current, fields });
+/** Why a desired ServiceEntry may not be written beside these ServiceEntries the source does not own, or undefined when it may. */
+export function foreignClash(desired: DesiredServiceEntry, foreign: Iterable<ServiceEntry>): string | undefined {
+  for (const se of foreign) {
+    if (se.metadata.name === desired.name) return `the name is taken by a ServiceEntry ${describeForeign(se)}`;
+    const host = (se.spec?.hosts ?? []).find((h) => desired.spec.hosts.includes(h));
+    if (host !== undefined) return `host ${host} is already declared by ServiceEntry ${se.metadata.name} (${describeForeign(se)})`;
   }
-  const kept: C[] = [];
-  let deletes: C[] = [];
-  for (const current of input.owned) {
-    if (desiredNames.has(current.metadata.name) || current.metadata.deletionTimestamp !== undefined) continue;
-    if (input.keep?.(current)) kept.push(current);
-    else deletes.push(current);
-  }
-  if (input.policy !== 'sync') {
-    if (deletes.length > 0) heldBack.set('Policy', deletes.length);
-    deletes = [];
-  } else if ((input.guarded ?? true) && guardTrips(input.guard, deletes.length, input.owned.length)) {
-    heldBack.set('DeletionGuard', deletes.length);
-    deletes = [];
-  }
-  return { creates, updates, deletes, kept, heldBack };
+  return undefined;
+}
+
+/** The ServiceEntry rules: a name or a host held by a ServiceEntry this source does not own blocks the write; nothing is adopted. */
+export const SERVICE_ENTRY_RULES: KindRules<DesiredServiceEntry, ServiceEntry> = {
+  changedFields: objectChangedFields,
+  clash: (desired, foreign) => foreignClash(desired, foreign.values()),
+};
+
+/** Rules for objects that nothing else can hold (no clash checks). */
+function genericRules<D extends DesiredObject<object>, C extends ManagedObject<object>>(): KindRules<D, C> {
+  return { changedFields: (d, c) => objectChangedFields(d, c), clash: () => undefined };
+}
+
+export function planObjects<D extends DesiredObject<object>, C extends ManagedObject<object>>(input: ObjectPlanInput<D, C>, rules: KindRules<D, C> = genericRules<D, C>()): ObjectPlan<D, C> {
+  return decide(rules, {
+    desired: input.desired,
+    inventory: inventoryOf(input.owned, input.foreign),
+    policy: input.policy,
+    guard: input.guard,
+    ...(input.keep ? { keep: input.keep } : {}),
+    ...(input.guarded !== undefined ? { guarded: input.guarded } : {}),
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * Ownership: which WorkloadEntries a source owns, and the metadata that marks them.
+ * Ownership: which objects (WorkloadEntries, ServiceEntries) a source owns, and the metadata that marks them.
  * Anything without our labels and a controller ownerReference to the source's uid is
  * foreign and is never updated or deleted.
  */
@@ -46,4 +46,13 @@ export function isOwnedBy(entry: { metadata: Pick<WorkloadEntry['metadata'], 'la
 export function isAdoptable(entry: WorkloadEntry): boolean {
   const controlled = (entry.metadata.ownerReferences ?? []).some((r) => r.controller === true);
   return !controlled && entry.metadata.labels?.[MANAGED_BY_LABEL] === undefined;
+}
+
+/** Who holds an object this source does not own, for conflict messages. */
+export function describeForeign(object: { metadata: Pick<WorkloadEntry['metadata'], 'labels' | 'ownerReferences'> }, unownedText = 'not owned by this source'): string {
+  const controller = object.metadata.ownerReferences?.find((r) => r.controller);
+  if (controller) return `owned by ${controller.kind} ${controller.name}`;
+  const manager = object.metadata.labels?.[MANAGED_BY_LABEL];
+  if (manager) return `managed by ${manager}`;
+  return unownedText;
 }

@@ -1,33 +1,40 @@
 /**
- * The planner: desired entries vs the entries a source owns → changes. Pure; no I/O.
- * Updates are raised only when a field we manage differs (never on whole-object
- * inequality, so fields defaulted or added by others cause no writes), and policies and
- * the deletion guard are small filters over the changes.
+ * The WorkloadEntry planner: desired entries + inventory → changes, by the decision
+ * layer (decide.ts) with the WorkloadEntry rules: which fields we manage, which unowned
+ * entries block a name or may be taken over, which hand-written twins are replaced,
+ * and which Healthy conditions must be written. Pure; no I/O.
  */
 import { createHash } from 'node:crypto';
 import type { Policy } from '../api/types.ts';
-import { isAdoptable, SCOPE_ANNOTATION } from './ownership.ts';
+import { decide, type Changes, type DeletionGuard, type KindRules, type Replacement as AnyReplacement, type Update as AnyUpdate } from './decide.ts';
+import { inventoryOf, type Inventory } from './inventory.ts';
+import { describeForeign, isAdoptable, SCOPE_ANNOTATION } from './ownership.ts';
 import { effectiveLabels, workloadKey } from './twins.ts';
 import type { DesiredEntry } from './types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../api/istio.ts';
 
+export { guardTrips, HOLD_REASONS, type DeletionGuard, type HoldReason } from './decide.ts';
+
 /** Hash of everything we apply for an entry; stored on the object to notice fields we stopped setting. */
 export const APPLIED_HASH_ANNOTATION = 'vmregistry.io/applied-hash';
-
-export interface DeletionGuard {
-  readonly enabled: boolean;
-  readonly maxDeletePercent: number;
-}
 
 export interface PlanInput {
   readonly desired: readonly DesiredEntry[];
   /** Entries this source owns now (see ownership.isOwnedBy). */
   readonly owned: readonly WorkloadEntry[];
+  /**
+   * Entries this source does not own that hold a name it wants (looked up by the
+   * reconciler before planning): each is a conflict, or taken over when the source
+   * adopts and the entry is adoptable.
+   */
+  readonly foreign?: readonly WorkloadEntry[];
+  /** Names whose lookup failed: no create of them this sync. */
+  readonly unreadable?: ReadonlyMap<string, Error>;
   readonly policy: Policy;
   /** Scopes the provider could not read this time: their entries are kept (providers report no endpoints there). */
   readonly unknownScopes: readonly string[];
   readonly guard: DeletionGuard;
-  /** Present when the source adopts (spec.adopt): hand-written twins of its entries are replaced. */
+  /** Present when the source adopts (spec.adopt): unowned entries of a desired name are taken over, hand-written twins replaced. */
   readonly adoption?: AdoptionInput;
 }
 
@@ -38,31 +45,11 @@ export interface AdoptionInput {
   readonly serviceLabel: string;
 }
 
-/** A hand-written twin deleted because the managed entry `by` now stands for its workload. */
-export interface Replacement {
-  readonly twin: WorkloadEntry;
-  readonly by: string;
-}
+export type Replacement = AnyReplacement<WorkloadEntry>;
+export type Update = AnyUpdate<DesiredEntry, WorkloadEntry>;
 
-export interface Update {
-  readonly desired: DesiredEntry;
-  readonly current: WorkloadEntry;
-  /** Which managed fields differ, for logs and events. */
-  readonly fields: readonly string[];
-}
-
-export const HOLD_REASONS = ['Policy', 'DeletionGuard', 'UnknownScope'] as const;
-export type HoldReason = (typeof HOLD_REASONS)[number];
-
-export interface Plan {
-  readonly creates: readonly DesiredEntry[];
-  readonly updates: readonly Update[];
-  readonly deletes: readonly WorkloadEntry[];
-  /** Hand-written twins to delete (adoption); held back like deletes by the policy and the guard. */
-  readonly replaces: readonly Replacement[];
-  /** Deletions not made, and why (the largest reason wins for the status message). */
-  readonly heldBack: ReadonlyMap<HoldReason, number>;
-  /** Entries whose Healthy condition must be written (Consul's status health mode). */
+export interface Plan extends Changes<DesiredEntry, WorkloadEntry> {
+  /** Owned entries whose Healthy condition must be written (Consul's status health mode). */
   readonly healthUpdates: readonly { readonly name: string; readonly healthy: boolean }[];
 }
 
@@ -114,53 +101,40 @@ export function healthyStatus(entry: WorkloadEntry): string | undefined {
   return entry.status?.conditions?.find((x) => x.type === 'Healthy')?.status;
 }
 
+/** The WorkloadEntry rules of the decision layer. */
+export const WORKLOAD_ENTRY_RULES: KindRules<DesiredEntry, WorkloadEntry> = {
+  changedFields,
+  clash(desired, foreign) {
+    const holder = foreign.get(desired.name);
+    return holder === undefined ? undefined : describeForeign(holder, 'not owned by this source (set spec.adopt to take it over)');
+  },
+  adoptable: isAdoptable,
+};
+
 export function plan(input: PlanInput): Plan {
-  const ownedByName = new Map(input.owned.map((e) => [e.metadata.name, e]));
-  const desiredNames = new Set(input.desired.map((d) => d.name));
-  const unknown = new Set(input.unknownScopes);
-  const heldBack = new Map<HoldReason, number>();
-  const hold = (reason: HoldReason, n: number): void => {
-    if (n > 0) heldBack.set(reason, (heldBack.get(reason) ?? 0) + n);
-  };
+  const inventory: Inventory<WorkloadEntry> = inventoryOf(input.owned, input.foreign, input.unreadable);
+  const { adoption } = input;
+  const changes = decide(WORKLOAD_ENTRY_RULES, {
+    desired: input.desired,
+    inventory,
+    policy: input.policy,
+    guard: input.guard,
+    adopt: adoption !== undefined,
+    unknownScopes: { scopeOf: (e) => e.metadata.annotations?.[SCOPE_ANNOTATION], scopes: input.unknownScopes },
+    ...(adoption ? { twins: () => twinsToReplace(input.desired, inventory.owned, adoption) } : {}),
+  });
+  return { ...changes, healthUpdates: healthUpdatesOf(input.desired, inventory.owned) };
+}
 
-  const creates: DesiredEntry[] = [];
-  const updates: Update[] = [];
-  const healthUpdates: { name: string; healthy: boolean }[] = [];
-  for (const desired of input.desired) {
-    const current = ownedByName.get(desired.name);
-    if (current === undefined || current.metadata.deletionTimestamp !== undefined) {
-      if (current === undefined) creates.push(desired);
-      continue;
-    }
-    if (input.policy !== 'create-only') {
-      const fields = changedFields(desired, current);
-      if (fields.length > 0) updates.push({ desired, current, fields });
-    }
-    if (desired.healthy !== undefined && healthyStatus(current) !== (desired.healthy ? 'True' : 'False')) {
-      healthUpdates.push({ name: desired.name, healthy: desired.healthy });
-    }
+/** Owned entries whose Healthy condition differs from the registry's verdict (written whatever the policy). */
+function healthUpdatesOf(desired: readonly DesiredEntry[], owned: ReadonlyMap<string, WorkloadEntry>): { name: string; healthy: boolean }[] {
+  const updates: { name: string; healthy: boolean }[] = [];
+  for (const d of desired) {
+    const current = owned.get(d.name);
+    if (current === undefined || current.metadata.deletionTimestamp !== undefined || d.healthy === undefined) continue;
+    if (healthyStatus(current) !== (d.healthy ? 'True' : 'False')) updates.push({ name: d.name, healthy: d.healthy });
   }
-
-  let deletes: WorkloadEntry[] = [];
-  for (const current of input.owned) {
-    if (desiredNames.has(current.metadata.name) || current.metadata.deletionTimestamp !== undefined) continue;
-    const scope = current.metadata.annotations?.[SCOPE_ANNOTATION];
-    if (scope !== undefined && unknown.has(scope)) hold('UnknownScope', 1);
-    else deletes.push(current);
-  }
-  let replaces = input.adoption ? twinsToReplace(input.desired, ownedByName, input.adoption) : [];
-  // The guard weighs twins with the source's own entries: both are entries the mesh sees.
-  const deleting = deletes.length + replaces.length;
-  if (input.policy !== 'sync') {
-    hold('Policy', deleting);
-    deletes = [];
-    replaces = [];
-  } else if (guardTrips(input.guard, deleting, input.owned.length + replaces.length)) {
-    hold('DeletionGuard', deleting);
-    deletes = [];
-    replaces = [];
-  }
-  return { creates, updates, deletes, replaces, heldBack, healthUpdates };
+  return updates;
 }
 
 /**
@@ -168,7 +142,7 @@ export function plan(input: PlanInput): Plan {
  * (owned, not being deleted, and with the desired network, address, service and
  * ports). A twin is replaced only once its successor exists, so the workload is never
  * without an entry; the sync after the create deletes it. An unowned entry with a
- * desired name is not a twin: the applier takes it over by name.
+ * desired name is not a twin: the foreign filter takes it over by name.
  */
 function twinsToReplace(desired: readonly DesiredEntry[], ownedByName: ReadonlyMap<string, WorkloadEntry>, adoption: AdoptionInput): Replacement[] {
   const { serviceLabel } = adoption;
@@ -190,16 +164,6 @@ function twinsToReplace(desired: readonly DesiredEntry[], ownedByName: ReadonlyM
   return replaces;
 }
 
-/**
- * The guard holds back a sync that would delete more than maxDeletePercent of the
- * owned entries at once. A single deletion is always allowed, so a source with one
- * instance can still follow its registry.
- */
-export function guardTrips(guard: DeletionGuard, deletes: number, owned: number): boolean {
-  if (!guard.enabled || deletes <= 1 || owned === 0) return false;
-  return (deletes * 100) / owned > guard.maxDeletePercent;
-}
-
 export function isEmptyPlan(p: Plan): boolean {
-  return p.creates.length === 0 && p.updates.length === 0 && p.deletes.length === 0 && p.replaces.length === 0 && p.healthUpdates.length === 0;
+  return p.creates.length === 0 && p.adopts.length === 0 && p.updates.length === 0 && p.deletes.length === 0 && p.replaces.length === 0 && p.healthUpdates.length === 0;
 }

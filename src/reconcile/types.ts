@@ -1,7 +1,7 @@
 /** The shapes the engine works with between endpoint mapping and apply. */
 import type { WorkloadEntrySpec } from '../api/istio.ts';
 
-/** What one endpoint should look like as a WorkloadEntry (ownership metadata is added by ownership.ts). */
+/** What one endpoint should look like as a WorkloadEntry; kinds.ts adds the ownership labels, reference and applied hash when it is written. */
 export interface DesiredEntry {
   /** Deterministic, DNS-1123, at most 63 characters, unique per source. */
   readonly name: string;

@@ -4,7 +4,7 @@ import { originOfField, type CredentialUse } from '../credential-use.ts';
 import type { ProviderContext, ProviderFactory, SecretKeyReference } from '../provider.ts';
 import { consulDescriptor } from './descriptor.ts';
 import { ConsulHub, type HubOptions } from './hub.ts';
-import { consulDefaultMapping } from './mapping.ts';
+import { consulDefaultMapping, consulEntryAnnotations } from './mapping.ts';
 import { ConsulProvider } from './provider.ts';
 
 export interface ConsulProviderFactory extends ProviderFactory {
@@ -42,6 +42,7 @@ export function createConsulProviderFactory(options: Partial<HubOptions> = {}): 
     defaultMapping(): ReturnType<ProviderFactory['defaultMapping']> {
       return consulDefaultMapping();
     },
+    entryAnnotations: consulEntryAnnotations,
   };
 }
 

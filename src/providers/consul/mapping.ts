@@ -10,8 +10,11 @@
  * - service meta `port_<name>` = number → __port_<name>__ (extra named ports); a name
  *   that is not a DNS label or a value that is not a port skips the endpoint with a
  *   reason (the engine checks them), as a bad ports tag does for EC2 and GCE.
+ * In health mode `status`, every entry carries proxy.istio.io/health-checks-enabled,
+ * so istiod routes to it only while the Healthy condition the operator writes is True.
  */
-import type { RelabelRule } from '../../api/types.ts';
+import { HEALTH_CHECKS_ANNOTATION } from '../../api/istio.ts';
+import type { RelabelRule, VmRegistrySourceSpec } from '../../api/types.ts';
 import { L } from './labels.ts';
 
 /** Port names Istio derives a protocol from (its protocol.Parse list, lower case). */
@@ -34,4 +37,9 @@ export function consulDefaultMapping(): RelabelRule[] {
     rule({ action: 'replace', sourceLabels: [L.dc], regex: '(.+)', targetLabel: '__locality__' }),
     rule({ action: 'labelmap', regex: `${L.serviceMetaPrefix}port_(.+)`, replacement: '__port_${1}__' }),
   ];
+}
+
+/** Annotations every Consul entry of this spec carries. */
+export function consulEntryAnnotations(spec: VmRegistrySourceSpec): Record<string, string> {
+  return spec.consul?.health.mode === 'status' ? { [HEALTH_CHECKS_ANNOTATION]: 'true' } : {};
 }

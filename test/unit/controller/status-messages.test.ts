@@ -1,10 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ApplyResult } from '../../../src/reconcile/apply.ts';
+import type { Conflict } from '../../../src/reconcile/decide.ts';
 import { conflictMessage } from '../../../src/controller/status-messages.ts';
 
-function withConflicts(conflicts: ApplyResult['conflicts']): ApplyResult {
-  return { created: [], updated: [], deleted: [], adopted: [], replaced: [], conflicts, errors: [], healthWrites: 0 };
+function withConflicts(conflicts: Conflict[]): readonly Conflict[] {
+  return conflicts;
 }
 
 /** Deepest nesting of parentheses in a text. */

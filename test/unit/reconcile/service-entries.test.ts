@@ -2,8 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../../../src/api/validate.ts';
-import { foreignClash, toAppliedServiceEntry } from '../../../src/reconcile/apply-service-entries.ts';
-import { objectChangedFields, planObjects } from '../../../src/reconcile/object-plan.ts';
+import { toAppliedServiceEntry } from '../../../src/reconcile/kinds.ts';
+import { foreignClash, objectChangedFields, planObjects } from '../../../src/reconcile/object-plan.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../../src/reconcile/ownership.ts';
 import { buildDesiredServiceEntries, protocolOfPortName, SERVICE_ANNOTATION, serviceEntryName, unionPorts, type DesiredServiceEntry, type ServiceEntryInput } from '../../../src/reconcile/service-entries.ts';
 import { type ServiceEntry } from '../../../src/api/istio.ts';

@@ -1,0 +1,175 @@
+/**
+ * The reconciler against an in-memory cluster: read → map → plan → apply → report, with
+ * one status write per reconcile whose counts come from the inventory after the apply,
+ * and a snapshot reused until it is as old as the interval tick.
+ */
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { HEALTH_CHECKS_ANNOTATION, WORKLOAD_ENTRIES, type WorkloadEntry } from '../../../src/api/istio.ts';
+import type { VmRegistrySource, VmRegistrySourceSpecInput, VmRegistrySourceStatus } from '../../../src/api/types.ts';
+import { EventRecorder } from '../../../src/controller/events.ts';
+import { Reconciler } from '../../../src/controller/reconciler.ts';
+import { ControllerMetrics } from '../../../src/metrics/controller-metrics.ts';
+import { silentLogger } from '../../../src/metrics/logger.ts';
+import { factoriesOf } from '../../../src/providers/registry.ts';
+import { MANAGED_BY_LABEL, MANAGED_SELECTOR } from '../../../src/reconcile/ownership.ts';
+import { source } from '../../fixtures/builders.ts';
+import { MemoryRegistry, memoryProviderFactory } from '../../fixtures/memory-provider.ts';
+import { MemoryCluster } from '../../fixtures/memory-writer.ts';
+
+const ADDRESS = 'http://registry.test:8500';
+const KEY = 'apps/web';
+
+interface Rig {
+  readonly cluster: MemoryCluster;
+  readonly registry: MemoryRegistry;
+  readonly reconciler: Reconciler;
+  /** Reconciles once; the source's status then holds what was written (as the informer would show it). */
+  readonly run: () => Promise<unknown>;
+  readonly status: () => VmRegistrySourceStatus | undefined;
+}
+
+function rig(spec: Partial<VmRegistrySourceSpecInput> = {}, consul: Record<string, unknown> = {}): Rig {
+  const cluster = new MemoryCluster();
+  const registry = new MemoryRegistry();
+  let current: VmRegistrySource = source('web').namespace('apps').uid('uid-web').consul({ address: ADDRESS, ...consul }).spec({ interval: '30s', ...spec }).build();
+  const reconciler = new Reconciler({
+    client: cluster,
+    getSource: (ns, name) => (ns === 'apps' && name === 'web' ? current : undefined),
+    listManaged: (ns) => cluster.all<WorkloadEntry>(WORKLOAD_ENTRIES, ns, MANAGED_SELECTOR),
+    listManagedServiceEntries: () => [],
+    factories: factoriesOf([memoryProviderFactory(new Map([[ADDRESS, registry]]), { watch: false, servedAs: 'consul' })]),
+    metrics: new ControllerMetrics(new Registry(), { defaultMetrics: false }),
+    log: silentLogger,
+    events: new EventRecorder(cluster, silentLogger),
+    enqueue: () => {},
+  });
+  const status = (): VmRegistrySourceStatus | undefined => cluster.statuses.at(-1)?.status as VmRegistrySourceStatus | undefined;
+  const run = async (): Promise<unknown> => {
+    try {
+      return await reconciler.reconcile(KEY, AbortSignal.timeout(5000));
+    } finally {
+      const s = status();
+      if (s !== undefined) current = { ...current, status: s };
+    }
+  };
+  return { cluster, registry, reconciler, run, status };
+}
+
+const entries = (r: Rig): WorkloadEntry[] => r.cluster.all<WorkloadEntry>(WORKLOAD_ENTRIES, 'apps');
+const condition = (r: Rig, type: string) => r.status()?.conditions?.find((c) => c.type === type);
+
+function handWritten(name: string, address: string): WorkloadEntry {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name, namespace: 'apps' }, spec: { address, labels: { app: 'web' } } };
+}
+
+describe('Reconciler', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date'], now: Date.parse('2026-01-01T00:00:00Z') }));
+  afterEach(() => mock.timers.reset());
+
+  test('creates the entries, writes status once, and counts managed entries from the inventory', async () => {
+    const r = rig();
+    r.registry.set('vm-1', '10.0.0.1');
+    r.registry.set('vm-2', '10.0.0.2');
+    await r.run();
+    assert.equal(entries(r).length, 2);
+    assert.equal(r.cluster.writesOf('mergeStatus').length, 1);
+    assert.deepEqual([r.status()?.desiredEntries, r.status()?.managedEntries, r.status()?.conflicts], [2, 2, 0]);
+    assert.equal(condition(r, 'Synced')?.reason, 'InSync');
+
+    const before = r.cluster.writes.length;
+    await r.run();
+    assert.equal(r.cluster.writes.length, before, 'a steady state writes nothing, status included');
+  });
+
+  test('a foreign entry holding a desired name is a conflict: not touched, reported once in status', async () => {
+    const r = rig();
+    r.registry.set('vm-1', '10.0.0.1');
+    await r.run();
+    const name = entries(r)[0]!.metadata.name;
+    r.cluster.remove(WORKLOAD_ENTRIES, 'apps', name);
+    r.cluster.seed(WORKLOAD_ENTRIES, { ...handWritten(name, '10.9.9.9'), metadata: { name, namespace: 'apps', labels: { [MANAGED_BY_LABEL]: 'helm' } } });
+    r.registry.changed();
+    r.reconciler.markStale(KEY);
+    const writes = r.cluster.writes.length;
+    await r.run();
+    assert.deepEqual(r.cluster.writes.slice(writes).map((w) => w.op), ['mergeStatus']);
+    assert.deepEqual([r.status()?.conflicts, r.status()?.managedEntries], [1, 0]);
+    assert.equal(condition(r, 'Synced')?.reason, 'Conflict');
+    assert.ok(r.cluster.eventReasons().includes('Conflict'));
+  });
+
+  test('with spec.adopt an unowned entry of a desired name is taken over and counted as managed', async () => {
+    const plain = rig();
+    plain.registry.set('vm-1', '10.0.0.1');
+    await plain.run();
+    const name = entries(plain)[0]!.metadata.name;
+
+    const r = rig({ adopt: true });
+    r.registry.set('vm-1', '10.0.0.1');
+    r.cluster.seed(WORKLOAD_ENTRIES, handWritten(name, '10.0.0.1'));
+    await r.run();
+    assert.deepEqual([r.status()?.managedEntries, r.status()?.conflicts], [1, 0]);
+    assert.equal(entries(r)[0]?.metadata.labels?.[MANAGED_BY_LABEL], 'vm-registry-operator');
+  });
+
+  test('the deletion guard and the policy hold deletions back; status says how many', async () => {
+    const r = rig({ deletionGuard: { enabled: true, maxDeletePercent: 50 } });
+    for (const i of [1, 2, 3, 4]) r.registry.set(`vm-${i}`, `10.0.0.${i}`);
+    await r.run();
+    for (const i of [2, 3, 4]) r.registry.remove(`vm-${i}`);
+    r.reconciler.markStale(KEY);
+    await r.run();
+    assert.equal(entries(r).length, 4);
+    assert.deepEqual([r.status()?.heldBackDeletes, r.status()?.managedEntries], [3, 4]);
+    assert.equal(condition(r, 'Synced')?.reason, 'DeletionGuard');
+
+    const upsert = rig({ policy: 'upsert-only' });
+    upsert.registry.set('vm-1', '10.0.0.1');
+    await upsert.run();
+    upsert.registry.clear();
+    upsert.reconciler.markStale(KEY);
+    await upsert.run();
+    assert.deepEqual([entries(upsert).length, upsert.status()?.heldBackDeletes], [1, 1]);
+  });
+
+  test('a failed write fails the reconcile after one status write that says so', async () => {
+    const r = rig();
+    r.registry.set('vm-1', '10.0.0.1');
+    r.registry.set('vm-2', '10.0.0.2');
+    r.cluster.fail('apply', () => new Error('admission denied'));
+    await assert.rejects(r.run(), /1 WorkloadEntry writes failed/);
+    assert.equal(r.cluster.writesOf('mergeStatus').length, 1);
+    assert.equal(condition(r, 'Synced')?.reason, 'ApplyFailed');
+    assert.deepEqual([r.status()?.desiredEntries, r.status()?.managedEntries], [2, 1], 'managed counts the entry that was written');
+  });
+
+  test('the snapshot is reused until it is as old as the interval tick', async () => {
+    const r = rig();
+    r.registry.set('vm-1', '10.0.0.1');
+    const outcome = (await r.run()) as { requeueAfterMs: number };
+    assert.equal(r.registry.snapshots, 1);
+    await r.run();
+    assert.equal(r.registry.snapshots, 1, 'a reconcile between ticks reuses the snapshot');
+    mock.timers.tick(outcome.requeueAfterMs);
+    await r.run();
+    assert.equal(r.registry.snapshots, 2, 'the tick reads afresh');
+  });
+
+  test("Consul's status health mode: the mapping adds the health-checks switch and Healthy is written", async () => {
+    const r = rig({}, { health: { mode: 'status' } });
+    r.registry.set('vm-1', '10.0.0.1', {}, { healthy: false });
+    await r.run();
+    const [e] = entries(r);
+    assert.equal(e?.metadata.annotations?.[HEALTH_CHECKS_ANNOTATION], 'true');
+    assert.equal(e?.status?.conditions?.[0]?.status, 'False');
+  });
+
+  test('an invalid spec writes one status and fails terminally', async () => {
+    const r = rig({ interval: 'soon' });
+    await assert.rejects(r.run(), { name: 'TerminalError' });
+    assert.equal(r.cluster.writesOf('mergeStatus').length, 1);
+    assert.equal(condition(r, 'Synced')?.reason, 'InvalidSpec');
+  });
+});
