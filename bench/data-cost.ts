@@ -10,14 +10,14 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { BUILTIN_API } from '../src/providers/builtin.ts';
 import type { VmRegistrySource } from '../src/api/types.ts';
-import { slimWorkloadEntry } from '../src/reconcile/slim.ts';
+import { slimWorkloadEntry } from '../src/apply/slim.ts';
 import type { HealthEntry } from '../src/providers/consul/api-types.ts';
 import { toEndpoint } from '../src/providers/consul/labels.ts';
 import { consulDefaultMapping } from '../src/providers/consul/mapping.ts';
 import type { Endpoint } from '../src/providers/provider.ts';
-import { toAppliedObject } from '../src/reconcile/apply.ts';
-import { buildDesiredState, MappingMemo } from '../src/reconcile/desired.ts';
-import { plan } from '../src/reconcile/plan.ts';
+import { toAppliedObject } from '../src/apply/apply.ts';
+import { buildDesiredState, MappingMemo } from '../src/mapping/desired.ts';
+import { plan } from '../src/plan/plan.ts';
 import type { WorkloadEntry } from '../src/api/istio.ts';
 import { mib, round, table, type Row } from './report.ts';
 

@@ -13,11 +13,11 @@ import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { createLogger } from '../metrics/logger.ts';
 import { builtinProviders } from '../providers/builtin.ts';
 import { secretKey } from '../providers/provider.ts';
-import { SERVICE_ENTRY_KIND, toAppliedObject, toAppliedServiceEntry } from '../reconcile/kinds.ts';
-import { mapEndpoints } from '../reconcile/mapping.ts';
-import { planObjects } from '../reconcile/object-plan.ts';
-import { plan } from '../reconcile/plan.ts';
-import { buildDesiredServiceEntries } from '../reconcile/service-entries.ts';
+import { SERVICE_ENTRY_KIND, toAppliedObject, toAppliedServiceEntry } from '../plan/kinds.ts';
+import { mapEndpoints } from '../mapping/mapping.ts';
+import { planObjects } from '../plan/object-plan.ts';
+import { plan } from '../plan/plan.ts';
+import { buildDesiredServiceEntries } from '../mapping/service-entries.ts';
 import { UsageError } from './errors.ts';
 import { Registry } from 'prom-client';
 

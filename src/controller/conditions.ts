@@ -3,7 +3,7 @@
  * condition's status flips; status is compared without timestamps, so an unchanged
  * outcome writes nothing.
  */
-import { canonicalJson } from '../reconcile/canonical-json.ts';
+import { canonicalJson } from '../plan/canonical-json.ts';
 import type { Condition, VmRegistrySourceStatus } from '../api/types.ts';
 
 export type ConditionType = 'Ready' | 'ProviderReady' | 'Synced';

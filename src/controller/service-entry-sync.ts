@@ -6,15 +6,15 @@
  * ServiceEntries the source generated (policy permitting).
  */
 import type { ProviderName, VmRegistrySource } from '../api/types.ts';
-import { applyChanges, type Applied } from '../reconcile/apply.ts';
-import { afterApply, inventoryOf } from '../reconcile/inventory.ts';
-import { SERVICE_ENTRY_KIND } from '../reconcile/kinds.ts';
-import { planObjects, SERVICE_ENTRY_RULES, type ObjectPlan } from '../reconcile/object-plan.ts';
-import { isOwnedBy, sourceSelector } from '../reconcile/ownership.ts';
-import type { ObjectWriter } from '../reconcile/writer.ts';
-import { buildDesiredServiceEntries, SERVICE_ANNOTATION, serviceKeys, type DesiredServiceEntries, type DesiredServiceEntry } from '../reconcile/service-entries.ts';
+import { applyChanges, type Applied } from '../apply/apply.ts';
+import { afterApply, inventoryOf } from '../plan/inventory.ts';
+import { SERVICE_ENTRY_KIND } from '../plan/kinds.ts';
+import { planObjects, SERVICE_ENTRY_RULES, type ObjectPlan } from '../plan/object-plan.ts';
+import { isOwnedBy, sourceSelector } from '../api/ownership.ts';
+import type { ObjectWriter } from '../apply/writer.ts';
+import { buildDesiredServiceEntries, SERVICE_ANNOTATION, serviceKeys, type DesiredServiceEntries, type DesiredServiceEntry } from '../mapping/service-entries.ts';
 import { SERVICE_ENTRIES, type ServiceEntry } from '../api/istio.ts';
-import type { DesiredEntry } from '../reconcile/types.ts';
+import type { DesiredEntry } from '../mapping/types.ts';
 import type { ConditionInput } from './conditions.ts';
 import type { EventRecorder } from './events.ts';
 import { guardMessage } from './status-messages.ts';

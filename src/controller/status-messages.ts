@@ -1,7 +1,7 @@
 /** The words of status conditions and Events: what happened and what the user can do. */
-import type { ApplyResult } from '../reconcile/apply.ts';
-import type { Conflict, HoldReason } from '../reconcile/decide.ts';
-import type { Plan } from '../reconcile/plan.ts';
+import type { ApplyResult } from '../apply/apply.ts';
+import type { Conflict, HoldReason } from '../plan/decide.ts';
+import type { Plan } from '../plan/plan.ts';
 import { isProviderError } from '../providers/errors.ts';
 import type { ConditionInput } from './conditions.ts';
 import { ConsentError } from './consent.ts';

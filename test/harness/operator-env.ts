@@ -13,7 +13,7 @@ import type { ProviderFactory } from '../../src/providers/provider.ts';
 import { factoriesOf, type ProviderFactories } from '../../src/providers/registry.ts';
 import type { WorkloadEntry } from '../../src/api/istio.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
-import { ENDPOINT_ANNOTATION } from '../../src/reconcile/ownership.ts';
+import { ENDPOINT_ANNOTATION } from '../../src/api/ownership.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const testLog: Logger = process.env['VMREG_TEST_LOG'] ? createLogger('debug') : silentLogger;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
-import { SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { SOURCE_LABEL } from '../../src/api/ownership.ts';
 
 const registries = new Map<string, MemoryRegistry>();
 let cluster: LocalCluster;

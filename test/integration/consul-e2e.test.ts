@@ -11,7 +11,7 @@ import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { builtinProviders } from '../../src/providers/builtin.ts';
-import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/api/ownership.ts';
 import type { WorkloadEntry } from '../../src/api/istio.ts';
 import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 

@@ -15,7 +15,7 @@ import { ProviderMetrics } from '../../src/metrics/provider-metrics.ts';
 import { consulProviderFactory, createConsulProviderFactory } from '../../src/providers/consul/index.ts';
 import { isProviderError, type ProviderErrorKind } from '../../src/providers/errors.ts';
 import type { Endpoint, Provider } from '../../src/providers/provider.ts';
-import { buildDesiredState } from '../../src/reconcile/desired.ts';
+import { buildDesiredState } from '../../src/mapping/desired.ts';
 import { source } from '../fixtures/builders.ts';
 
 type ConsulInput = NonNullable<VmRegistrySourceSpecInput['consul']>;

@@ -12,7 +12,7 @@ import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { freePort } from '../../src/dev/process.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import type { WorkloadEntry } from '../../src/api/istio.ts';
-import { ENDPOINT_ANNOTATION, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { ENDPOINT_ANNOTATION, SOURCE_LABEL } from '../../src/api/ownership.ts';
 import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, entriesByEndpoint, eventReasons as eventReasonsIn, waitForEndpoints, waitForSource as waitForSourceIn } from '../harness/operator-env.ts';
 
 const REGION = 'eu-west-1';

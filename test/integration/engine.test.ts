@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryRegistry, memoryProviderFactory, TEST_API } from '../fixtures/memory-provider.ts';
 import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startTestCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
-import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/api/ownership.ts';
 
 const registries = new Map<string, MemoryRegistry>();
 function registry(id: string): { url: string; reg: MemoryRegistry } {
@@ -133,7 +133,7 @@ describe('the reconcile engine', () => {
     reg.set('vm-1', '10.2.0.1');
     await applyYaml(cluster, sourceYaml('foreign', 'db', url, '  suspend: true\n'));
     // Learn the deterministic name the entry will get, then occupy it by hand.
-    const { buildDesiredState } = await import('../../src/reconcile/desired.ts');
+    const { buildDesiredState } = await import('../../src/mapping/desired.ts');
     const spec = TEST_API.validateSpec((await getSource(cluster, 'foreign', 'db')).spec);
     const providerRules = memoryProviderFactory(registries).defaultMapping(spec);
     const [desired] = buildDesiredState({ sourceName: 'db', spec, endpoints: reg.snapshot().endpoints, providerRules }).entries;
@@ -166,7 +166,7 @@ spec: {address: 172.16.0.9}
     const { url, reg } = registry('bulk');
     for (let i = 1; i <= 30; i++) reg.set(`vm-${i}`, `10.9.1.${i}`);
     await applyYaml(cluster, sourceYaml('bulk', 'bulk', url, '  suspend: true\n'));
-    const { buildDesiredState } = await import('../../src/reconcile/desired.ts');
+    const { buildDesiredState } = await import('../../src/mapping/desired.ts');
     const spec = TEST_API.validateSpec((await getSource(cluster, 'bulk', 'bulk')).spec);
     const providerRules = memoryProviderFactory(registries).defaultMapping(spec);
     const desired = buildDesiredState({ sourceName: 'bulk', spec, endpoints: reg.snapshot().endpoints, providerRules }).entries;

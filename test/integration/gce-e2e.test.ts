@@ -11,7 +11,7 @@ import { builtinProviders } from '../../src/providers/builtin.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import type { VmRegistrySource } from '../../src/api/types.ts';
 import type { WorkloadEntry } from '../../src/api/istio.ts';
-import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION, SOURCE_LABEL } from '../../src/api/ownership.ts';
 import { GceFakeServer, type InstanceJson } from '../harness/gce-server.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, entriesByEndpoint, eventReasons as eventReasonsIn, waitForEndpoints, waitForSource as waitForSourceIn } from '../harness/operator-env.ts';
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ensureHelm } from '../../src/dev/ops-tools.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
-import { SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { SOURCE_LABEL } from '../../src/api/ownership.ts';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
 import { CONFIG_DIR, OPERATOR_NAME, checkDeployment, checkRbac, parseDocs, type DeploymentObject, type K8sObject } from '../harness/manifests.ts';
 import { CHART_DIR } from '../harness/observability.ts';

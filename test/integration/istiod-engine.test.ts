@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { Istiod, type IstiodEndpoint } from '../../src/dev/istiod.ts';
-import { SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { SOURCE_LABEL } from '../../src/api/ownership.ts';
 import type { ServiceEntry } from '../../src/api/istio.ts';
 import { MemoryRegistry, memoryProviderFactory } from '../fixtures/memory-provider.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';

@@ -10,7 +10,7 @@ import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { Istiod, type IstiodEndpoint } from '../../src/dev/istiod.ts';
 import { builtinProviders } from '../../src/providers/builtin.ts';
-import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/api/ownership.ts';
 import type { ServiceEntry } from '../../src/api/istio.ts';
 import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
 

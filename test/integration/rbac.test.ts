@@ -16,7 +16,7 @@ import type { LocalCluster } from '../../src/dev/cluster.ts';
 import type { ProviderFactory } from '../../src/providers/provider.ts';
 import { HEALTH_CHECKS_ANNOTATION } from '../../src/controller/reconciler.ts';
 import type { WorkloadEntry } from '../../src/api/istio.ts';
-import { SOURCE_LABEL } from '../../src/reconcile/ownership.ts';
+import { SOURCE_LABEL } from '../../src/api/ownership.ts';
 
 const NS = 'vm-registry-system';
 const WORKLOADS = 'rbac-workloads';

@@ -11,7 +11,7 @@ import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { startProbeServer } from '../../src/metrics/server.ts';
 import { builtinProviders } from '../../src/providers/builtin.ts';
-import { compileAnchored } from '../../src/reconcile/relabel.ts';
+import { compileAnchored } from '../../src/mapping/relabel.ts';
 import { applyYaml, eventually, startLocalCluster, startOperator, waitForEndpoints, waitForSource, type RunningOperator } from '../harness/operator-env.ts';
 
 let cluster: LocalCluster;

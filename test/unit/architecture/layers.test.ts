@@ -1,7 +1,8 @@
 /**
  * The layering of src/: a folder may import only from itself and from folders below it.
- * Lowest first: API types, metrics and logging, the Kubernetes runtime, providers,
- * the engine's pure steps and applier (reconcile), the controller, the local harness, the CLI.
+ * Lowest first: API types, metrics and logging, the Kubernetes runtime, then the data
+ * path (providers → mapping → plan → apply), the controller that runs it and reports, the
+ * local harness, the CLI (docs/architecture.md).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src');
-const LAYERS = ['api', 'metrics', 'runtime', 'providers', 'reconcile', 'controller', 'dev', 'cli'] as const;
+const LAYERS = ['api', 'metrics', 'runtime', 'providers', 'mapping', 'plan', 'apply', 'controller', 'dev', 'cli'] as const;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sourceFiles(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));

@@ -6,7 +6,7 @@ import { endpointsOf, healthQuery, selectServices } from '../../../src/providers
 import { consulProviderFactory } from '../../../src/providers/consul/index.ts';
 import { errorForFailure, errorForStatus } from '../../../src/providers/consul/errors.ts';
 import { isProviderError } from '../../../src/providers/errors.ts';
-import { buildDesiredState } from '../../../src/reconcile/desired.ts';
+import { buildDesiredState } from '../../../src/mapping/desired.ts';
 import { source } from '../../fixtures/builders.ts';
 
 const raw = (over: { tags?: string[]; meta?: Record<string, string>; checks?: string[]; address?: string; nodeMeta?: Record<string, string> } = {}) => ({

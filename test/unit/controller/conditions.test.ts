@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Condition, VmRegistrySourceStatus } from '../../../src/api/types.ts';
-import { canonicalJson } from '../../../src/reconcile/canonical-json.ts';
+import { canonicalJson } from '../../../src/plan/canonical-json.ts';
 import { mergeConditions, readyFrom, statusEqual, type ConditionInput } from '../../../src/controller/conditions.ts';
 
 const T0 = '2026-03-01T10:00:00Z';

@@ -13,7 +13,7 @@ import { Reconciler } from '../../../src/controller/reconciler.ts';
 import { ControllerMetrics } from '../../../src/metrics/controller-metrics.ts';
 import { silentLogger } from '../../../src/metrics/logger.ts';
 import { factoriesOf } from '../../../src/providers/registry.ts';
-import { MANAGED_BY_LABEL, MANAGED_SELECTOR } from '../../../src/reconcile/ownership.ts';
+import { MANAGED_BY_LABEL, MANAGED_SELECTOR } from '../../../src/api/ownership.ts';
 import { source } from '../../fixtures/builders.ts';
 import { MemoryRegistry, memoryProviderFactory } from '../../fixtures/memory-provider.ts';
 import { MemoryCluster } from '../../fixtures/memory-writer.ts';

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Conflict } from '../../../src/reconcile/decide.ts';
+import type { Conflict } from '../../../src/plan/decide.ts';
 import { conflictMessage } from '../../../src/controller/status-messages.ts';
 
 function withConflicts(conflicts: Conflict[]): readonly Conflict[] {

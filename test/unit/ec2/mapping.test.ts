@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ec2DefaultMapping } from '../../../src/providers/ec2/mapping.ts';
-import { compileRules, compileAnchored } from '../../../src/reconcile/relabel.ts';
+import { compileRules, compileAnchored } from '../../../src/mapping/relabel.ts';
 import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults } = BUILTIN_API;

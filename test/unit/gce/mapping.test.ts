@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gceProviderFactory } from '../../../src/providers/gce/index.ts';
 import { instanceToEndpoint } from '../../../src/providers/gce/labels.ts';
-import { buildDesiredState } from '../../../src/reconcile/desired.ts';
+import { buildDesiredState } from '../../../src/mapping/desired.ts';
 import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 
 const { applyDefaults } = BUILTIN_API;

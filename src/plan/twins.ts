@@ -5,7 +5,7 @@
  * runs several services, so the address alone says nothing.
  */
 import type { VmRegistrySourceSpec } from '../api/types.ts';
-import { parseAddress, sanitizeLabelKey } from './sanitize.ts';
+import { parseAddress, sanitizeLabelKey } from '../mapping/sanitize.ts';
 import type { WorkloadEntrySpec } from '../api/istio.ts';
 
 /** The label that names an entry's service: spec.workloadEntry.serviceLabel, the same rule as the mapping. */

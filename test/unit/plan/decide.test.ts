@@ -6,14 +6,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServiceEntry, WorkloadEntry } from '../../../src/api/istio.ts';
-import { applyPolicy, decide, diff, guardDeletions, type Changes, type DeletionGuard } from '../../../src/reconcile/decide.ts';
-import { inventoryOf } from '../../../src/reconcile/inventory.ts';
-import { toAppliedObject, toAppliedServiceEntry } from '../../../src/reconcile/kinds.ts';
-import { SERVICE_ENTRY_RULES } from '../../../src/reconcile/object-plan.ts';
-import { ENDPOINT_ANNOTATION, MANAGED_BY_LABEL, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
-import { WORKLOAD_ENTRY_RULES } from '../../../src/reconcile/plan.ts';
-import type { DesiredServiceEntry } from '../../../src/reconcile/service-entries.ts';
-import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import { applyPolicy, decide, diff, guardDeletions, type Changes, type DeletionGuard } from '../../../src/plan/decide.ts';
+import { inventoryOf } from '../../../src/plan/inventory.ts';
+import { toAppliedObject, toAppliedServiceEntry } from '../../../src/plan/kinds.ts';
+import { SERVICE_ENTRY_RULES } from '../../../src/plan/object-plan.ts';
+import { ENDPOINT_ANNOTATION, MANAGED_BY_LABEL, SCOPE_ANNOTATION } from '../../../src/api/ownership.ts';
+import { WORKLOAD_ENTRY_RULES } from '../../../src/plan/plan.ts';
+import type { DesiredServiceEntry } from '../../../src/mapping/service-entries.ts';
+import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import { source } from '../../fixtures/builders.ts';
 
 const src = source('web').namespace('apps').uid('uid-web').consul({ address: 'http://127.0.0.1:8500' }).build();

@@ -10,7 +10,7 @@ import {
   sanitizeLabelKey,
   sanitizeLabelValue,
   toDnsLabelFragment,
-} from '../../../src/reconcile/sanitize.ts';
+} from '../../../src/mapping/sanitize.ts';
 
 describe('sanitizeLabelValue', () => {
   const cases: [string, string, string][] = [

@@ -6,8 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Policy } from '../../../src/api/types.ts';
-import { toAppliedObject } from '../../../src/reconcile/apply.ts';
-import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
+import { toAppliedObject } from '../../../src/apply/apply.ts';
+import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/api/ownership.ts';
 import {
   APPLIED_HASH_ANNOTATION,
   appliedHash,
@@ -18,8 +18,8 @@ import {
   type DeletionGuard,
   type Plan,
   type PlanInput,
-} from '../../../src/reconcile/plan.ts';
-import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+} from '../../../src/plan/plan.ts';
+import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
 

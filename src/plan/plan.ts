@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import type { Policy } from '../api/types.ts';
 import { decide, type Changes, type DeletionGuard, type KindRules, type Replacement as AnyReplacement, type Update as AnyUpdate } from './decide.ts';
 import { inventoryOf, type Inventory } from './inventory.ts';
-import { describeForeign, isAdoptable, SCOPE_ANNOTATION } from './ownership.ts';
+import { describeForeign, isAdoptable, SCOPE_ANNOTATION } from '../api/ownership.ts';
 import { effectiveLabels, workloadKey } from './twins.ts';
-import type { DesiredEntry } from './types.ts';
+import type { DesiredEntry } from '../mapping/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../api/istio.ts';
 
 export { guardTrips, HOLD_REASONS, type DeletionGuard, type HoldReason } from './decide.ts';

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import type { ProviderName, ServiceEntryTemplate } from '../api/types.ts';
 import { workloadEntryName } from './names.ts';
-import { SOURCE_LABEL } from './ownership.ts';
+import { SOURCE_LABEL } from '../api/ownership.ts';
 import { isDns1123Subdomain, sanitizeLabelValue } from './sanitize.ts';
 import type { DesiredEntry } from './types.ts';
 import type { OwnerReference, ServiceEntryPort, ServiceEntrySpec } from '../api/istio.ts';

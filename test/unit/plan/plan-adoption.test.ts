@@ -5,11 +5,11 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toAppliedObject } from '../../../src/reconcile/apply.ts';
-import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
-import { isEmptyPlan, plan, type DeletionGuard, type Plan, type PlanInput } from '../../../src/reconcile/plan.ts';
-import { workloadKey } from '../../../src/reconcile/twins.ts';
-import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import { toAppliedObject } from '../../../src/apply/apply.ts';
+import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/api/ownership.ts';
+import { isEmptyPlan, plan, type DeletionGuard, type Plan, type PlanInput } from '../../../src/plan/plan.ts';
+import { workloadKey } from '../../../src/plan/twins.ts';
+import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
 

@@ -8,14 +8,14 @@ import { WE_API_VERSION, WORKLOAD_ENTRIES, type WorkloadEntry } from '../api/ist
 import type { VmRegistrySource } from '../api/types.ts';
 import { isNotFound } from '../runtime/kube-client.ts';
 import { mapLimit } from '../runtime/rate-limit.ts';
-import type { Changes, DesiredObject } from './decide.ts';
-import type { ManagedObject, Written } from './inventory.ts';
-import { WORKLOAD_ENTRY_KIND, type ManagedKind } from './kinds.ts';
-import type { Plan } from './plan.ts';
+import type { Changes, DesiredObject } from '../plan/decide.ts';
+import type { ManagedObject, Written } from '../plan/inventory.ts';
+import { WORKLOAD_ENTRY_KIND, type ManagedKind } from '../plan/kinds.ts';
+import type { Plan } from '../plan/plan.ts';
 import type { ObjectWriter } from './writer.ts';
 
-export { toAppliedObject } from './kinds.ts';
-export type { Conflict } from './decide.ts';
+export { toAppliedObject } from '../plan/kinds.ts';
+export type { Conflict } from '../plan/decide.ts';
 
 export interface WriteError {
   readonly name: string;

@@ -1,10 +1,10 @@
 /** The informer caches keep only what the planner reads, and planning over them gives the same plan as over whole objects. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { slimSource, slimWorkloadEntry } from '../../../src/reconcile/slim.ts';
-import { toAppliedObject } from '../../../src/reconcile/apply.ts';
-import { buildDesiredState } from '../../../src/reconcile/desired.ts';
-import { plan } from '../../../src/reconcile/plan.ts';
+import { slimSource, slimWorkloadEntry } from '../../../src/apply/slim.ts';
+import { toAppliedObject } from '../../../src/apply/apply.ts';
+import { buildDesiredState } from '../../../src/mapping/desired.ts';
+import { plan } from '../../../src/plan/plan.ts';
 import type { WorkloadEntry } from '../../../src/api/istio.ts';
 import { endpoint, source } from '../../fixtures/builders.ts';
 

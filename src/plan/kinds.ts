@@ -9,10 +9,10 @@ import type { ResourceType } from '../runtime/resource.ts';
 import type { DesiredObject, KindRules } from './decide.ts';
 import type { ManagedObject } from './inventory.ts';
 import { objectHash, SERVICE_ENTRY_RULES } from './object-plan.ts';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownerReference, SOURCE_LABEL } from './ownership.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, ownerReference, SOURCE_LABEL } from '../api/ownership.ts';
 import { APPLIED_HASH_ANNOTATION, appliedHash, WORKLOAD_ENTRY_RULES } from './plan.ts';
-import type { DesiredServiceEntry } from './service-entries.ts';
-import type { DesiredEntry } from './types.ts';
+import type { DesiredServiceEntry } from '../mapping/service-entries.ts';
+import type { DesiredEntry } from '../mapping/types.ts';
 
 export interface ManagedKind<D extends DesiredObject, C extends ManagedObject> {
   /** The kind's name, for messages. */

@@ -3,8 +3,8 @@
  * Anything without our labels and a controller ownerReference to the source's uid is
  * foreign and is never updated or deleted.
  */
-import { API_VERSION, KIND, type VmRegistrySource } from '../api/types.ts';
-import type { OwnerReference, WorkloadEntry } from '../api/istio.ts';
+import { API_VERSION, KIND, type VmRegistrySource } from './types.ts';
+import type { OwnerReference, WorkloadEntry } from './istio.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'vm-registry-operator';

@@ -6,12 +6,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WORKLOAD_ENTRIES, type WorkloadEntry } from '../../../src/api/istio.ts';
-import { applyChanges, applyPlan } from '../../../src/reconcile/apply.ts';
-import { afterApply, inventoryOf } from '../../../src/reconcile/inventory.ts';
-import { SERVICE_ENTRY_KIND, toAppliedObject } from '../../../src/reconcile/kinds.ts';
-import { ENDPOINT_ANNOTATION, isOwnedBy, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
-import { plan, type Plan, type PlanInput } from '../../../src/reconcile/plan.ts';
-import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import { applyChanges, applyPlan } from '../../../src/apply/apply.ts';
+import { afterApply, inventoryOf } from '../../../src/plan/inventory.ts';
+import { SERVICE_ENTRY_KIND, toAppliedObject } from '../../../src/plan/kinds.ts';
+import { ENDPOINT_ANNOTATION, isOwnedBy, SCOPE_ANNOTATION } from '../../../src/api/ownership.ts';
+import { plan, type Plan, type PlanInput } from '../../../src/plan/plan.ts';
+import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import { source } from '../../fixtures/builders.ts';
 import { conflict, MemoryWriter } from '../../fixtures/memory-writer.ts';
 

@@ -9,9 +9,9 @@ import type { ServiceEntry } from '../api/istio.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { decide, type Changes, type DeletionGuard, type DesiredObject, type KindRules } from './decide.ts';
 import { inventoryOf, type ManagedObject } from './inventory.ts';
-import { describeForeign } from './ownership.ts';
+import { describeForeign } from '../api/ownership.ts';
 import { APPLIED_HASH_ANNOTATION } from './plan.ts';
-import type { DesiredServiceEntry } from './service-entries.ts';
+import type { DesiredServiceEntry } from '../mapping/service-entries.ts';
 
 export type { DesiredObject } from './decide.ts';
 export type { ManagedObject } from './inventory.ts';

@@ -2,8 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { NAME_HASH_LENGTH, endpointHash, workloadEntryName } from '../../../src/reconcile/names.ts';
-import { isDns1123Label } from '../../../src/reconcile/sanitize.ts';
+import { NAME_HASH_LENGTH, endpointHash, workloadEntryName } from '../../../src/mapping/names.ts';
+import { isDns1123Label } from '../../../src/mapping/sanitize.ts';
 
 describe('workloadEntryName', () => {
   test('is <source>-<service>-<hash>', () => {

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { RelabelRuleInput } from '../../../src/api/types.ts';
 import type { Endpoint } from '../../../src/providers/provider.ts';
-import { buildDesiredState } from '../../../src/reconcile/desired.ts';
-import { isDns1123Label, isValidLabelKey, isValidLabelValue } from '../../../src/reconcile/sanitize.ts';
-import type { DesiredState } from '../../../src/reconcile/types.ts';
+import { buildDesiredState } from '../../../src/mapping/desired.ts';
+import { isDns1123Label, isValidLabelKey, isValidLabelValue } from '../../../src/mapping/sanitize.ts';
+import type { DesiredState } from '../../../src/mapping/types.ts';
 import { source } from '../../fixtures/builders.ts';
 
 // Rules like a provider's defaults plus a user's: every action is exercised.

@@ -2,12 +2,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../../../src/api/validate.ts';
-import { toAppliedServiceEntry } from '../../../src/reconcile/kinds.ts';
-import { foreignClash, objectChangedFields, planObjects } from '../../../src/reconcile/object-plan.ts';
-import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../../src/reconcile/ownership.ts';
-import { buildDesiredServiceEntries, protocolOfPortName, SERVICE_ANNOTATION, serviceEntryName, unionPorts, type DesiredServiceEntry, type ServiceEntryInput } from '../../../src/reconcile/service-entries.ts';
+import { toAppliedServiceEntry } from '../../../src/plan/kinds.ts';
+import { foreignClash, objectChangedFields, planObjects } from '../../../src/plan/object-plan.ts';
+import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../../src/api/ownership.ts';
+import { buildDesiredServiceEntries, protocolOfPortName, SERVICE_ANNOTATION, serviceEntryName, unionPorts, type DesiredServiceEntry, type ServiceEntryInput } from '../../../src/mapping/service-entries.ts';
 import { type ServiceEntry } from '../../../src/api/istio.ts';
-import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import { source } from '../../fixtures/builders.ts';
 import { BUILTIN_API } from '../../../src/providers/builtin.ts';
 

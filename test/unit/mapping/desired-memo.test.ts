@@ -1,8 +1,8 @@
 /** Work proportional to the change: a registry change to one service maps only that service's endpoints. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildDesiredState, MappingMemo } from '../../../src/reconcile/desired.ts';
-import { appliedHash } from '../../../src/reconcile/plan.ts';
+import { buildDesiredState, MappingMemo } from '../../../src/mapping/desired.ts';
+import { appliedHash } from '../../../src/plan/plan.ts';
 import type { Endpoint } from '../../../src/providers/provider.ts';
 import { endpoint, source } from '../../fixtures/builders.ts';
 

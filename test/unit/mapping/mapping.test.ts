@@ -7,8 +7,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEALTH_CHECKS_ANNOTATION } from '../../../src/api/istio.ts';
 import { consulProviderFactory } from '../../../src/providers/consul/index.ts';
-import { toAppliedObject } from '../../../src/reconcile/kinds.ts';
-import { mapEndpoints } from '../../../src/reconcile/mapping.ts';
+import { toAppliedObject } from '../../../src/plan/kinds.ts';
+import { mapEndpoints } from '../../../src/mapping/mapping.ts';
 import { source } from '../../fixtures/builders.ts';
 
 const endpoint = { id: 'node-1/web-1', scope: 'web', labels: { __address__: '10.0.0.1', __port__: '8080', __meta_consul_service: 'web' } };

@@ -7,10 +7,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { toAppliedObject } from '../../../src/reconcile/apply.ts';
-import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/reconcile/ownership.ts';
-import { APPLIED_HASH_ANNOTATION, changedFields, healthyStatus, isEmptyPlan, plan, type Plan } from '../../../src/reconcile/plan.ts';
-import type { DesiredEntry } from '../../../src/reconcile/types.ts';
+import { toAppliedObject } from '../../../src/apply/apply.ts';
+import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/api/ownership.ts';
+import { APPLIED_HASH_ANNOTATION, changedFields, healthyStatus, isEmptyPlan, plan, type Plan } from '../../../src/plan/plan.ts';
+import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
 

@@ -7,7 +7,7 @@
 import type { RelabelRuleInput, VmRegistrySourceSpec } from '../api/types.ts';
 import type { Endpoint } from '../providers/provider.ts';
 import { workloadEntryName } from './names.ts';
-import { ENDPOINT_ANNOTATION, MANAGED_BY_LABEL, SCOPE_ANNOTATION, SOURCE_LABEL } from './ownership.ts';
+import { ENDPOINT_ANNOTATION, MANAGED_BY_LABEL, SCOPE_ANNOTATION, SOURCE_LABEL } from '../api/ownership.ts';
 import { compileRuleSet, RelabelInputTooLongError, type CompiledRuleSet } from './relabel.ts';
 import {
   isDns1123Label,

@@ -11,7 +11,7 @@ import {
   parseTemplate,
   relabel,
   type Match,
-} from '../../../src/reconcile/relabel.ts';
+} from '../../../src/mapping/relabel.ts';
 
 type Labels = Record<string, string>;
 interface Case {

@@ -2,10 +2,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RelabelRuleInput } from '../../../src/api/types.ts';
 import type { Endpoint } from '../../../src/providers/provider.ts';
-import { buildDesiredState, outputLabels } from '../../../src/reconcile/desired.ts';
-import { workloadEntryName } from '../../../src/reconcile/names.ts';
-import { RelabelError } from '../../../src/reconcile/relabel.ts';
-import type { DesiredEntry, DesiredState } from '../../../src/reconcile/types.ts';
+import { buildDesiredState, outputLabels } from '../../../src/mapping/desired.ts';
+import { workloadEntryName } from '../../../src/mapping/names.ts';
+import { RelabelError } from '../../../src/mapping/relabel.ts';
+import type { DesiredEntry, DesiredState } from '../../../src/mapping/types.ts';
 import { endpoint, source, type SourceBuilder } from '../../fixtures/builders.ts';
 
 const consul = (name = 'payments'): SourceBuilder => source(name).consul({ address: 'http://127.0.0.1:8500' });

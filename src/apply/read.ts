@@ -6,10 +6,10 @@
 import type { VmRegistrySource } from '../api/types.ts';
 import { isNotFound } from '../runtime/kube-client.ts';
 import { mapLimit } from '../runtime/rate-limit.ts';
-import type { ManagedObject } from './inventory.ts';
-import type { ManagedKind } from './kinds.ts';
-import { isOwnedBy } from './ownership.ts';
-import type { DesiredObject } from './decide.ts';
+import type { ManagedObject } from '../plan/inventory.ts';
+import type { ManagedKind } from '../plan/kinds.ts';
+import { isOwnedBy } from '../api/ownership.ts';
+import type { DesiredObject } from '../plan/decide.ts';
 import type { ObjectWriter } from './writer.ts';
 
 /** Above this many names, one LIST replaces a GET per name. */
