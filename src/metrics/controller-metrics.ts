@@ -6,8 +6,6 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client';
 import { ProviderMetrics } from './provider-metrics.ts';
 
-export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
-
 export class ControllerMetrics {
   readonly registry: Registry;
   readonly provider: ProviderMetrics;

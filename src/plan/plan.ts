@@ -163,7 +163,3 @@ function twinsToReplace(desired: readonly DesiredEntry[], ownedByName: ReadonlyM
   }
   return replaces;
 }
-
-export function isEmptyPlan(p: Plan): boolean {
-  return p.creates.length === 0 && p.adopts.length === 0 && p.updates.length === 0 && p.deletes.length === 0 && p.replaces.length === 0 && p.healthUpdates.length === 0;
-}

@@ -11,8 +11,6 @@ import { lazyFactories, type ProviderFactories } from './registry.ts';
 /** The API of this build: what the CRD in crds/ is generated from and what `vmreg preview` validates with. */
 export const BUILTIN_API: SourceApi = sourceApi(PROVIDERS);
 
-export type BuiltinProviderOptions = ProviderOptions;
-
 export function builtinProviders(options: ProviderOptions = {}): ProviderFactories {
   return lazyFactories(PROVIDERS, options);
 }

@@ -5,7 +5,8 @@ import { aggregateHealth, isHealthy, isSelected } from './health.ts';
 import { parseTagPairs, tagsLabel } from './tags.ts';
 
 export const META = '__meta_consul_';
-export const L = {
+/** Label names of a Consul endpoint: Prometheus consul_sd names, plus __address__ and __port__. */
+export const CONSUL_LABELS = {
   address: '__address__',
   port: '__port__',
   service: `${META}service`,
@@ -41,24 +42,24 @@ export function toEndpoint(entry: HealthEntry, opts: EndpointOptions): Endpoint 
 
   const labels: Record<string, string> = {};
   // Prefixed keys first, fixed keys last: a meta key can never overwrite a fixed label.
-  for (const [k, v] of Object.entries(n.Meta)) labels[L.nodeMetaPrefix + k] = v;
-  for (const [k, v] of Object.entries(n.TaggedAddresses)) labels[L.taggedAddressPrefix + k] = v;
-  for (const [k, v] of Object.entries(s.Meta)) labels[L.serviceMetaPrefix + k] = v;
-  for (const [k, v] of parseTagPairs(s.Tags, opts.tagSeparator)) labels[L.tagPrefix + k] = v;
+  for (const [k, v] of Object.entries(n.Meta)) labels[CONSUL_LABELS.nodeMetaPrefix + k] = v;
+  for (const [k, v] of Object.entries(n.TaggedAddresses)) labels[CONSUL_LABELS.taggedAddressPrefix + k] = v;
+  for (const [k, v] of Object.entries(s.Meta)) labels[CONSUL_LABELS.serviceMetaPrefix + k] = v;
+  for (const [k, v] of parseTagPairs(s.Tags, opts.tagSeparator)) labels[CONSUL_LABELS.tagPrefix + k] = v;
 
-  labels[L.address] = s.Address !== '' ? s.Address : n.Address;
-  if (s.Port > 0) labels[L.port] = String(s.Port);
-  labels[L.servicePort] = String(s.Port);
-  labels[L.service] = s.Service;
-  labels[L.serviceId] = s.ID;
-  labels[L.node] = n.Node;
-  labels[L.nodeAddress] = n.Address;
-  labels[L.serviceAddress] = s.Address;
-  labels[L.dc] = n.Datacenter !== '' ? n.Datacenter : (opts.datacenter ?? '');
-  labels[L.tags] = tagsLabel(s.Tags);
-  labels[L.health] = health;
-  if (s.Namespace !== undefined) labels[L.namespace] = s.Namespace;
-  if (s.Partition !== undefined) labels[L.partition] = s.Partition;
+  labels[CONSUL_LABELS.address] = s.Address !== '' ? s.Address : n.Address;
+  if (s.Port > 0) labels[CONSUL_LABELS.port] = String(s.Port);
+  labels[CONSUL_LABELS.servicePort] = String(s.Port);
+  labels[CONSUL_LABELS.service] = s.Service;
+  labels[CONSUL_LABELS.serviceId] = s.ID;
+  labels[CONSUL_LABELS.node] = n.Node;
+  labels[CONSUL_LABELS.nodeAddress] = n.Address;
+  labels[CONSUL_LABELS.serviceAddress] = s.Address;
+  labels[CONSUL_LABELS.dc] = n.Datacenter !== '' ? n.Datacenter : (opts.datacenter ?? '');
+  labels[CONSUL_LABELS.tags] = tagsLabel(s.Tags);
+  labels[CONSUL_LABELS.health] = health;
+  if (s.Namespace !== undefined) labels[CONSUL_LABELS.namespace] = s.Namespace;
+  if (s.Partition !== undefined) labels[CONSUL_LABELS.partition] = s.Partition;
 
   return {
     id: `${n.Node}/${s.ID}`,

@@ -15,7 +15,7 @@
  */
 import { HEALTH_CHECKS_ANNOTATION } from '../../api/istio.ts';
 import type { RelabelRule, VmRegistrySourceSpec } from '../../api/types.ts';
-import { L } from './labels.ts';
+import { CONSUL_LABELS } from './labels.ts';
 
 /** Port names Istio derives a protocol from (its protocol.Parse list, lower case). */
 export const ISTIO_PROTOCOLS = ['http', 'http2', 'https', 'grpc', 'grpc-web', 'tcp', 'tls', 'mongo', 'mysql', 'redis', 'udp'] as const;
@@ -28,14 +28,14 @@ function rule(r: Partial<RelabelRule> & Pick<RelabelRule, 'action'>): RelabelRul
 
 export function consulDefaultMapping(): RelabelRule[] {
   return [
-    rule({ action: 'replace', sourceLabels: [L.service], targetLabel: '__service__' }),
-    rule({ action: 'labelmap', regex: `${L.tagPrefix}(.+)`, replacement: '$1' }),
-    rule({ action: 'replace', sourceLabels: [`${L.serviceMetaPrefix}protocol`], regex: '(.+)', targetLabel: TMP_PROTOCOL }),
+    rule({ action: 'replace', sourceLabels: [CONSUL_LABELS.service], targetLabel: '__service__' }),
+    rule({ action: 'labelmap', regex: `${CONSUL_LABELS.tagPrefix}(.+)`, replacement: '$1' }),
+    rule({ action: 'replace', sourceLabels: [`${CONSUL_LABELS.serviceMetaPrefix}protocol`], regex: '(.+)', targetLabel: TMP_PROTOCOL }),
     rule({ action: 'lowercase', sourceLabels: [TMP_PROTOCOL], targetLabel: TMP_PROTOCOL }),
     rule({ action: 'replace', sourceLabels: [TMP_PROTOCOL], regex: `(${ISTIO_PROTOCOLS.join('|')})`, targetLabel: '__port_name__' }),
     rule({ action: 'labeldrop', regex: TMP_PROTOCOL }),
-    rule({ action: 'replace', sourceLabels: [L.dc], regex: '(.+)', targetLabel: '__locality__' }),
-    rule({ action: 'labelmap', regex: `${L.serviceMetaPrefix}port_(.+)`, replacement: '__port_${1}__' }),
+    rule({ action: 'replace', sourceLabels: [CONSUL_LABELS.dc], regex: '(.+)', targetLabel: '__locality__' }),
+    rule({ action: 'labelmap', regex: `${CONSUL_LABELS.serviceMetaPrefix}port_(.+)`, replacement: '__port_${1}__' }),
   ];
 }
 

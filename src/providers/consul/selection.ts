@@ -13,11 +13,6 @@ function nodeMetaQuery(spec: ConsulSpec): Query {
     .map(([k, v]) => ['node-meta', `${k}:${v}`] as const);
 }
 
-/** /v1/catalog/services is filtered by node meta on the server; names and tags are checked here. */
-export function catalogQuery(spec: ConsulSpec): Query {
-  return nodeMetaQuery(spec);
-}
-
 /** /v1/health/service/<name>: every tag must match (repeated `tag`), and node meta. No `passing`: health is judged here. */
 export function healthQuery(spec: ConsulSpec): Query {
   return [...(spec.tags ?? []).map((t) => ['tag', t] as const), ...nodeMetaQuery(spec)];

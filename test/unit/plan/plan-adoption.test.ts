@@ -7,11 +7,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toAppliedObject } from '../../../src/apply/apply.ts';
 import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/api/ownership.ts';
-import { isEmptyPlan, plan, type DeletionGuard, type Plan, type PlanInput } from '../../../src/plan/plan.ts';
+import { plan, type DeletionGuard, type Plan, type PlanInput } from '../../../src/plan/plan.ts';
 import { workloadKey } from '../../../src/plan/twins.ts';
 import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
+import { isEmptyPlan } from '../../fixtures/plans.ts';
 
 const src = source('shop').namespace('apps').uid('uid-shop').consul({ address: 'http://127.0.0.1:8500' }).build();
 const NO_GUARD: DeletionGuard = { enabled: false, maxDeletePercent: 50 };

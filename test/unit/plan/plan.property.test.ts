@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { toAppliedObject } from '../../../src/apply/apply.ts';
 import { ENDPOINT_ANNOTATION, SCOPE_ANNOTATION } from '../../../src/api/ownership.ts';
-import { APPLIED_HASH_ANNOTATION, changedFields, healthyStatus, isEmptyPlan, plan, type Plan } from '../../../src/plan/plan.ts';
+import { APPLIED_HASH_ANNOTATION, changedFields, healthyStatus, plan, type Plan } from '../../../src/plan/plan.ts';
 import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
+import { isEmptyPlan } from '../../fixtures/plans.ts';
 
 const src = source('props').namespace('apps').consul({ address: 'http://127.0.0.1:8500' }).build();
 

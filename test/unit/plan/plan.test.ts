@@ -13,7 +13,6 @@ import {
   appliedHash,
   changedFields,
   guardTrips,
-  isEmptyPlan,
   plan,
   type DeletionGuard,
   type Plan,
@@ -22,6 +21,7 @@ import {
 import type { DesiredEntry } from '../../../src/mapping/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../../../src/api/istio.ts';
 import { source } from '../../fixtures/builders.ts';
+import { isEmptyPlan } from '../../fixtures/plans.ts';
 
 const src = source('web').namespace('apps').consul({ address: 'http://127.0.0.1:8500' }).build();
 const NO_GUARD: DeletionGuard = { enabled: false, maxDeletePercent: 50 };
