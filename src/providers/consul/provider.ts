@@ -114,7 +114,7 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     const { pool, feed } = this.lease;
     if (!pool.alive) throw pool.downError();
     // The cache serves while the blocking queries run and it is younger than the interval allows.
-    if (!this.watching || !feed.isCurrent(this.intervalMs * CACHE_SHARE_OF_INTERVAL)) await feed.fullRead(signal, this);
+    if (!this.watching || !feed.isCurrent(this, this.intervalMs * CACHE_SHARE_OF_INTERVAL)) await feed.fullRead(signal, this);
     let view = feed.viewFor(this);
     if (!view) {
       // This source joined while a read was under way, or the catalog selected new services since.

@@ -24,6 +24,11 @@ class FakeConsul implements FeedPool {
   private readonly services = new Map<string, { index: number; instances: Instance[] }>();
   private readonly wake = new Set<() => void>();
   readonly operations: string[] = [];
+  readonly readSlots = 8;
+  /** While set, probes wait for it (a slow sweep). */
+  probeGate: Promise<void> | undefined;
+  probesInFlight = 0;
+  maxProbesInFlight = 0;
 
   constructor(names: readonly string[]) {
     for (const n of names) this.services.set(n, { index: 10, instances: [{ id: `${n}-1`, address: '10.0.0.1' }] });
@@ -54,9 +59,17 @@ class FakeConsul implements FeedPool {
     return this.operations.filter((o) => o === operation).length;
   }
 
-  read(path: string, query: Query, req: PoolRequest): Promise<ConsulResponse> {
+  async read(path: string, query: Query, req: PoolRequest): Promise<ConsulResponse> {
     this.operations.push(req.operation);
-    return Promise.resolve(this.answer(path, query));
+    if (req.operation !== 'probe_health_service') return this.answer(path, query);
+    this.probesInFlight += 1;
+    this.maxProbesInFlight = Math.max(this.maxProbesInFlight, this.probesInFlight);
+    try {
+      await this.probeGate;
+      return this.answer(path, query);
+    } finally {
+      this.probesInFlight -= 1;
+    }
   }
 
   async block(path: string, query: Query, req: PoolRequest & { index: number }): Promise<ConsulResponse> {
@@ -171,8 +184,8 @@ test('the cache counts as current only while younger than the age asked for', as
   feed.subscribe(sub);
   await feed.fullRead(AbortSignal.timeout(5000), sub);
   await until('both blocking queries to answer', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
-  assert.equal(feed.isCurrent(60_000), true);
-  assert.equal(feed.isCurrent(0), false, 'an interval tick asks for a younger cache than this one: a full read follows');
+  assert.equal(feed.isCurrent(sub, 60_000), true);
+  assert.equal(feed.isCurrent(sub, 0), false, 'an interval tick asks for a younger cache than this one: a full read follows');
   feed.close();
 });
 
