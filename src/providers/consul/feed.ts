@@ -55,6 +55,8 @@ export function scopeKey(scope: FeedScope): string {
 
 /** A filter no instance matches: node names are never empty. The answer is [] with the service's index. */
 export const PROBE_FILTER = 'Node.Node == ""';
+/** The same for the node list: [] with the node list's index. */
+export const NO_NODE_FILTER = 'Node == ""';
 
 export interface ServiceAnswer {
   readonly entries: readonly HealthEntry[];
@@ -105,6 +107,10 @@ export class CatalogFeed {
   private catalogAt = 0;
   private catalogRun: Promise<void> | undefined;
   private wanted = new Set<string>();
+  /** Services of small sources, probed first on every catalog move. */
+  private firstToProbe: string[] = [];
+  /** The catalog or node-list index the last sweep was queued for. */
+  private sweptIndex = 0;
   /** Answers read before this time are not trusted (the endpoint came back, a watch failed). */
   private trustedFrom = 0;
   private loops: AbortController | undefined;
@@ -258,6 +264,7 @@ export class CatalogFeed {
     }
     const before = this.wanted;
     this.wanted = wanted;
+    this.firstToProbe = smallSelections([...this.subs.values()]);
     const removed = new Set<string>();
     for (const name of this.answers.keys()) {
       if (wanted.has(name)) continue;
@@ -363,8 +370,8 @@ export class CatalogFeed {
     const loops = new AbortController();
     this.loops = loops;
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
-    const watch = (path: string, operation: string) => (index: number, s: AbortSignal) =>
-      this.pool.block(path, this.query, { ...this.request(operation), signal: s, index, waitMs: this.tuning.waitMs });
+    const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) =>
+      this.pool.block(path, query, { ...this.request(operation), signal: s, index, waitMs: this.tuning.waitMs });
     this.track(
       runBlockingLoop({
         signal,
@@ -383,12 +390,14 @@ export class CatalogFeed {
         onError: (e, failures) => this.onLoopError('health-state', e, failures),
       }),
     );
-    // A node re-addressed (its services keep their own records) moves only the node list's index.
+    // A node changed (e.g. re-addressed) moves the node list's index and the index of each of its
+    // services, not the service list's. Only the index is used: the answer is filtered to nothing,
+    // as the list holds every node (megabytes with one node per VM).
     this.track(
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes'),
+        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes', [...this.query, ['filter', NO_NODE_FILTER]]),
         onAnswer: (res, sent) => this.onNodes(res, sent),
         onError: (e, failures) => {
           if (failures === 1) this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
@@ -412,12 +421,22 @@ export class CatalogFeed {
     // Regained Consul: sources look again (a snapshot reads everything when nothing is trusted).
     if (recovered && sent === 0) this.notify(undefined);
     // The first answer (sent 0) may follow changes made since the services were read.
-    if (sent === 0 || res.index !== sent) this.sweeper.enqueue(this.answers.keys());
+    if (sent === 0) this.sweep(undefined);
+    else if (res.index !== sent) this.sweep(res.index);
   }
 
   private onNodes(res: ConsulResponse, sent: number): void {
-    if (sent === 0 || res.index === sent) return;
-    this.sweeper.enqueue(this.answers.keys());
+    if (sent !== 0 && res.index !== sent) this.sweep(res.index);
+  }
+
+  /**
+   * Probes every cached service again. A registration that adds a node moves the node list
+   * and the service list to the same index: one sweep for both (undefined: sweep anyway).
+   */
+  private sweep(index: number | undefined): void {
+    if (index !== undefined && index === this.sweptIndex) return;
+    this.sweptIndex = index ?? 0;
+    this.sweeper.enqueue(this.answers.keys(), this.firstToProbe);
   }
 
   private onChecks(res: ConsulResponse): void {
@@ -445,6 +464,22 @@ export class CatalogFeed {
     if (this.closed.signal.aborted) return;
     for (const sub of [...this.subs.keys()]) sub.changed(services, sub === initiator);
   }
+}
+
+/** A source selecting at most this many services is small: its services are probed first. */
+const SMALL_SELECTION = 64;
+/** At most this many services are probed first, from the smallest sources on. */
+const MAX_FIRST = 256;
+
+/** The services of small sources, smallest first, at most MAX_FIRST. */
+function smallSelections(selections: ReadonlyArray<ReadonlySet<string>>): string[] {
+  const out = new Set<string>();
+  const small = selections.filter((s) => s.size <= SMALL_SELECTION).sort((a, b) => a.size - b.size);
+  for (const selected of small) {
+    if (out.size + selected.size > MAX_FIRST) break;
+    for (const name of selected) out.add(name);
+  }
+  return [...out];
 }
 
 /** Waits for p, or rejects with the signal's reason when it aborts first (p goes on for others). */

@@ -7,7 +7,8 @@
  * share of the read budget), and each moved service is reported as soon as its probe
  * answers, not at the end of the pass. A catalog move while a pass runs re-queues only
  * the names already probed: the others are still ahead in the queue and will see the
- * change. Names that moved recently go to the front.
+ * change. The services of small sources and names that moved recently go to the front,
+ * so a small source's change never waits for a pass over a big one.
  */
 export interface SweepHooks {
   /** The cached index of a service; undefined when it is no longer cached (skipped). */
@@ -37,10 +38,14 @@ export class Sweeper {
     this.concurrency = Math.max(1, Math.floor(concurrency));
   }
 
-  /** Probes every name (again); names still queued keep their place, recently moved ones go first. */
-  enqueue(names: Iterable<string>): void {
+  /**
+   * Probes every name (again). Names still queued keep their place; `first` (the services
+   * of small sources) and recently moved names go to the front.
+   */
+  enqueue(names: Iterable<string>, first: Iterable<string> = []): void {
     if (this.stopped) return;
-    const queue = new Set(this.hot);
+    const queue = new Set(first);
+    for (const n of this.hot) queue.add(n);
     for (const n of this.queue) queue.add(n);
     for (const n of names) queue.add(n);
     this.queue = queue;
