@@ -411,7 +411,6 @@ export class CatalogFeed {
     this.loops = undefined;
     this.catalogLive = false;
     this.stateLive = false;
-    this.checkPrints = undefined;
   }
 
   private onCatalog(res: ConsulResponse, sent: number): void {
@@ -451,11 +450,10 @@ export class CatalogFeed {
   private onLoopError(which: string, e: unknown, failures: number): void {
     if (failures > 1) return;
     this.log.warn(`Consul ${which} watch failed; retrying with backoff`, { err: e });
+    // The check fingerprints stay: the first answer after the error is compared with them,
+    // so a flip made while the watch was down is still read.
     if (which === 'catalog') this.catalogLive = false;
-    else {
-      this.stateLive = false;
-      this.checkPrints = undefined;
-    }
+    else this.stateLive = false;
     this.distrust();
     this.notify(undefined);
   }
