@@ -24,6 +24,7 @@ import { parseCatalogServices, parseCheckStates, parseHealthEntries, type Catalo
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
 import type { ConsulResponse, Query } from './client.ts';
 import { serviceCheckFingerprints } from './check-fingerprints.ts';
+import { nodesChangedSince, servicesOfNode } from './node-changes.ts';
 import type { AgentPool, PoolRequest } from './pool.ts';
 import { Sweeper } from './sweep.ts';
 
@@ -55,8 +56,6 @@ export function scopeKey(scope: FeedScope): string {
 
 /** A filter no instance matches: node names are never empty. The answer is [] with the service's index. */
 export const PROBE_FILTER = 'Node.Node == ""';
-/** The same for the node list: [] with the node list's index. */
-export const NO_NODE_FILTER = 'Node == ""';
 
 export interface ServiceAnswer {
   readonly entries: readonly HealthEntry[];
@@ -390,14 +389,13 @@ export class CatalogFeed {
         onError: (e, failures) => this.onLoopError('health-state', e, failures),
       }),
     );
-    // A node changed (e.g. re-addressed) moves the node list's index and the index of each of its
-    // services, not the service list's. Only the index is used: the answer is filtered to nothing,
-    // as the list holds every node (megabytes with one node per VM).
+    // A node changed (added, re-addressed) moves the node list's index and the index of each of
+    // its services, not always the service list's. The list says which nodes changed.
     this.track(
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes', [...this.query, ['filter', NO_NODE_FILTER]]),
+        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes'),
         onAnswer: (res, sent) => this.onNodes(res, sent),
         onError: (e, failures) => {
           if (failures === 1) this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
@@ -425,7 +423,21 @@ export class CatalogFeed {
   }
 
   private onNodes(res: ConsulResponse, sent: number): void {
-    if (sent !== 0 && res.index !== sent) this.sweep(res.index);
+    if (sent === 0 || res.index === sent) return;
+    // Nodes that changed since the last answer: their services are read at once (a few at a
+    // time; a bulk change is left to the sweep, which runs anyway for what no node shows).
+    const nodes = nodesChangedSince(res.body, sent);
+    if (nodes.length <= MAX_NODE_LOOKUPS) for (const node of nodes) this.track(this.readNodeServices(node));
+    this.sweep(res.index);
+  }
+
+  private async readNodeServices(node: string): Promise<void> {
+    try {
+      const res = await this.pool.read(`/v1/catalog/node-services/${encodeURIComponent(node)}`, this.query.filter(([k]) => k !== 'node-meta'), this.request('node_services'));
+      for (const name of servicesOfNode(res.body)) this.readChanged(name);
+    } catch (e) {
+      if (!this.closed.signal.aborted) this.log.debug('looking up the services of a changed Consul node failed; the sweep finds them', { err: e, node });
+    }
   }
 
   /**
@@ -464,6 +476,8 @@ export class CatalogFeed {
   }
 }
 
+/** Changed nodes looked up one by one per node-list answer; more are left to the sweep. */
+const MAX_NODE_LOOKUPS = 16;
 /** A source selecting at most this many services is small: its services are probed first. */
 const SMALL_SELECTION = 64;
 /** At most this many services are probed first, from the smallest sources on. */

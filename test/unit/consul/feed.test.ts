@@ -22,6 +22,9 @@ class FakeConsul implements FeedPool {
   private catalogIndex = 10;
   private checksIndex = 10;
   private readonly services = new Map<string, { index: number; instances: Instance[] }>();
+  private nodesIndex = 10;
+  /** External nodes by name: their ModifyIndex and the one service each runs. */
+  private readonly nodes = new Map<string, { index: number; service: string }>();
   private readonly wake = new Set<() => void>();
   readonly operations: string[] = [];
   readonly readSlots = 8;
@@ -42,6 +45,18 @@ class FakeConsul implements FeedPool {
     this.services.set(service, svc);
     this.catalogIndex = this.raft;
     if (instance.check) this.checksIndex = this.raft;
+    for (const w of [...this.wake]) w();
+  }
+
+  /** A node re-addressed: the node list's index and its service's own index move, not the service list's. */
+  moveNode(node: string, service: string, address: string): void {
+    this.raft += 1;
+    this.nodes.set(node, { index: this.raft, service });
+    const svc = this.services.get(service);
+    assert.ok(svc);
+    svc.instances = [...svc.instances.filter((i) => i.id !== node), { id: node, address }];
+    svc.index = this.raft;
+    this.nodesIndex = this.raft;
     for (const w of [...this.wake]) w();
   }
 
@@ -97,7 +112,14 @@ class FakeConsul implements FeedPool {
     if (path === '/v1/catalog/services') {
       return { ...base, index: this.catalogIndex, body: Object.fromEntries([...this.services.keys()].map((n) => [n, []])) };
     }
-    if (path === '/v1/catalog/nodes') return { ...base, index: 10, body: [{ Node: 'n1', Address: '10.0.0.9' }] };
+    if (path === '/v1/catalog/nodes') {
+      const body = [{ Node: 'n1', Address: '10.0.0.9', ModifyIndex: 10 }, ...[...this.nodes].map(([Node, n]) => ({ Node, Address: '10.9.9.9', ModifyIndex: n.index }))];
+      return { ...base, index: this.nodesIndex, body };
+    }
+    if (path.startsWith('/v1/catalog/node-services/')) {
+      const node = this.nodes.get(decodeURIComponent(path.replace('/v1/catalog/node-services/', '')));
+      return { ...base, index: this.nodesIndex, body: { Node: {}, Services: node ? [{ ID: 'x', Service: node.service }] : null } };
+    }
     if (path === '/v1/health/state/any') {
       const body = [...this.services].flatMap(([name, s]) =>
         s.instances.filter((i) => i.check).map((i) => ({ Node: 'n1', CheckID: `${i.id}-check`, Status: i.check, ServiceName: name })),
@@ -308,5 +330,21 @@ test('the interval bounds staleness per source: a service left unread longer tha
   await feed.fullRead(AbortSignal.timeout(5000), pay);
   assert.equal(consul.count('health_service') - reads, 1, "pay's full read reads pay only");
   assert.equal(feed.isCurrent(pay, 60_000), true);
+  await feed.close();
+});
+
+test('a changed node is looked up and its services read at once, without waiting for the sweep', async () => {
+  const consul = new FakeConsul(names);
+  const { feed, sub } = await watchingFeed(consul);
+  await until('the node-list query to wait', () => consul.count('watch_catalog_nodes') >= 2);
+  const held = gate();
+  consul.probeGate = held.promise;
+  consul.moveNode('vm-77', 'svc-077', '10.7.7.7');
+  await until('the node change to be told', () => sub.seen.some((s) => s !== 'all' && s.includes('svc-077')));
+  assert.equal(consul.count('node_services'), 1, 'one lookup for the one changed node');
+  assert.ok(feed.sweepQueued > 0, 'the sweep is still held');
+  assert.deepEqual(feed.viewFor(sub)?.answers.get('svc-077')?.entries.map((e) => e.Service.Address).sort(), ['10.0.0.1', '10.7.7.7']);
+  held.open();
+  consul.probeGate = undefined;
   await feed.close();
 });
