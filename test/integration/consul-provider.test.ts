@@ -127,7 +127,9 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
       Checks: [ttl('web-1-ttl')],
     });
     t.diagnostic(`register seen by watch after ${await h.changeAfter(seen)} ms`);
-    let [ep] = await h.snap();
+    // A notification says that something changed; a later one may still be under way (e.g.
+    // the check's first status), so the snapshot is taken until it shows the change.
+    let [ep] = await eventually(h.snap, (e) => e.length === 1);
     assert.ok(ep);
     assert.equal(ep.id, `${agent.node}/web-1`);
     assert.equal(ep.scope, 'web');
@@ -151,7 +153,7 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
       Checks: [ttl('web-1-ttl')],
     });
     t.diagnostic(`update seen by watch after ${await h.changeAfter(seen)} ms`);
-    [ep] = await h.snap();
+    [ep] = await eventually(h.snap, (e) => e[0]?.labels['__address__'] === '10.1.0.2');
     assert.ok(ep);
     assert.equal(ep.labels['__address__'], '10.1.0.2');
     assert.equal(ep.labels['__port__'], '9090');
@@ -163,7 +165,7 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     seen = h.changes();
     await agent.deregisterService('web-1');
     await h.changeAfter(seen);
-    assert.deepEqual(await h.snap(), []);
+    assert.deepEqual(await eventually(h.snap, (e) => e.length === 0), []);
   });
 
   test('a TTL check flipping critical and back is seen within ~1 s, in both health modes', async (t) => {
@@ -183,8 +185,8 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     const [msE, msS] = await Promise.all([exclude.changeAfter(seenE, 5000), status.changeAfter(seenS, 5000)]);
     t.diagnostic(`critical flip seen after ${msE} ms (exclude) and ${msS} ms (status)`);
 
-    assert.deepEqual((await exclude.snap()).map((e) => e.id), [`${agent.node}/pay-2`]);
-    const byId = new Map((await status.snap()).map((e) => [e.id, e]));
+    assert.deepEqual((await eventually(exclude.snap, (e) => e.length === 1)).map((e) => e.id), [`${agent.node}/pay-2`]);
+    const byId = new Map((await eventually(status.snap, (e) => e.some((x) => x.healthy === false))).map((e) => [e.id, e]));
     assert.equal(byId.get(`${agent.node}/pay-1`)?.healthy, false);
     assert.equal(byId.get(`${agent.node}/pay-1`)?.labels['__meta_consul_health'], 'critical');
     assert.equal(byId.get(`${agent.node}/pay-2`)?.healthy, true);
@@ -197,7 +199,8 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     const back = exclude.changes();
     await agent.setTtl('pay-1-ttl', 'pass');
     t.diagnostic(`passing flip seen after ${await exclude.changeAfter(back, 5000)} ms`);
-    assert.equal((await exclude.snap()).length, 2);
+    // The warning's own notification may be the one just seen: snapshot until the pass shows.
+    await eventually(exclude.snap, (e) => e.length === 2);
     await eventually(status.snap, (e) => e.every((x) => x.healthy === true));
   });
 

@@ -2,31 +2,34 @@
  * One catalog feed per Consul endpoint and read scope (token, datacenter, namespace,
  * partition, node meta), shared by every source that reads with that scope. It holds
  * the latest answer of each service any of its sources selects, and keeps it current
- * with blocking queries whose number does not grow with the number of services:
+ * with three blocking queries, whatever the number of services:
  *
+ * - /v1/health/state/any: its answer says which services' checks changed; those are
+ *   read at once.
  * - /v1/catalog/services: its index moves on every registration, deregistration or
  *   change of a service instance (address, port, tags, meta), with or without checks,
- *   even when the list of names does not change. Each move starts a sweep: a cheap
- *   probe per service (an answer filtered to nothing, which still carries the service's
- *   own X-Consul-Index) finds the services whose index moved, and only those are read.
- * - /v1/health/state/any: its answer says which services' checks changed; those are
- *   read at once, without a sweep.
- * A third, /v1/catalog/nodes, starts a sweep when a node changes (a new node address
- * changes the address of its services that have none of their own).
+ *   even when the list of names does not change. Services new to the list are read at
+ *   once; for the rest a sweep (sweep.ts) probes each cached service for its own index
+ *   and reads the ones that moved as soon as they are found.
+ * - /v1/catalog/nodes: a node change (a new node address changes the address of its
+ *   services that have none of their own) starts a sweep too.
  *
- * Sources are told which services changed (FeedSubscriber.changed). A full read
- * (catalog and every selected service) serves first snapshots, the interval's re-read,
- * and recovery after errors; concurrent full reads are one.
+ * Changed services are read one by one, never behind a sweep or another source's full
+ * read, and sources are told per service (FeedSubscriber.changed). A full read (the
+ * catalog and every service of one source) serves first snapshots, the interval's
+ * re-read and recovery; reads of the same service at the same time are one.
  */
 import type { Logger } from '../../metrics/logger.ts';
 import { parseCatalogServices, parseCheckStates, parseHealthEntries, type CatalogServices, type HealthEntry } from './api-types.ts';
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
 import type { ConsulResponse, Query } from './client.ts';
+import { serviceCheckFingerprints } from './check-fingerprints.ts';
+import { nodesChangedSince, servicesOfNode } from './node-changes.ts';
 import type { AgentPool, PoolRequest } from './pool.ts';
+import { Sweeper } from './sweep.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
-export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness'>;
-import { serviceCheckFingerprints } from './check-fingerprints.ts';
+export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots'>;
 
 export interface FeedScope {
   readonly token?: string;
@@ -88,21 +91,31 @@ export class CatalogFeed {
   private readonly closed = new AbortController();
   private readonly subs = new Map<FeedSubscriber, ReadonlySet<string>>();
   private readonly answers = new Map<string, ServiceAnswer>();
+  /** When each cached answer's request started (performance.now()). */
+  private readonly readAt = new Map<string, number>();
+  /** One read in flight per service; `again` holds services that changed while theirs ran. */
+  private readonly reading = new Map<string, Promise<boolean>>();
+  private readonly again = new Set<string>();
+  private readonly sweeper: Sweeper;
+  /** Read slots one full read or the sweep may hold, so changed services always find one free. */
+  private readonly bulkSlots: number;
   private readonly stopLiveness: () => void;
+  private readonly running = new Set<Promise<unknown>>();
   private catalog: CatalogServices | undefined;
   private catalogFiltered = false;
+  private catalogAt = 0;
+  private catalogRun: Promise<void> | undefined;
   private wanted = new Set<string>();
-  /** Start time of the last complete full read; 0 when there is none or the cache is not trusted. */
-  private fullReadAt = 0;
-  private fullRun: Promise<void> | undefined;
+  /** Services of small sources, probed first on every catalog move. */
+  private firstToProbe: string[] = [];
+  /** The catalog or node-list index the last sweep was queued for. */
+  private sweptIndex = 0;
+  /** Answers read before this time are not trusted (the endpoint came back, a watch failed). */
+  private trustedFrom = 0;
   private loops: AbortController | undefined;
-  private readonly running = new Set<Promise<unknown>>();
   private catalogLive = false;
   private stateLive = false;
   private checkPrints: Map<string, string> | undefined;
-  private pendingReads = new Set<string>();
-  private sweepPending = false;
-  private draining: Promise<void> | undefined;
 
   constructor(pool: FeedPool, scope: FeedScope, log: Logger, tuning: BlockingTuning) {
     this.pool = pool;
@@ -110,9 +123,19 @@ export class CatalogFeed {
     this.query = scopeQuery(scope);
     this.log = log;
     this.tuning = tuning;
+    this.bulkSlots = Math.max(1, Math.floor(pool.readSlots / 2));
+    this.sweeper = new Sweeper(
+      {
+        cachedIndex: (name) => this.answers.get(name)?.index,
+        probe: (name) => this.probe(name),
+        moved: (name) => this.readChanged(name),
+        failed: (e) => this.onSweepFailed(e),
+      },
+      this.bulkSlots,
+    );
     this.stopLiveness = pool.onLiveness((alive) => {
       // Down: sources report it. Back: nothing cached is trusted until read again.
-      if (alive) this.fullReadAt = 0;
+      if (alive) this.distrust();
       this.notify(undefined);
     });
   }
@@ -120,7 +143,7 @@ export class CatalogFeed {
   subscribe(sub: FeedSubscriber): () => void {
     const selected = new Set(this.catalog ? sub.select(this.catalog) : []);
     this.subs.set(sub, selected);
-    // A source joining a running feed wants its services read too (readMissing keeps only wanted answers).
+    // A source joining a running feed wants its services read too (store keeps only wanted answers).
     for (const name of selected) this.wanted.add(name);
     if (sub.watching) this.startWatching();
     return () => {
@@ -133,9 +156,22 @@ export class CatalogFeed {
     return this.subs.size;
   }
 
-  /** The blocking queries run and the cache holds a complete answer younger than maxAgeMs. */
-  isCurrent(maxAgeMs: number): boolean {
-    return this.loops !== undefined && this.catalogLive && this.stateLive && this.fullReadAt > 0 && Date.now() - this.fullReadAt < maxAgeMs;
+  /** Services waiting for their probe (for tests and diagnostics). */
+  get sweepQueued(): number {
+    return this.sweeper.queued;
+  }
+
+  /**
+   * The blocking queries run and every service sub selects was read within maxAgeMs,
+   * since the cache was last trusted: the interval bounds staleness per source.
+   */
+  isCurrent(sub: FeedSubscriber, maxAgeMs: number): boolean {
+    if (!this.loops || !this.catalogLive || !this.stateLive || this.catalogAt < this.trustedFrom) return false;
+    const oldest = Math.max(this.trustedFrom, performance.now() - maxAgeMs);
+    for (const name of this.subs.get(sub) ?? []) {
+      if ((this.readAt.get(name) ?? -Infinity) < oldest) return false;
+    }
+    return true;
   }
 
   /** The services sub selected from the latest catalog answer. */
@@ -158,22 +194,18 @@ export class CatalogFeed {
     return { answers, filteredByAcls };
   }
 
-  /** Reads the catalog and every selected service; one read serves every caller that asks meanwhile. */
-  async fullRead(signal: AbortSignal, initiator?: FeedSubscriber): Promise<void> {
-    if (!this.fullRun) {
-      const run = this.readEverything(initiator).finally(() => {
-        if (this.fullRun === run) this.fullRun = undefined;
-      });
-      this.fullRun = run;
-    }
-    await untilAborted(this.fullRun, signal);
+  /** Reads the catalog and every service sub selects; reads of a service already under way are shared. */
+  async fullRead(signal: AbortSignal, sub: FeedSubscriber): Promise<void> {
+    await untilAborted(this.readCatalog(), signal);
+    const changed = await untilAborted(this.readMany([...(this.subs.get(sub) ?? [])]), signal);
+    this.notify(changed, sub);
   }
 
   /** Reads the selected services of sub that have no cached answer yet (a source that joined a running feed). */
   async readMissing(sub: FeedSubscriber, signal: AbortSignal): Promise<void> {
     const missing = [...(this.subs.get(sub) ?? [])].filter((n) => !this.answers.has(n));
     if (missing.length === 0) return;
-    const changed = await untilAborted(this.readServices(missing), signal);
+    const changed = await untilAborted(this.readMany(missing), signal);
     if (changed.size > 0) this.notify(changed, sub);
   }
 
@@ -183,82 +215,153 @@ export class CatalogFeed {
     this.stopWatching();
     this.stopLiveness();
     this.subs.clear();
-    await Promise.allSettled([...this.running, this.draining, this.fullRun]);
+    await Promise.allSettled([this.sweeper.stop(), ...this.running, this.catalogRun]);
     this.answers.clear();
   }
 
-  private track(p: Promise<void>): void {
+  private track(p: Promise<unknown>): void {
     this.running.add(p);
     void p.finally(() => this.running.delete(p));
   }
 
-  private request(operation: string, sub?: { timeoutMs: number }): PoolRequest {
-    const timeoutMs = sub?.timeoutMs ?? Math.min(...[...this.subs.keys()].map((s) => s.timeoutMs), 10_000);
+  private request(operation: string): PoolRequest {
+    const timeoutMs = Math.min(...[...this.subs.keys()].map((s) => s.timeoutMs), 10_000);
     return { operation, signal: this.closed.signal, timeoutMs, ...(this.scope.token ? { token: this.scope.token } : {}) };
   }
 
-  private async readEverything(initiator?: FeedSubscriber): Promise<void> {
-    const started = Date.now();
-    const res = await this.pool.read('/v1/catalog/services', this.query, this.request('catalog_services'));
-    const removed = this.setCatalog(res);
-    const changed = await this.readServices([...this.wanted]);
-    for (const n of removed) changed.add(n);
-    this.fullReadAt = started;
-    this.notify(changed, initiator);
+  private distrust(): void {
+    this.trustedFrom = performance.now();
   }
 
-  /** Takes a catalog answer: the selection of every source, and the answers no longer wanted. */
-  private setCatalog(res: ConsulResponse): Set<string> {
+  /** One catalog read at a time; callers meanwhile share it. */
+  private readCatalog(): Promise<void> {
+    if (!this.catalogRun) {
+      const started = performance.now();
+      const run = this.pool
+        .read('/v1/catalog/services', this.query, this.request('catalog_services'))
+        .then((res) => this.takeCatalog(res, started))
+        .finally(() => {
+          if (this.catalogRun === run) this.catalogRun = undefined;
+        });
+      this.catalogRun = run;
+    }
+    return this.catalogRun;
+  }
+
+  /** Takes a catalog answer: every source's selection; services gone are dropped, services new are read. */
+  private takeCatalog(res: ConsulResponse, at: number): void {
+    const hadCatalog = this.catalog !== undefined;
     const catalog = parseCatalogServices(res.body);
     this.catalog = catalog;
     this.catalogFiltered = res.filteredByAcls;
+    this.catalogAt = Math.max(this.catalogAt, at);
     const wanted = new Set<string>();
     for (const sub of this.subs.keys()) {
       const selected = new Set(sub.select(catalog));
       this.subs.set(sub, selected);
       for (const n of selected) wanted.add(n);
     }
+    const before = this.wanted;
     this.wanted = wanted;
+    this.firstToProbe = smallSelections([...this.subs.values()]);
     const removed = new Set<string>();
     for (const name of this.answers.keys()) {
-      if (!wanted.has(name)) {
-        this.answers.delete(name);
-        removed.add(name);
-      }
+      if (wanted.has(name)) continue;
+      this.answers.delete(name);
+      this.readAt.delete(name);
+      removed.add(name);
     }
-    return removed;
+    if (removed.size > 0) this.notify(removed);
+    if (hadCatalog) for (const name of wanted) if (!before.has(name) && !this.answers.has(name)) this.readChanged(name);
   }
 
-  /** Reads services (all must succeed); returns those whose answer changed. */
-  private async readServices(names: readonly string[]): Promise<Set<string>> {
-    const results = await Promise.all(names.map((name) => this.readService(name)));
+  /** Reads services with at most bulkSlots requests at a time (all must succeed); returns those whose answer changed. */
+  private async readMany(names: readonly string[]): Promise<Set<string>> {
     const changed = new Set<string>();
-    for (const [i, answer] of results.entries()) {
-      const name = names[i] as string;
-      const old = this.answers.get(name);
-      if (!this.wanted.has(name)) continue;
-      if (old?.fingerprint !== answer.fingerprint) changed.add(name);
-      this.answers.set(name, answer);
-    }
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < names.length && !failed) {
+        const name = names[next++] as string;
+        try {
+          if (await this.readOne(name)) changed.add(name);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.bulkSlots, names.length) }, worker));
     return changed;
   }
 
-  private async readService(name: string): Promise<ServiceAnswer> {
-    const res = await this.pool.read(`/v1/health/service/${encodeURIComponent(name)}`, this.query, this.request('health_service'));
-    const entries = parseHealthEntries(res.body, name);
-    return { entries, index: res.index, filteredByAcls: res.filteredByAcls, fingerprint: JSON.stringify(entries) };
+  /** A changed service: read now, beside any sweep or full read, and its sources told. */
+  private readChanged(name: string): void {
+    if (this.closed.signal.aborted || !this.wanted.has(name)) return;
+    // The read under way may have started before the change: read once more after it.
+    if (this.reading.has(name)) {
+      this.again.add(name);
+      return;
+    }
+    this.track(
+      this.readOne(name).then(
+        (changed) => {
+          if (changed) this.notify(new Set([name]));
+        },
+        (e: unknown) => this.onReadFailed(name, e),
+      ),
+    );
   }
 
-  /** Services whose own index moved since their cached answer. */
-  private async sweep(skip: ReadonlySet<string>): Promise<string[]> {
-    const names = [...this.answers.keys()].filter((n) => !skip.has(n));
-    const indexes = await Promise.all(
-      names.map(async (name) => {
-        const res = await this.pool.read(`/v1/health/service/${encodeURIComponent(name)}`, [...this.query, ['filter', PROBE_FILTER]], this.request('probe_health_service'));
-        return res.index;
-      }),
-    );
-    return names.filter((name, i) => this.answers.get(name)?.index !== indexes[i]);
+  /** Reads one service; a read of it already under way is shared. Resolves whether its answer changed. */
+  private readOne(name: string): Promise<boolean> {
+    const inFlight = this.reading.get(name);
+    if (inFlight) return inFlight;
+    const started = performance.now();
+    const p = this.pool
+      .read(`/v1/health/service/${encodeURIComponent(name)}`, this.query, this.request('health_service'))
+      .then((res) => this.store(name, res, started))
+      .finally(() => {
+        this.reading.delete(name);
+        if (this.again.delete(name)) this.readChanged(name);
+      });
+    this.reading.set(name, p);
+    return p;
+  }
+
+  private store(name: string, res: ConsulResponse, started: number): boolean {
+    if (!this.wanted.has(name)) return false;
+    const entries = parseHealthEntries(res.body, name);
+    const fingerprint = JSON.stringify(entries);
+    const old = this.answers.get(name);
+    this.readAt.set(name, started);
+    if (old?.fingerprint === fingerprint && old.filteredByAcls === res.filteredByAcls) {
+      if (old.index !== res.index) this.answers.set(name, { ...old, index: res.index });
+      return false;
+    }
+    this.answers.set(name, { entries, index: res.index, filteredByAcls: res.filteredByAcls, fingerprint });
+    return true;
+  }
+
+  private onReadFailed(name: string, e: unknown): void {
+    if (this.closed.signal.aborted) return;
+    this.log.debug('reading a changed Consul service failed; its sources read it again', { err: e, service: name });
+    // Not current any more: the next snapshot of its sources reads in full and reports the error.
+    this.readAt.delete(name);
+    this.notify(new Set([name]));
+  }
+
+  /** A service's own index, from an answer filtered to nothing. */
+  private async probe(name: string): Promise<number> {
+    const res = await this.pool.read(`/v1/health/service/${encodeURIComponent(name)}`, [...this.query, ['filter', PROBE_FILTER]], this.request('probe_health_service'));
+    return res.index;
+  }
+
+  private onSweepFailed(e: unknown): void {
+    if (this.closed.signal.aborted) return;
+    this.log.debug('probing Consul services failed; the next snapshots read everything', { err: e });
+    this.distrust();
+    this.notify(undefined);
   }
 
   private startWatching(): void {
@@ -266,30 +369,39 @@ export class CatalogFeed {
     const loops = new AbortController();
     this.loops = loops;
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
-    this.track(runBlockingLoop({
-      signal,
-      tuning: this.tuning,
-      query: (index, s) => this.pool.block('/v1/catalog/services', this.query, { ...this.request('watch_catalog_services'), signal: s, index, waitMs: this.tuning.waitMs }),
-      onAnswer: (res, sent) => this.onCatalog(res, sent),
-      onError: (e, failures) => this.onLoopError('catalog', e, failures),
-    }));
-    this.track(runBlockingLoop({
-      signal,
-      tuning: this.tuning,
-      query: (index, s) => this.pool.block('/v1/health/state/any', this.query, { ...this.request('watch_health_state'), signal: s, index, waitMs: this.tuning.waitMs }),
-      onAnswer: (res) => this.onChecks(res),
-      onError: (e, failures) => this.onLoopError('health-state', e, failures),
-    }));
-    // A node re-addressed (its services keep their own records) moves only the node list's index.
-    this.track(runBlockingLoop({
-      signal,
-      tuning: this.tuning,
-      query: (index, s) => this.pool.block('/v1/catalog/nodes', this.query, { ...this.request('watch_catalog_nodes'), signal: s, index, waitMs: this.tuning.waitMs }),
-      onAnswer: (res, sent) => this.onNodes(res, sent),
-      onError: (e, failures) => {
-        if (failures === 1) this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
-      },
-    }));
+    const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) =>
+      this.pool.block(path, query, { ...this.request(operation), signal: s, index, waitMs: this.tuning.waitMs });
+    this.track(
+      runBlockingLoop({
+        signal,
+        tuning: this.tuning,
+        query: watch('/v1/catalog/services', 'watch_catalog_services'),
+        onAnswer: (res, sent) => this.onCatalog(res, sent),
+        onError: (e, failures) => this.onLoopError('catalog', e, failures),
+      }),
+    );
+    this.track(
+      runBlockingLoop({
+        signal,
+        tuning: this.tuning,
+        query: watch('/v1/health/state/any', 'watch_health_state'),
+        onAnswer: (res) => this.onChecks(res),
+        onError: (e, failures) => this.onLoopError('health-state', e, failures),
+      }),
+    );
+    // A node changed (added, re-addressed) moves the node list's index and the index of each of
+    // its services, not always the service list's. The list says which nodes changed.
+    this.track(
+      runBlockingLoop({
+        signal,
+        tuning: this.tuning,
+        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes'),
+        onAnswer: (res, sent) => this.onNodes(res, sent),
+        onError: (e, failures) => {
+          if (failures === 1) this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
+        },
+      }),
+    );
   }
 
   private stopWatching(): void {
@@ -297,83 +409,89 @@ export class CatalogFeed {
     this.loops = undefined;
     this.catalogLive = false;
     this.stateLive = false;
-    this.checkPrints = undefined;
   }
 
   private onCatalog(res: ConsulResponse, sent: number): void {
     const recovered = !this.catalogLive;
     this.catalogLive = true;
-    const removed = this.setCatalog(res);
+    this.takeCatalog(res, performance.now());
     // Regained Consul: sources look again (a snapshot reads everything when nothing is trusted).
     if (recovered && sent === 0) this.notify(undefined);
-    else if (removed.size > 0) this.notify(removed);
-    if (this.fullReadAt === 0) return;
-    for (const name of this.wanted) if (!this.answers.has(name)) this.pendingReads.add(name);
-    // The first answer (sent 0) may follow changes made since the last full read.
-    if (sent === 0 || res.index !== sent) this.sweepPending = true;
-    this.kick();
+    // The first answer (sent 0) may follow changes made since the services were read.
+    if (sent === 0) this.sweep(undefined);
+    else if (res.index !== sent) this.sweep(res.index);
   }
 
   private onNodes(res: ConsulResponse, sent: number): void {
-    if (sent === 0 || res.index === sent || this.fullReadAt === 0) return;
-    this.sweepPending = true;
-    this.kick();
+    if (sent === 0 || res.index === sent) return;
+    // Nodes that changed since the last answer: their services are read at once (a few at a
+    // time; a bulk change is left to the sweep, which runs anyway for what no node shows).
+    const nodes = nodesChangedSince(res.body, sent);
+    if (nodes.length <= MAX_NODE_LOOKUPS) for (const node of nodes) this.track(this.readNodeServices(node));
+    this.sweep(res.index);
+  }
+
+  private async readNodeServices(node: string): Promise<void> {
+    try {
+      const res = await this.pool.read(`/v1/catalog/node-services/${encodeURIComponent(node)}`, this.query.filter(([k]) => k !== 'node-meta'), this.request('node_services'));
+      for (const name of servicesOfNode(res.body)) this.readChanged(name);
+    } catch (e) {
+      if (!this.closed.signal.aborted) this.log.debug('looking up the services of a changed Consul node failed; the sweep finds them', { err: e, node });
+    }
+  }
+
+  /**
+   * Probes every cached service again. A registration that adds a node moves the node list
+   * and the service list to the same index: one sweep for both (undefined: sweep anyway).
+   */
+  private sweep(index: number | undefined): void {
+    if (index !== undefined && index === this.sweptIndex) return;
+    this.sweptIndex = index ?? 0;
+    this.sweeper.enqueue(this.answers.keys(), this.firstToProbe);
   }
 
   private onChecks(res: ConsulResponse): void {
     this.stateLive = true;
     const prints = serviceCheckFingerprints(parseCheckStates(res.body));
-    if (this.checkPrints && this.fullReadAt > 0) {
-      for (const name of this.wanted) if (prints.get(name) !== this.checkPrints.get(name)) this.pendingReads.add(name);
+    if (this.checkPrints) {
+      for (const name of this.answers.keys()) if (prints.get(name) !== this.checkPrints.get(name)) this.readChanged(name);
     }
     this.checkPrints = prints;
-    this.kick();
   }
 
   private onLoopError(which: string, e: unknown, failures: number): void {
     if (failures > 1) return;
     this.log.warn(`Consul ${which} watch failed; retrying with backoff`, { err: e });
+    // The check fingerprints stay: the first answer after the error is compared with them,
+    // so a flip made while the watch was down is still read.
     if (which === 'catalog') this.catalogLive = false;
-    else {
-      this.stateLive = false;
-      this.checkPrints = undefined;
-    }
-    this.fullReadAt = 0;
+    else this.stateLive = false;
+    this.distrust();
     this.notify(undefined);
-  }
-
-  private kick(): void {
-    if (this.draining || (!this.sweepPending && this.pendingReads.size === 0)) return;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-      this.kick();
-    });
-  }
-
-  /** Sweeps and targeted reads, one batch at a time; changes that arrive meanwhile form the next batch. */
-  private async drain(): Promise<void> {
-    while (!this.closed.signal.aborted && (this.sweepPending || this.pendingReads.size > 0)) {
-      const sweep = this.sweepPending;
-      const reads = this.pendingReads;
-      this.sweepPending = false;
-      this.pendingReads = new Set();
-      try {
-        if (sweep) for (const name of await this.sweep(reads)) reads.add(name);
-        const changed = await this.readServices([...reads]);
-        if (changed.size > 0) this.notify(changed);
-      } catch (e) {
-        if (this.closed.signal.aborted) return;
-        this.log.debug('re-reading changed Consul services failed; the next snapshot reads everything', { err: e });
-        this.fullReadAt = 0;
-        this.notify(undefined);
-      }
-    }
   }
 
   private notify(services: ReadonlySet<string> | undefined, initiator?: FeedSubscriber): void {
     if (this.closed.signal.aborted) return;
     for (const sub of [...this.subs.keys()]) sub.changed(services, sub === initiator);
   }
+}
+
+/** Changed nodes looked up one by one per node-list answer; more are left to the sweep. */
+const MAX_NODE_LOOKUPS = 16;
+/** A source selecting at most this many services is small: its services are probed first. */
+const SMALL_SELECTION = 64;
+/** At most this many services are probed first, from the smallest sources on. */
+const MAX_FIRST = 256;
+
+/** The services of small sources, smallest first, at most MAX_FIRST. */
+function smallSelections(selections: ReadonlyArray<ReadonlySet<string>>): string[] {
+  const out = new Set<string>();
+  const small = selections.filter((s) => s.size <= SMALL_SELECTION).sort((a, b) => a.size - b.size);
+  for (const selected of small) {
+    if (out.size + selected.size > MAX_FIRST) break;
+    for (const name of selected) out.add(name);
+  }
+  return [...out];
 }
 
 /** Waits for p, or rejects with the signal's reason when it aborts first (p goes on for others). */

@@ -44,6 +44,8 @@ const TURN_WAIT_MS = 5000;
 export class AgentPool {
   readonly client: ConsulClient;
   private readonly liveness: Liveness;
+  /** Non-blocking requests that may be in flight at once. */
+  readonly readSlots: number;
   private readonly reads: Semaphore;
   private readonly blocking: Semaphore;
   private readonly listeners = new Set<(alive: boolean) => void>();
@@ -53,6 +55,7 @@ export class AgentPool {
   constructor(endpoint: ConsulEndpoint, limits: PoolLimits, metrics?: ProviderMetrics) {
     const budget = splitBudget(limits.maxConnections);
     this.client = new ConsulClient({ ...endpoint, maxConnections: budget.reads + budget.blocking + 1, ...(metrics ? { metrics } : {}) });
+    this.readSlots = budget.reads;
     this.reads = new Semaphore(budget.reads);
     this.blocking = new Semaphore(budget.blocking);
     this.liveness = new Liveness({

@@ -1,8 +1,9 @@
 /**
  * The Consul provider of one source: a subscriber of the shared feed of its endpoint
  * and read scope. Snapshots come from the feed's cache while its blocking queries run
- * and the cache is younger than the source's interval (so the interval really bounds
- * staleness), else from a full read. A frozen endpoint fails snapshots at once.
+ * and every service of this source was read within its interval (so the interval really
+ * bounds staleness), else from a full read of this source's services. A frozen endpoint
+ * fails snapshots at once.
  */
 import { parseDuration } from '../../api/duration.ts';
 import type { ConsulSpec } from './spec-schema.ts';
@@ -17,7 +18,7 @@ import { endpointsOf, selectServices } from './selection.ts';
 export const ACL_FILTERED_WARNING =
   'Consul hid some services or nodes from this ACL token (X-Consul-Results-Filtered-By-ACLs); grant service:read and node:read to see them all';
 
-/** The cache serves snapshots while younger than this share of the interval: each interval tick reads afresh. */
+/** The cache serves snapshots while every service was read within this share of the interval: each interval tick reads afresh. */
 const CACHE_SHARE_OF_INTERVAL = 0.8;
 const DEBOUNCE_MS = 50;
 
@@ -114,7 +115,7 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     const { pool, feed } = this.lease;
     if (!pool.alive) throw pool.downError();
     // The cache serves while the blocking queries run and it is younger than the interval allows.
-    if (!this.watching || !feed.isCurrent(this.intervalMs * CACHE_SHARE_OF_INTERVAL)) await feed.fullRead(signal, this);
+    if (!this.watching || !feed.isCurrent(this, this.intervalMs * CACHE_SHARE_OF_INTERVAL)) await feed.fullRead(signal, this);
     let view = feed.viewFor(this);
     if (!view) {
       // This source joined while a read was under way, or the catalog selected new services since.

@@ -1,0 +1,239 @@
+/**
+ * Catalog changes that move no check, among far more services than watch slots, and a
+ * small source sharing its feed with a big busy one, against a real Consul dev agent:
+ * - an instance added without a check, one re-addressed and one removed among 1,000 watched
+ *   services reach the subscribing source; an add reads only the touched service in full;
+ * - while the big source's services churn, a small source on the same feed sees every
+ *   one of its health flips and adds.
+ * Latencies are printed as diagnostics; nothing asserts on time.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import type { VmRegistrySourceSpecInput } from '../../src/api/types.ts';
+import { ConsulAgent } from '../../src/dev/consul-agent.ts';
+import { silentLogger } from '../../src/metrics/logger.ts';
+import { ProviderMetrics } from '../../src/metrics/provider-metrics.ts';
+import { createConsulProviderFactory, type ConsulProviderFactory } from '../../src/providers/consul/index.ts';
+import type { Endpoint, Provider } from '../../src/providers/provider.ts';
+import { source } from '../fixtures/builders.ts';
+
+const BIG = 1000;
+const SMALL = 20;
+const WAIT_MS = 120_000;
+
+let agent: ConsulAgent;
+let factory: ConsulProviderFactory;
+const registry = new Registry();
+const metrics = new ProviderMetrics(registry);
+const sources: SourceView[] = [];
+
+const bigName = (s: number): string => `svc-${String(s).padStart(4, '0')}`;
+const smallName = (i: number): string => `small-${String(i).padStart(2, '0')}`;
+
+/**
+ * A source as the engine uses it: every change notification is followed by a snapshot
+ * (one at a time); waiters look at the latest one.
+ */
+class SourceView {
+  readonly provider: Provider;
+  snapshots = 0;
+  private latest = new Map<string, Endpoint>();
+  private running = false;
+  private again = false;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(consul: NonNullable<VmRegistrySourceSpecInput['consul']>, name: string) {
+    const spec = source(name).consul(consul).spec({ interval: '1h' }).build().spec;
+    this.provider = factory.create({ source: `default/${name}`, spec, secrets: new Map(), metrics, log: silentLogger });
+    this.provider.watch?.(() => void this.refresh());
+  }
+
+  async refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        const snap = await this.provider.snapshot(AbortSignal.timeout(60_000));
+        this.snapshots += 1;
+        this.latest = new Map(snap.endpoints.map((e) => [e.id, e]));
+        for (const w of [...this.waiters]) w();
+      } while (this.again);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Resolves with the ms it took once `ok` holds for a snapshot; rejects after WAIT_MS. */
+  until(what: string, ok: (eps: ReadonlyMap<string, Endpoint>) => boolean): Promise<number> {
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!ok(this.latest)) return;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve(performance.now() - started);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`not seen within ${WAIT_MS} ms: ${what}`));
+      }, WAIT_MS);
+      this.waiters.add(check);
+      check();
+    });
+  }
+}
+
+async function count(operation: string): Promise<number> {
+  const m = await registry.getSingleMetric('vmregistry_provider_requests_total')?.get();
+  return (m?.values ?? []).filter((v) => v.labels['operation'] === operation).reduce((s, v) => s + v.value, 0);
+}
+
+/** The big fleet: one external node per instance (as VMs are), two instances per service, by transaction. */
+async function registerBig(): Promise<void> {
+  const ops: unknown[] = [];
+  for (let s = 0; s < BIG; s++) {
+    for (let i = 0; i < 2; i++) {
+      const node = `vm-${bigName(s)}-${i}`;
+      const address = `10.${16 + (s >> 8)}.${s & 255}.${10 + i}`;
+      ops.push({ Node: { Verb: 'set', Node: { Node: node, Address: address } } });
+      ops.push({ Service: { Verb: 'set', Node: node, Service: { ID: `${bigName(s)}-${i}`, Service: bigName(s), Tags: ['mesh'], Address: address, Port: 8080 } } });
+    }
+  }
+  for (let at = 0; at < ops.length; at += 128) {
+    const res = (await agent.api('PUT', '/v1/txn', ops.slice(at, at + 128))) as { Errors?: unknown[] | null } | undefined;
+    assert.ok(!res?.Errors?.length, `txn failed: ${JSON.stringify(res?.Errors)}`);
+  }
+}
+
+function register(service: string, id: string, address: string, tags: string[]): Promise<void> {
+  return agent.registerExternal({ Node: `vm-${id}`, Address: address, Service: { ID: id, Service: service, Tags: tags, Address: address, Port: 8080 } });
+}
+
+function summary(ms: readonly number[]): string {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (p: number): number => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN);
+  return `n=${sorted.length} p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`;
+}
+
+/** Registers an instance in a random big service every `everyMs` until stopped: the busy neighbour. */
+function churn(everyMs: number): { stop: () => Promise<number> } {
+  let stopped = false;
+  let n = 0;
+  const run = (async () => {
+    while (!stopped) {
+      const s = Math.floor(Math.random() * BIG);
+      await register(bigName(s), `churn-${n}`, `10.200.${(n >> 8) & 255}.${n & 255}`, ['mesh']);
+      n += 1;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await run;
+      return n;
+    },
+  };
+}
+
+before(async () => {
+  agent = await ConsulAgent.start();
+  await registerBig();
+  for (let i = 0; i < SMALL; i++) {
+    await agent.registerService({ ID: smallName(i), Name: smallName(i), Tags: ['small'], Address: `10.100.0.${i + 1}`, Port: 80, Checks: [{ CheckID: `${smallName(i)}-ttl`, Name: 'ttl', TTL: '1h', Status: 'passing' }] });
+  }
+  factory = createConsulProviderFactory({ maxConnections: 64 });
+  const big = new SourceView({ address: agent.address, tags: ['mesh'] }, 'big');
+  const small = new SourceView({ address: agent.address, tags: ['small'], health: { mode: 'status' } }, 'small');
+  sources.push(big, small);
+  await Promise.all(sources.map((s) => s.refresh()));
+});
+
+after(async () => {
+  await Promise.allSettled(sources.map((s) => s.provider.close()));
+  await agent?.stop();
+});
+
+describe(`Consul catalog changes among ${BIG} services`, { timeout: 900_000 }, () => {
+  test('one feed serves both sources, each with its whole selection', async () => {
+    const [big, small] = sources as [SourceView, SourceView];
+    assert.equal(factory.hub.feedCount, 1, 'the two sources read with one scope: one feed');
+    await big.until(`${BIG * 2} big endpoints`, (eps) => eps.size === BIG * 2);
+    await small.until(`${SMALL} small endpoints`, (eps) => eps.size === SMALL);
+  });
+
+  test('an instance added without a check, one re-addressed and one removed among 1,000 services reach the source; an add reads only its service in full', async (t) => {
+    const [big] = sources as [SourceView];
+    const adds: number[] = [];
+    const moves: number[] = [];
+    const removes: number[] = [];
+    for (let j = 0; j < 6; j++) {
+      const s = 37 + j * 157;
+      const id = `${bigName(s)}-new`;
+      const epId = `vm-${id}/${id}`;
+      const reads = await count('health_service');
+      const probes = await count('probe_health_service');
+      const seen = big.until(`add to ${bigName(s)}`, (eps) => eps.get(epId)?.labels['__address__'] === `10.99.${j}.1`);
+      await register(bigName(s), id, `10.99.${j}.1`, ['mesh']);
+      adds.push(await seen);
+      const fullReads = (await count('health_service')) - reads;
+      assert.ok(fullReads >= 1 && fullReads <= 2, `the add was read with ${fullReads} full service reads (probes: ${(await count('probe_health_service')) - probes})`);
+
+      // Re-address and remove in other services than the one just added (not among the recently changed).
+      const other = bigName(s + 50);
+      const movedId = `vm-${other}-0/${other}-0`;
+      const moved = big.until(`re-address in ${other}`, (eps) => eps.get(movedId)?.labels['__address__'] === `10.98.${j}.1`);
+      await agent.registerExternal({ Node: `vm-${other}-0`, Address: `10.98.${j}.1`, Service: { ID: `${other}-0`, Service: other, Tags: ['mesh'], Address: `10.98.${j}.1`, Port: 8080 } });
+      moves.push(await moved);
+
+      const third = bigName(s + 100);
+      const goneId = `vm-${third}-1/${third}-1`;
+      const gone = big.until(`removal from ${third}`, (eps) => !eps.has(goneId));
+      await agent.deregisterExternal(`vm-${third}-1`, `${third}-1`);
+      removes.push(await gone);
+    }
+    t.diagnostic(`add without a check among ${BIG} services: ${summary(adds)}`);
+    t.diagnostic(`re-address: ${summary(moves)}`);
+    t.diagnostic(`removal: ${summary(removes)}`);
+    process.stdout.write(`# consul catalog change among ${BIG} services, idle agent: add ${summary(adds)}; re-address ${summary(moves)}; removal ${summary(removes)}\n`);
+  });
+
+  test('a small source on the feed of a busy big one sees every flip and add of its own', async (t) => {
+    const [big, small] = sources as [SourceView, SourceView];
+    const load = churn(100);
+    const probesBefore = await count('probe_health_service');
+    const bigSnapshots = big.snapshots;
+    const flips: number[] = [];
+    const adds: number[] = [];
+    try {
+      for (const status of ['critical', 'passing'] as const) {
+        for (let i = 0; i < SMALL; i++) {
+          const epId = `${agent.node}/${smallName(i)}`;
+          const seen = small.until(`${smallName(i)} ${status}`, (eps) => eps.get(epId)?.healthy === (status === 'passing'));
+          await agent.api('PUT', `/v1/agent/check/${status === 'critical' ? 'fail' : 'pass'}/${smallName(i)}-ttl`);
+          flips.push(await seen);
+        }
+      }
+      for (let i = 0; i < 5; i++) {
+        const id = `${smallName(i)}-new`;
+        const seen = small.until(`add to ${smallName(i)}`, (eps) => eps.has(`vm-${id}/${id}`));
+        await register(smallName(i), id, `10.101.0.${i + 1}`, ['small']);
+        adds.push(await seen);
+      }
+    } finally {
+      const changes = await load.stop();
+      t.diagnostic(`big source: ${changes} registrations during the test, ${big.snapshots - bigSnapshots} snapshots, ${(await count('probe_health_service')) - probesBefore} probes`);
+    }
+    assert.equal(flips.length, SMALL * 2, 'every flip seen');
+    assert.equal(adds.length, 5, 'every add seen');
+    assert.ok(big.snapshots > bigSnapshots, 'the big source was busy meanwhile');
+    assert.ok((await count('probe_health_service')) - probesBefore >= BIG, 'at least one whole sweep ran meanwhile');
+    t.diagnostic(`small source's flips beside the churn: ${summary(flips)}; adds without a check: ${summary(adds)}`);
+    process.stdout.write(`# consul small source beside a busy ${BIG}-service one: flips ${summary(flips)}; adds ${summary(adds)}\n`);
+  });
+});
