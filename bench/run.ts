@@ -34,7 +34,7 @@ import { Registry } from 'prom-client';
 import { GROUP, PLURAL, VERSION, type VmRegistrySource } from '../src/api/types.ts';
 import { BUILTIN_API } from '../src/providers/builtin.ts';
 import { DEFAULT_KUBE_API_BURST, DEFAULT_KUBE_API_QPS } from '../src/runtime/kube-client.ts';
-import { mapLimit } from '../src/runtime/rate-limit.ts';
+import { mapLimit } from '../src/runtime/concurrency.ts';
 import { startLocalCluster, type LocalCluster } from '../src/dev/cluster.ts';
 import { ConsulAgent } from '../src/dev/consul-agent.ts';
 import { createLogger } from '../src/metrics/logger.ts';

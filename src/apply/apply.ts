@@ -7,7 +7,7 @@
 import { WE_API_VERSION, WORKLOAD_ENTRIES, type WorkloadEntry } from '../api/istio.ts';
 import type { VmRegistrySource } from '../api/types.ts';
 import { isNotFound } from '../runtime/kube-client.ts';
-import { mapLimit } from '../runtime/rate-limit.ts';
+import { mapLimit } from '../runtime/concurrency.ts';
 import type { Changes, DesiredObject } from '../plan/decide.ts';
 import type { ManagedObject, Written } from '../plan/inventory.ts';
 import { WORKLOAD_ENTRY_KIND, type ManagedKind } from '../plan/kinds.ts';

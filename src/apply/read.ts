@@ -5,7 +5,7 @@
  */
 import type { VmRegistrySource } from '../api/types.ts';
 import { isNotFound } from '../runtime/kube-client.ts';
-import { mapLimit } from '../runtime/rate-limit.ts';
+import { mapLimit } from '../runtime/concurrency.ts';
 import type { ManagedObject } from '../plan/inventory.ts';
 import type { ManagedKind } from '../plan/kinds.ts';
 import { isOwnedBy } from '../api/ownership.ts';

@@ -12,7 +12,7 @@ import type { ProviderMetrics } from '../../metrics/provider-metrics.ts';
 import { ProviderError, isProviderError } from '../errors.ts';
 import { ConsulClient, type ConsulEndpoint, type ConsulResponse, type Query } from './client.ts';
 import { Liveness } from './liveness.ts';
-import { Semaphore } from './semaphore.ts';
+import { Semaphore } from '../../runtime/concurrency.ts';
 
 export interface PoolLimits {
   readonly maxConnections: number;

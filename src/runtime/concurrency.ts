@@ -1,4 +1,9 @@
-/** The one concurrency limiter of the Consul provider: caps requests in flight, FIFO, abortable. */
+/**
+ * Concurrency limits: a semaphore for long-lived holders (connections of a pool) and
+ * mapLimit for a batch of calls (the applier's writes). Requests per second are the
+ * token bucket's job (rate-limit.ts).
+ */
+/** Caps work in flight: FIFO, abortable (the Consul pool's connections). */
 export class Semaphore {
   private free: number;
   private readonly waiting: Array<() => void> = [];
@@ -39,4 +44,22 @@ export class Semaphore {
     if (next) next();
     else this.free += 1;
   }
+}
+
+/** Runs fn over items with at most `limit` in flight; collects every error. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = { status: 'fulfilled', value: await fn(items[i] as T) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

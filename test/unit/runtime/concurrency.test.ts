@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Semaphore } from '../../../src/providers/consul/semaphore.ts';
+import { mapLimit, Semaphore } from '../../../src/runtime/concurrency.ts';
 
 test('the semaphore caps holders, hands slots over in order, and drops aborted waiters', async () => {
   const sem = new Semaphore(2);
@@ -25,12 +25,20 @@ test('the semaphore caps holders, hands slots over in order, and drops aborted w
   assert.deepEqual(order, ['b-aborted', 'a', 'c']);
 });
 
-test('the connection budget: one socket for the status call, a quarter for reads, the rest for blocking queries', async () => {
-  const { splitBudget } = await import('../../../src/providers/consul/pool.ts');
-  assert.deepEqual(splitBudget(64), { reads: 16, blocking: 47 });
-  assert.deepEqual(splitBudget(3), { reads: 1, blocking: 1 });
-  for (const cap of [3, 4, 10, 64, 150]) {
-    const b = splitBudget(cap);
-    assert.equal(b.reads + b.blocking + 1, cap, `cap ${cap} is used exactly`);
-  }
+test('mapLimit keeps at most limit calls in flight, keeps the order of results and collects every failure', async () => {
+  let inFlight = 0;
+  let most = 0;
+  const results = await mapLimit([1, 2, 3, 4, 5, 6], 2, async (n) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    inFlight--;
+    if (n % 3 === 0) throw new Error(`no ${n}`);
+    return n * 10;
+  });
+  assert.equal(most, 2);
+  assert.deepEqual(
+    results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+    [10, 20, 'no 3', 40, 50, 'no 6'],
+  );
 });
