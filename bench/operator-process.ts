@@ -21,6 +21,8 @@ export interface OperatorProcessOptions {
   readonly burst: number;
   readonly workDir: string;
   readonly onStderr?: (line: string) => void;
+  /** More Node options for the operator (e.g. --cpu-prof for a profile). */
+  readonly nodeOptions?: readonly string[];
 }
 
 export interface MemoryReading {
@@ -67,6 +69,7 @@ export class OperatorProcess {
     const memoryFile = join(o.workDir, `memory-${Date.now()}.json`);
     const args = [
       '--expose-gc',
+      ...(o.nodeOptions ?? []),
       ...(o.maxOldSpaceMb ? [`--max-old-space-size=${o.maxOldSpaceMb}`] : []),
       '--import',
       pathToFileURL(join(BENCH_DIR, 'memory-probe.mjs')).href,

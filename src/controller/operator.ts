@@ -251,5 +251,6 @@ export class Operator {
       this.client.fence.close('shutting down');
       await settled();
     }
+    await this.client.connections.close();
   }
 }
