@@ -34,6 +34,9 @@ export interface MemoryReading {
 }
 
 const CLOCK_TICKS = 100;
+/** What config/manager's Deployment sets besides the heap cap, so the bench measures what an install gets. */
+export const DEPLOYMENT_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
+export const DEPLOYMENT_ENV = { MALLOC_ARENA_MAX: '2' } as const;
 const BENCH_DIR = new URL('.', import.meta.url).pathname;
 
 async function freePort(): Promise<number> {
@@ -69,6 +72,7 @@ export class OperatorProcess {
     const memoryFile = join(o.workDir, `memory-${Date.now()}.json`);
     const args = [
       '--expose-gc',
+      ...DEPLOYMENT_NODE_FLAGS,
       ...(o.nodeOptions ?? []),
       ...(o.maxOldSpaceMb ? [`--max-old-space-size=${o.maxOldSpaceMb}`] : []),
       '--import',
@@ -83,7 +87,7 @@ export class OperatorProcess {
       '--log-level=warn',
       ...(o.namespaces.length > 0 ? [`--namespaces=${o.namespaces.join(',')}`] : []),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BENCH_MEMORY_FILE: memoryFile } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', process.env['BENCH_OPERATOR_STDOUT'] === '1' ? 'inherit' : 'ignore', 'pipe'], env: { ...process.env, ...DEPLOYMENT_ENV, BENCH_MEMORY_FILE: memoryFile } });
     let buffered = '';
     child.stderr?.on('data', (d: Buffer) => {
       buffered += d.toString();
@@ -133,7 +137,7 @@ export class OperatorProcess {
     const before = await readFile(this.memoryFile, 'utf8').catch(() => '');
     this.child.kill('SIGUSR2');
     let heap: { heapUsed: number; heapTotal: number } | undefined;
-    for (let i = 0; i < 200 && heap === undefined; i++) {
+    for (let i = 0; i < 2400 && heap === undefined; i++) {
       await sleep(25);
       const text = await readFile(this.memoryFile, 'utf8').catch(() => '');
       if (text !== '' && text !== before) heap = JSON.parse(text) as { heapUsed: number; heapTotal: number };

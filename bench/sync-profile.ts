@@ -49,7 +49,7 @@ async function main(): Promise<void> {
       qps: num('PROFILE_QPS', 1000),
       burst: num('PROFILE_BURST', 2000),
       workDir: await mkdtemp(join(tmpdir(), 'vmreg-profile-')),
-      nodeOptions: cpuDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuDir}`, '--cpu-prof-interval=500'] : [],
+      nodeOptions: [...(process.env['PROFILE_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? []), ...(cpuDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuDir}`, '--cpu-prof-interval=500'] : [])],
       onStderr: (line) => say(`  operator: ${line.slice(0, 300)}`),
     });
     const idle = await op.memory();
