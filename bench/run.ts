@@ -259,6 +259,7 @@ async function oneSource(env: Env, rawMs: number): Promise<Running> {
   row('CPU, initial sync', `${round((cpu * 1000) / (TOTAL + SMALL_TOTAL), 2)} s per 1,000 endpoints`, `${round(cpu, 1)} s in all`);
   row('memory after convergence', `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; goal ≤ 200 MiB`);
   row('heap used after full GC', `${round(mib(mem.heapUsedBytes) / ((TOTAL + SMALL_TOTAL) / 1000), 2)} MiB per 1,000 endpoints`, `${mib(mem.heapUsedBytes)} MiB in all, heap capped at ${HEAP_MB} MB`);
+  row('heap per 1,000 endpoints above idle', `${round(mib(mem.heapUsedBytes - idle.heapUsedBytes) / ((TOTAL + SMALL_TOTAL) / 1000), 2)} MiB`, `the sizing rule's slope; idle heap ${mib(idle.heapUsedBytes)} MiB`);
   return { op, bigWatch, smallWatch };
 }
 

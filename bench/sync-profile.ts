@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const watch = new EntryWatch(kc, ns);
     await watch.start();
     const cpuDir = process.env['PROFILE_CPU_DIR'];
-    const op = await OperatorProcess.start({
+    const options = {
       main: process.env['PROFILE_SRC'] === '1' ? join(repo, 'src/cli/main.ts') : join(repo, 'dist/cli/main.js'),
       kubeconfig: cluster.cp.kubeconfig,
       namespaces: [ns],
@@ -50,8 +50,9 @@ async function main(): Promise<void> {
       burst: num('PROFILE_BURST', 2000),
       workDir: await mkdtemp(join(tmpdir(), 'vmreg-profile-')),
       nodeOptions: [...(process.env['PROFILE_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? []), ...(cpuDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuDir}`, '--cpu-prof-interval=500'] : [])],
-      onStderr: (line) => say(`  operator: ${line.slice(0, 300)}`),
-    });
+      onStderr: (line: string) => say(`  operator: ${line.slice(0, 300)}`),
+    };
+    const op = await OperatorProcess.start(options);
     const idle = await op.memory();
     say(`idle: RSS ${mib(idle.rssBytes)} MiB, heap ${mib(idle.heapUsedBytes)} MiB`);
     const cpu0 = await op.cpuSeconds();
@@ -86,8 +87,18 @@ async function main(): Promise<void> {
       await sleep(idleS * 1000);
       say(`steady: ${round((100 * ((await op.cpuSeconds()) - c0)) / idleS, 2)}% of a core`);
     }
-    watch.stop();
     await op.stop();
+    if (process.env['PROFILE_RESTART'] === '1') {
+      // A restart with every entry present: time to caches synced and to the first sync, and its writes.
+      const t1 = performance.now();
+      const again = await OperatorProcess.start({ ...options, nodeOptions: [...(options.nodeOptions ?? []), ...(cpuDir ? [] : [])] });
+      const cachesMs = performance.now() - t1;
+      while ((await again.counter('controller_runtime_reconcile_total', { result: 'requeue_after' })) < 1) await sleep(50);
+      const readyMs = performance.now() - t1;
+      say(`restart: caches synced after ${round(cachesMs / 1000, 2)} s, synced after ${round(readyMs / 1000, 2)} s, ${await again.counter('vmregistry_workload_entry_writes_total')} writes`);
+      await again.stop();
+    }
+    watch.stop();
   } finally {
     await agent.stop();
     await cluster.stop();

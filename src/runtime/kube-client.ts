@@ -18,6 +18,7 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { ConnectionReuse } from './connection-reuse.ts';
+import { DispatcherHttpLibrary } from './dispatcher-http.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
 import { LEASE_API, type Lease } from './lease.ts';
@@ -68,8 +69,9 @@ export class RequestAbortedError extends KubeApiError {
 }
 
 /**
- * Per-request options: the shared connection pool, and (with a signal) abort of the
- * HTTP request (undici fetch) with the signal.
+ * Per-request options: the HTTP library that sends through the dispatcher
+ * (dispatcher-http.ts), the shared connection pool, and (with a signal) abort of the
+ * request with the signal.
  */
 function requestOptions(pool: ObservableMiddleware, signal: AbortSignal | undefined, base?: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware[] = [...(base?.middleware ?? []), pool];
@@ -82,8 +84,10 @@ function requestOptions(pool: ObservableMiddleware, signal: AbortSignal | undefi
       post: (response) => new Observable(Promise.resolve(response)),
     });
   }
-  return { ...base, middleware, middlewareMergeStrategy: 'append' };
+  return { ...base, httpApi: HTTP, middleware, middlewareMergeStrategy: 'append' };
 }
+
+const HTTP = new DispatcherHttpLibrary();
 
 const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
