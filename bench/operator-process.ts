@@ -31,6 +31,8 @@ export interface MemoryReading {
   readonly peakRssBytes: number;
   readonly heapUsedBytes: number;
   readonly heapTotalBytes: number;
+  /** Memory of C++ objects bound to JavaScript objects (buffers included), after the collection. */
+  readonly externalBytes: number;
 }
 
 const CLOCK_TICKS = 100;
@@ -136,15 +138,15 @@ export class OperatorProcess {
   async memory(): Promise<MemoryReading> {
     const before = await readFile(this.memoryFile, 'utf8').catch(() => '');
     this.child.kill('SIGUSR2');
-    let heap: { heapUsed: number; heapTotal: number } | undefined;
+    let heap: { heapUsed: number; heapTotal: number; external: number } | undefined;
     for (let i = 0; i < 2400 && heap === undefined; i++) {
       await sleep(25);
       const text = await readFile(this.memoryFile, 'utf8').catch(() => '');
-      if (text !== '' && text !== before) heap = JSON.parse(text) as { heapUsed: number; heapTotal: number };
+      if (text !== '' && text !== before) heap = JSON.parse(text) as { heapUsed: number; heapTotal: number; external: number };
     }
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), heapUsedBytes: heap?.heapUsed ?? NaN, heapTotalBytes: heap?.heapTotal ?? NaN };
+    return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), heapUsedBytes: heap?.heapUsed ?? NaN, heapTotalBytes: heap?.heapTotal ?? NaN, externalBytes: heap?.external ?? NaN };
   }
 
   /** Sum of a counter (all label sets) on the operator's /metrics. */

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     };
     const op = await OperatorProcess.start(options);
     const idle = await op.memory();
-    say(`idle: RSS ${mib(idle.rssBytes)} MiB, heap ${mib(idle.heapUsedBytes)} MiB`);
+    say(`idle: RSS ${mib(idle.rssBytes)} MiB, heap ${mib(idle.heapUsedBytes)} MiB, heap committed ${mib(idle.heapTotalBytes)} MiB, external ${mib(idle.externalBytes)} MiB`);
     const cpu0 = await op.cpuSeconds();
     const t0 = performance.now();
     const body = {
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     const requests = await op.counter('rest_client_requests_total');
     say(`entries in ${round(entriesMs / 1000, 1)} s; ${reconciles} reconciles; ${writes} writes; ${requests} requests`);
     say(`CPU ${round(cpu, 2)} s = ${round((cpu * 1000) / TOTAL, 2)} ms per endpoint`);
-    say(`after: RSS ${mib(mem.rssBytes)} MiB (peak ${mib(mem.peakRssBytes)}), heap ${mib(mem.heapUsedBytes)} MiB = ${round(mib(mem.heapUsedBytes - idle.heapUsedBytes) / (TOTAL / 1000), 2)} MiB per 1,000 above idle`);
+    say(`after: RSS ${mib(mem.rssBytes)} MiB (peak ${mib(mem.peakRssBytes)}), heap ${mib(mem.heapUsedBytes)} MiB = ${round(mib(mem.heapUsedBytes - idle.heapUsedBytes) / (TOTAL / 1000), 2)} MiB per 1,000 above idle; heap committed ${mib(mem.heapTotalBytes)} MiB, external ${mib(mem.externalBytes)} MiB`);
     const idleS = num('PROFILE_IDLE_SECONDS', 0);
     if (idleS > 0) {
       const c0 = await op.cpuSeconds();
