@@ -26,6 +26,7 @@ import type { AgentPool, PoolRequest } from './pool.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
 export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness'>;
+import { createHash } from 'node:crypto';
 import { serviceCheckFingerprints } from './check-fingerprints.ts';
 
 export interface FeedScope {
@@ -238,7 +239,8 @@ export class CatalogFeed {
       const old = this.answers.get(name);
       if (!this.wanted.has(name)) continue;
       if (old?.fingerprint !== answer.fingerprint) changed.add(name);
-      this.answers.set(name, answer);
+      // An unchanged answer keeps its entries, so the endpoints and mappings made of them are reused.
+      this.answers.set(name, old !== undefined && old.fingerprint === answer.fingerprint ? { ...answer, entries: old.entries } : answer);
     }
     return changed;
   }
@@ -246,7 +248,8 @@ export class CatalogFeed {
   private async readService(name: string): Promise<ServiceAnswer> {
     const res = await this.pool.read(`/v1/health/service/${encodeURIComponent(name)}`, this.query, this.request('health_service'));
     const entries = parseHealthEntries(res.body, name);
-    return { entries, index: res.index, filteredByAcls: res.filteredByAcls, fingerprint: JSON.stringify(entries) };
+    // A digest, not the JSON itself: the JSON of every answer kept was as large as the answers.
+    return { entries, index: res.index, filteredByAcls: res.filteredByAcls, fingerprint: createHash('sha256').update(JSON.stringify(entries)).digest('base64') };
   }
 
   /** Services whose own index moved since their cached answer. */
