@@ -291,7 +291,7 @@ async function churn(env: Env, r: Running): Promise<void> {
   const done = await driver.churn(CHURN_S, CHURN_RATE);
   const mem = await r.op.memory();
   say(`  ${done.sent} changes, ${done.seen} seen; ${memoryText(mem, TOTAL + SMALL_TOTAL)}`);
-  row(`memory after ${CHURN_S} s of churn`, `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; heap after GC ${mib(mem.heapUsedBytes)} MiB; ${done.sent} changes`);
+  row(`memory after ${CHURN_S} s of churn`, `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; heap after GC ${mib(mem.heapUsedBytes)} MiB; ${done.sent} changes; goal ≤ 200 MiB (after 600 s)`);
 }
 
 /** Phase 5: nothing changes. */
@@ -390,7 +390,7 @@ async function tenSources(env: Env, rawMs: number): Promise<void> {
     const floorS = watch.size / TEN_LIMIT.qps;
     row(`initial convergence, ${SHARDS} sources`, `${round(ms / 1000, 1)} s`, `${round(ms / rawMs, 2)}× raw SSA; ${limitText(TEN_LIMIT)}${TEN_LIMIT === DEFAULT_LIMIT ? ' (the default)' : ''}: ≥ ${round(floorS)} s at one request per entry`);
     row(`CPU, initial sync, ${SHARDS} sources`, `${round((cpu * 1000) / watch.size, 2)} s per 1,000 endpoints`, `${round(cpu, 1)} s in all`);
-    row(`memory, ${SHARDS} sources`, `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; heap after GC ${round(mib(mem.heapUsedBytes) / (watch.size / 1000), 2)} MiB per 1,000 endpoints`);
+    row(`memory, ${SHARDS} sources`, `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; heap after GC ${round(mib(mem.heapUsedBytes) / (watch.size / 1000), 2)} MiB per 1,000 endpoints; goal ≤ 200 MiB`);
   } finally {
     watch.stop();
     await op.stop();
