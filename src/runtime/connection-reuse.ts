@@ -6,7 +6,7 @@
  * large part of its resident memory. This middleware keeps the first Agent and hands it
  * to every later request (HTTP/2: one connection, many streams), and takes a fresh one now
  * and then so that rotated client certificates or CA bundles are picked up; the previous
- * one closes once its requests are done.
+ * one closes a minute later, once its requests are done.
  */
 import { Observable, type ObservableMiddleware, type RequestContext } from '@kubernetes/client-node';
 
@@ -14,6 +14,8 @@ type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
 /** How long one pool serves before a fresh one (from the current credentials) takes over. */
 export const DEFAULT_POOL_RENEW_MS = 5 * 60_000;
+/** How long a replaced pool stays open for requests already handed it. */
+const CLOSE_GRACE_MS = 60_000;
 
 export class ConnectionReuse {
   private current: Dispatcher | undefined;
@@ -37,8 +39,9 @@ export class ConnectionReuse {
       this.current = built;
       this.takenAt = now;
       this.adopted++;
-      // Waits for the requests still on it, then closes its connections.
-      if (previous) previous.close().catch(() => undefined);
+      // A request may have been handed the previous pool a moment ago and not be sent
+      // yet: close it (which waits for its requests) only after a grace period.
+      if (previous) setTimeout(() => void previous.close().catch(() => undefined), CLOSE_GRACE_MS).unref();
       return built;
     }
     // The Agent built for this request never connected: nothing to close.

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { KubeConfig, RequestContext, HttpMethod } from '@kubernetes/client-node';
 import { ConnectionReuse } from '../../../src/runtime/connection-reuse.ts';
 
@@ -12,7 +12,9 @@ function fakeDispatcher(): Dispatcher & { closed: number } {
 }
 
 describe('ConnectionReuse', () => {
-  it('hands every request the first dispatcher until the renewal period ends', () => {
+  it('hands every request the first dispatcher until the renewal period ends', (t) => {
+    t.after(() => mock.timers.reset());
+    mock.timers.enable({ apis: ['setTimeout'] });
     let now = 0;
     const reuse = new ConnectionReuse({ renewMs: 1000, now: () => now });
     const first = fakeDispatcher();
@@ -22,7 +24,9 @@ describe('ConnectionReuse', () => {
     now = 1000;
     const fresh = fakeDispatcher();
     assert.equal(reuse.dispatcherFor(fresh), fresh, 'a fresh pool (current credentials) takes over');
-    assert.equal(first.closed, 1, 'the previous pool is closed once its requests are done');
+    assert.equal(first.closed, 0, 'a request handed the previous pool just now can still use it');
+    mock.timers.tick(60_000);
+    assert.equal(first.closed, 1, 'the previous pool is closed after the grace period');
     assert.equal(reuse.adopted, 2);
   });
 
