@@ -67,9 +67,9 @@ export async function measureIstiodFlips(o: IstiodFlipOptions): Promise<IstiodFl
 export function istiodRows(r: IstiodFlipResult): [string, string | number][] {
   const all = [...r.removedMs, ...r.addedMs];
   return [
-    ['3. registry → istiod endpoint p50 (ms)', round(percentile(all, 50))],
-    ['3. registry → istiod endpoint p99 (ms)', round(percentile(all, 99))],
-    ['3. removed / added p50 (ms)', `${round(percentile(r.removedMs, 50))} / ${round(percentile(r.addedMs, 50))}`],
-    ['3. istiod poll interval (ms), lost', `${r.pollMs}, ${r.lost}`],
+    ['1b. registry → istiod endpoint p50 (ms)', round(percentile(all, 50))],
+    ['1b. registry → istiod endpoint p99 (ms)', round(percentile(all, 99))],
+    ['1b. removed / added p50 (ms)', `${round(percentile(r.removedMs, 50))} / ${round(percentile(r.addedMs, 50))}`],
+    ['1b. istiod poll interval (ms), lost', `${r.pollMs}, ${r.lost}`],
   ];
 }

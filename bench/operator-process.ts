@@ -21,6 +21,8 @@ export interface OperatorProcessOptions {
   readonly burst: number;
   readonly workDir: string;
   readonly onStderr?: (line: string) => void;
+  /** More Node options for the operator (e.g. --cpu-prof for a profile). */
+  readonly nodeOptions?: readonly string[];
 }
 
 export interface MemoryReading {
@@ -29,9 +31,14 @@ export interface MemoryReading {
   readonly peakRssBytes: number;
   readonly heapUsedBytes: number;
   readonly heapTotalBytes: number;
+  /** Memory of C++ objects bound to JavaScript objects (buffers included), after the collection. */
+  readonly externalBytes: number;
 }
 
 const CLOCK_TICKS = 100;
+/** What config/manager's Deployment sets besides the heap cap, so the bench measures what an install gets. */
+export const DEPLOYMENT_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
+export const DEPLOYMENT_ENV = { MALLOC_ARENA_MAX: '2' } as const;
 const BENCH_DIR = new URL('.', import.meta.url).pathname;
 
 async function freePort(): Promise<number> {
@@ -67,6 +74,8 @@ export class OperatorProcess {
     const memoryFile = join(o.workDir, `memory-${Date.now()}.json`);
     const args = [
       '--expose-gc',
+      ...DEPLOYMENT_NODE_FLAGS,
+      ...(o.nodeOptions ?? []),
       ...(o.maxOldSpaceMb ? [`--max-old-space-size=${o.maxOldSpaceMb}`] : []),
       '--import',
       pathToFileURL(join(BENCH_DIR, 'memory-probe.mjs')).href,
@@ -80,7 +89,7 @@ export class OperatorProcess {
       '--log-level=warn',
       ...(o.namespaces.length > 0 ? [`--namespaces=${o.namespaces.join(',')}`] : []),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BENCH_MEMORY_FILE: memoryFile } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', process.env['BENCH_OPERATOR_STDOUT'] === '1' ? 'inherit' : 'ignore', 'pipe'], env: { ...process.env, ...DEPLOYMENT_ENV, BENCH_MEMORY_FILE: memoryFile } });
     let buffered = '';
     child.stderr?.on('data', (d: Buffer) => {
       buffered += d.toString();
@@ -129,15 +138,15 @@ export class OperatorProcess {
   async memory(): Promise<MemoryReading> {
     const before = await readFile(this.memoryFile, 'utf8').catch(() => '');
     this.child.kill('SIGUSR2');
-    let heap: { heapUsed: number; heapTotal: number } | undefined;
-    for (let i = 0; i < 200 && heap === undefined; i++) {
+    let heap: { heapUsed: number; heapTotal: number; external: number } | undefined;
+    for (let i = 0; i < 2400 && heap === undefined; i++) {
       await sleep(25);
       const text = await readFile(this.memoryFile, 'utf8').catch(() => '');
-      if (text !== '' && text !== before) heap = JSON.parse(text) as { heapUsed: number; heapTotal: number };
+      if (text !== '' && text !== before) heap = JSON.parse(text) as { heapUsed: number; heapTotal: number; external: number };
     }
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), heapUsedBytes: heap?.heapUsed ?? NaN, heapTotalBytes: heap?.heapTotal ?? NaN };
+    return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), heapUsedBytes: heap?.heapUsed ?? NaN, heapTotalBytes: heap?.heapTotal ?? NaN, externalBytes: heap?.external ?? NaN };
   }
 
   /** Sum of a counter (all label sets) on the operator's /metrics. */

@@ -6,7 +6,11 @@
  * owner references, the managed spec fields and the Healthy condition's status.
  */
 import type { VmRegistrySource } from '../api/types.ts';
-import type { WorkloadEntry } from '../api/istio.ts';
+import type { WorkloadEntry, WorkloadEntrySpec } from '../api/istio.ts';
+import { ValuePool } from '../runtime/value-pool.ts';
+
+/** Values repeated across cached entries (owner references, label keys and values, ports) are kept once. */
+const pool = new ValuePool();
 
 /** kubectl's copy of the whole object: never read by the operator and as large as the object. */
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -22,22 +26,34 @@ export function slimWorkloadEntry(e: WorkloadEntry): WorkloadEntry {
   const annotations = withoutLastApplied(m.annotations);
   const healthy = e.status?.conditions?.find((c) => c.type === 'Healthy');
   return {
-    apiVersion: e.apiVersion,
-    kind: e.kind,
+    apiVersion: pool.string(e.apiVersion),
+    kind: pool.string(e.kind),
     metadata: {
       name: m.name,
-      namespace: m.namespace,
+      namespace: pool.string(m.namespace),
       ...(m.uid !== undefined ? { uid: m.uid } : {}),
       // The informer resumes its watch from the last object's resourceVersion.
       ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
-      ...(m.labels !== undefined ? { labels: m.labels } : {}),
-      ...(annotations !== undefined ? { annotations } : {}),
-      ...(m.ownerReferences !== undefined ? { ownerReferences: m.ownerReferences } : {}),
+      ...(m.labels !== undefined ? { labels: pool.record(m.labels) } : {}),
+      ...(annotations !== undefined ? { annotations: pool.record(annotations) } : {}),
+      ...(m.ownerReferences !== undefined ? { ownerReferences: pool.shared(m.ownerReferences) } : {}),
       ...(m.deletionTimestamp !== undefined ? { deletionTimestamp: m.deletionTimestamp } : {}),
     },
-    spec: e.spec,
+    spec: slimSpec(e.spec),
     ...(healthy !== undefined ? { status: { conditions: [{ type: 'Healthy', status: healthy.status }] } } : {}),
   };
+}
+
+/** The spec as it came, with its repeated parts pooled (ports and labels are equal across many entries). */
+function slimSpec(spec: WorkloadEntrySpec): WorkloadEntrySpec {
+  if (spec === undefined || spec === null) return spec;
+  const out: WorkloadEntrySpec = { ...spec };
+  if (spec.labels !== undefined) out.labels = pool.record(spec.labels);
+  if (spec.ports !== undefined) out.ports = pool.shared(spec.ports);
+  if (spec.serviceAccount !== undefined) out.serviceAccount = pool.string(spec.serviceAccount);
+  if (spec.network !== undefined) out.network = pool.string(spec.network);
+  if (spec.locality !== undefined) out.locality = pool.string(spec.locality);
+  return out;
 }
 
 /** Sources are few and their status is read back (conditions, counts); only the bulky metadata goes. */

@@ -245,5 +245,6 @@ export class Operator {
       this.client.fence.close('shutting down');
       await settled();
     }
+    await this.client.connections.close();
   }
 }

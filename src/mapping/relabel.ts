@@ -109,7 +109,7 @@ export function compileAnchored(pattern: string): AnchoredRegex {
   }
   const names = re.namedGroups();
   const groupCount = re.groupCount();
-  return {
+  return remembered({
     maxInputLength: Math.min(MAX_RELABEL_INPUT_LENGTH, Math.floor(RELABEL_WORK_BUDGET / size)),
     // testExact asks for no groups, so RE2 runs its DFA: the cheap path for keep and drop.
     test: (value) => re.testExact(value),
@@ -124,6 +124,44 @@ export function compileAnchored(pattern: string): AnchoredRegex {
         group: (index) => groups[index],
         named: (name) => (Object.hasOwn(names, name) ? groups[names[name] as number] : undefined),
       };
+    },
+  });
+}
+
+/** Results kept per regex (values up to REMEMBERED_LENGTH characters); when full the memory starts over. */
+const REMEMBERED_VALUES = 4096;
+const REMEMBERED_LENGTH = 256;
+
+/**
+ * The same regex on the same value gives the same answer, and registry values repeat:
+ * label names (labelmap, labeldrop) on every endpoint, service names and tags on every
+ * instance. Remembering recent answers spares RE2 most of a large source's mapping.
+ * Matches are immutable, so one can be handed out many times.
+ */
+function remembered(regex: AnchoredRegex): AnchoredRegex {
+  let tests = new Map<string, boolean>();
+  let matches = new Map<string, Match | null>();
+  return {
+    maxInputLength: regex.maxInputLength,
+    test(value) {
+      if (value.length > REMEMBERED_LENGTH) return regex.test(value);
+      let r = tests.get(value);
+      if (r === undefined) {
+        r = regex.test(value);
+        if (tests.size >= REMEMBERED_VALUES) tests = new Map();
+        tests.set(value, r);
+      }
+      return r;
+    },
+    match(value) {
+      if (value.length > REMEMBERED_LENGTH) return regex.match(value);
+      let r = matches.get(value);
+      if (r === undefined) {
+        r = regex.match(value);
+        if (matches.size >= REMEMBERED_VALUES) matches = new Map();
+        matches.set(value, r);
+      }
+      return r;
     },
   };
 }

@@ -17,6 +17,8 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
+import { ConnectionReuse } from './connection-reuse.ts';
+import { DispatcherHttpLibrary } from './dispatcher-http.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
 import { LEASE_API, type Lease } from './lease.ts';
@@ -66,18 +68,26 @@ export class RequestAbortedError extends KubeApiError {
   }
 }
 
-/** Request options that abort the HTTP request (undici fetch) with the signal. */
-function withSignal(signal: AbortSignal | undefined, base?: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> | undefined {
-  if (!signal) return base;
-  const middleware: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { ...base, middleware: [...(base?.middleware ?? []), middleware], middlewareMergeStrategy: 'append' };
+/**
+ * Per-request options: the HTTP library that sends through the dispatcher
+ * (dispatcher-http.ts), the shared connection pool, and (with a signal) abort of the
+ * request with the signal.
+ */
+function requestOptions(pool: ObservableMiddleware, signal: AbortSignal | undefined, base?: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
+  const middleware: ObservableMiddleware[] = [...(base?.middleware ?? []), pool];
+  if (signal) {
+    middleware.push({
+      pre: (context) => {
+        context.setSignal(signal);
+        return new Observable(Promise.resolve(context));
+      },
+      post: (response) => new Observable(Promise.resolve(response)),
+    });
+  }
+  return { ...base, httpApi: HTTP, middleware, middlewareMergeStrategy: 'append' };
 }
+
+const HTTP = new DispatcherHttpLibrary();
 
 const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -126,6 +136,8 @@ export class KubeClient {
   /** Writes pass it; the leader elector opens and closes it. Open by default (no leader election). */
   readonly fence: WriteFence;
   private readonly writesInFlight = new Set<Promise<unknown>>();
+  /** Every request shares one connection pool (client-node would open a connection per request). */
+  readonly connections = new ConnectionReuse();
 
   constructor(kc: KubeConfig, fieldManager: string, metrics: RequestMetrics, options: KubeClientOptions = {}, fence = new WriteFence(true)) {
     this.kc = kc;
@@ -162,7 +174,7 @@ export class KubeClient {
     }
     if (fenced) this.fence.check(operation);
     try {
-      const result = (await fn(withSignal(signal, base))) as T;
+      const result = (await fn(requestOptions(this.connections.middleware, signal, base))) as T;
       this.metrics.restRequest(method, '200', this.host);
       return result;
     } catch (e) {
@@ -288,8 +300,8 @@ export class KubeClient {
 
   /** One GET: the Secret's annotations (consent) and its decoded values. */
   async getSecret(namespace: string, name: string): Promise<SecretContent> {
-    const secret = await this.call<{ metadata?: { annotations?: Record<string, string> }; data?: Record<string, string> }>('GET', `get secret ${namespace}/${name}`, () =>
-      this.core.readNamespacedSecret({ namespace, name }),
+    const secret = await this.call<{ metadata?: { annotations?: Record<string, string> }; data?: Record<string, string> }>('GET', `get secret ${namespace}/${name}`, (o) =>
+      this.core.readNamespacedSecret({ namespace, name }, o),
     );
     const data = new Map(Object.entries(secret.data ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64').toString('utf8')]));
     return { annotations: secret.metadata?.annotations ?? {}, data };
@@ -302,11 +314,11 @@ export class KubeClient {
   }
 
   readEvent(namespace: string, name: string): Promise<CoreV1Event> {
-    return this.call('GET', `get event ${namespace}/${name}`, () => this.core.readNamespacedEvent({ namespace, name }));
+    return this.call('GET', `get event ${namespace}/${name}`, (o) => this.core.readNamespacedEvent({ namespace, name }, o));
   }
 
   /** A JSON merge patch of an Event (count and lastTimestamp of a repeated one). */
   async patchEvent(namespace: string, name: string, patch: Record<string, unknown>): Promise<void> {
-    await this.call('PATCH', `patch event ${namespace}/${name}`, () => this.core.patchNamespacedEvent({ namespace, name, body: patch }, MERGE));
+    await this.call('PATCH', `patch event ${namespace}/${name}`, (o) => this.core.patchNamespacedEvent({ namespace, name, body: patch }, o), { base: MERGE });
   }
 }

@@ -2,6 +2,7 @@
  * The parts of Consul's HTTP API answers the provider reads, checked at the boundary
  * (a wrong shape is a BadResponse, never a silently empty list).
  */
+import { ValuePool } from '../../runtime/value-pool.ts';
 import { ProviderError } from '../errors.ts';
 
 export interface HealthNode {
@@ -51,15 +52,32 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-function strMap(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!isRecord(v)) return out;
-  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
-  return out;
+/**
+ * Answers are kept (the feed's cache), one per instance: the values that instances
+ * repeat (datacenter, tags, meta, check ids and statuses, service names) are kept once,
+ * a tagged address equal to the node's address is that same string, and an empty map
+ * is one shared object. Unique values (ids, addresses) are not pooled.
+ */
+const pool = new ValuePool();
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+
+function pooled(v: unknown): string {
+  return pool.string(str(v));
+}
+
+function strMap(v: unknown, sameAs?: string): Readonly<Record<string, string>> {
+  if (!isRecord(v)) return EMPTY;
+  let out: Record<string, string> | undefined;
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string') continue;
+    out ??= {};
+    out[k] = val === sameAs ? sameAs : pool.string(val);
+  }
+  return out ?? EMPTY;
 }
 
 function strList(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').map((x) => pool.string(x)) : [];
 }
 
 export function parseCatalogServices(body: unknown): CatalogServices {
@@ -76,27 +94,30 @@ export function parseHealthEntries(body: unknown, service: string): HealthEntry[
     const n = raw['Node'];
     const s = raw['Service'];
     const port = s['Port'];
+    const nodeAddress = str(n['Address']);
+    const serviceAddress = str(s['Address']);
     const entry: HealthEntry = {
       Node: {
         Node: str(n['Node']),
-        Address: str(n['Address']),
-        Datacenter: str(n['Datacenter']),
+        Address: nodeAddress,
+        Datacenter: pooled(n['Datacenter']),
         Meta: strMap(n['Meta']),
-        TaggedAddresses: strMap(n['TaggedAddresses']),
+        TaggedAddresses: strMap(n['TaggedAddresses'], nodeAddress),
       },
       Service: {
         ID: str(s['ID']),
-        Service: str(s['Service']),
+        Service: pooled(s['Service']),
         Tags: strList(s['Tags']),
-        Address: str(s['Address']),
+        Address: serviceAddress === nodeAddress ? nodeAddress : serviceAddress,
         Port: typeof port === 'number' && Number.isInteger(port) ? port : 0,
         Meta: strMap(s['Meta']),
         ...(typeof s['Namespace'] === 'string' && s['Namespace'] !== '' ? { Namespace: s['Namespace'] } : {}),
         ...(typeof s['Partition'] === 'string' && s['Partition'] !== '' ? { Partition: s['Partition'] } : {}),
       },
       Checks: (Array.isArray(raw['Checks']) ? raw['Checks'] : []).filter(isRecord).map((c) => ({
-        CheckID: str(c['CheckID']),
-        Status: str(c['Status']),
+        // Node-level checks (no service id) have the same id on every node.
+        CheckID: str(c['ServiceID']) === '' ? pooled(c['CheckID']) : str(c['CheckID']),
+        Status: pooled(c['Status']),
         ServiceID: str(c['ServiceID']),
       })),
     };

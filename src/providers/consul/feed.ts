@@ -19,6 +19,7 @@
  * catalog and every service of one source) serves first snapshots, the interval's
  * re-read and recovery; reads of the same service at the same time are one.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from '../../metrics/logger.ts';
 import { parseCatalogServices, parseCheckStates, parseHealthEntries, type CatalogServices, type HealthEntry } from './api-types.ts';
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
@@ -332,7 +333,8 @@ export class CatalogFeed {
   private store(name: string, res: ConsulResponse, started: number): boolean {
     if (!this.wanted.has(name)) return false;
     const entries = parseHealthEntries(res.body, name);
-    const fingerprint = JSON.stringify(entries);
+    // A digest, not the JSON itself: the JSON of every answer kept was as large as the answers.
+    const fingerprint = createHash('sha256').update(JSON.stringify(entries)).digest('base64');
     const old = this.answers.get(name);
     this.readAt.set(name, started);
     if (old?.fingerprint === fingerprint && old.filteredByAcls === res.filteredByAcls) {

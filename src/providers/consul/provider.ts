@@ -10,7 +10,7 @@ import type { ConsulSpec } from './spec-schema.ts';
 import type { Logger } from '../../metrics/logger.ts';
 import { ProviderError } from '../errors.ts';
 import { secretKey, type Endpoint, type Provider, type ProviderContext, type Snapshot } from '../provider.ts';
-import type { CatalogServices } from './api-types.ts';
+import type { CatalogServices, HealthEntry } from './api-types.ts';
 import type { FeedLease, ConsulHub } from './hub.ts';
 import type { FeedSubscriber, ServiceAnswer } from './feed.ts';
 import { endpointsOf, selectServices } from './selection.ts';
@@ -59,7 +59,8 @@ export class ConsulProvider implements Provider, FeedSubscriber {
   /** Services changed since the last snapshot; undefined: anything may have. */
   private changedSince: Set<string> | undefined;
   private lastSelected: ReadonlySet<string> = new Set();
-  private readonly endpointsMemo = new WeakMap<ServiceAnswer, Endpoint[]>();
+  /** Keyed by the answer's entries, which the feed keeps while a service's answer does not change. */
+  private readonly endpointsMemo = new WeakMap<readonly HealthEntry[], Endpoint[]>();
 
   constructor(ctx: ProviderContext, hub: ConsulHub) {
     this.spec = consulSpecOf(ctx);
@@ -153,10 +154,10 @@ export class ConsulProvider implements Provider, FeedSubscriber {
   }
 
   private endpointsOf(answer: ServiceAnswer): Endpoint[] {
-    let eps = this.endpointsMemo.get(answer);
+    let eps = this.endpointsMemo.get(answer.entries);
     if (!eps) {
       eps = endpointsOf(answer.entries, this.spec);
-      this.endpointsMemo.set(answer, eps);
+      this.endpointsMemo.set(answer.entries, eps);
     }
     return eps;
   }

@@ -103,3 +103,10 @@ test('listInPages follows continue tokens, slims each page and keeps the snapsho
   assert.deepEqual(calls, [undefined, 'a']);
   assert.deepEqual(out, { items: [{ n: 1 }, { n: 2 }, { n: 3 }], metadata: { resourceVersion: '7' } });
 });
+
+test('slim entries of one source share their owner references and ports', () => {
+  const [a, b] = [desired[0]!, desired[1]!].map((d) => slimWorkloadEntry(JSON.parse(JSON.stringify(fromServer(toAppliedObject(d, src)))) as WorkloadEntry));
+  assert.equal(a!.metadata.ownerReferences, b!.metadata.ownerReferences);
+  if (a!.spec.ports !== undefined) assert.equal(a!.spec.ports, b!.spec.ports);
+  assert.deepEqual(a!.spec, JSON.parse(JSON.stringify(fromServer(toAppliedObject(desired[0]!, src)).spec)));
+});

@@ -348,3 +348,21 @@ test('a changed node is looked up and its services read at once, without waiting
   consul.probeGate = undefined;
   await feed.close();
 });
+
+test('a full re-read that finds a service unchanged keeps its entries, so what was made of them is reused', async () => {
+  const consul = new FakeConsul(names.slice(0, 3));
+  consul.upsert('svc-001', { id: 'svc-001-2', address: '10.0.0.2' });
+  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
+  const sub = subscriber();
+  feed.subscribe(sub);
+  await feed.fullRead(AbortSignal.timeout(5000), sub);
+  const before = feed.viewFor(sub)?.answers.get('svc-001');
+  const reads = consul.count('health_service');
+  await feed.fullRead(AbortSignal.timeout(5000), sub);
+  assert.ok(consul.count('health_service') > reads, 'the service was read again');
+  const after = feed.viewFor(sub)?.answers.get('svc-001');
+  assert.ok(before && after);
+  assert.equal(after.entries, before.entries, 'the same entries, not an equal copy');
+  assert.equal(after.fingerprint.length < 64, true, 'a digest is kept, not the JSON of the answer');
+  await feed.close();
+});

@@ -184,3 +184,18 @@ describe('default mapping through the engine', () => {
     ]);
   });
 });
+
+test('parsed answers keep repeated values once: a tagged address equal to the node address is that string, empty maps are shared', () => {
+  const raw = (i: number) => ({
+    Node: { Node: `vm-${i}`, Address: `10.0.0.${i}`, Datacenter: 'dc1', Meta: {}, TaggedAddresses: { lan: `10.0.0.${i}`, wan: `10.0.0.${i}` } },
+    Service: { ID: `web-${i}`, Service: 'web', Tags: ['mesh', 'version|v1'], Address: `10.0.0.${i}`, Port: 80, Meta: {} },
+    Checks: [{ CheckID: 'serfHealth', Status: 'passing', ServiceID: '' }],
+  });
+  const [a, b] = parseHealthEntries(JSON.parse(JSON.stringify([raw(1), raw(2)])), 'web');
+  assert.ok(a && b);
+  assert.equal(a.Node.TaggedAddresses['lan'], a.Node.Address);
+  assert.equal(a.Node.Meta, b.Node.Meta, 'one shared empty map');
+  assert.deepEqual(a.Service.Tags, ['mesh', 'version|v1']);
+  assert.equal(a.Service.Address, '10.0.0.1');
+  assert.equal(b.Checks[0]?.CheckID, 'serfHealth');
+});

@@ -486,3 +486,15 @@ describe('linear time and bounded input', () => {
     assert.deepEqual(relabel({ big: long, v: 'b' }, [{ action: 'keep', sourceLabels: ['v'], regex: '(a+)+b|b' }]), { big: long, v: 'b' });
   });
 });
+
+test('a regex asked again about a value it has seen answers the same', () => {
+  const re = compileAnchored('svc-(\\d+)');
+  for (let round = 0; round < 3; round++) {
+    assert.equal(re.test('svc-12'), true);
+    assert.equal(re.test('web'), false);
+    assert.equal(re.match('svc-12')?.group(1), '12');
+    assert.equal(re.match('web'), null);
+  }
+  const long = `svc-${'1'.repeat(300)}`;
+  assert.equal(re.match(long)?.group(1), '1'.repeat(300));
+});
