@@ -41,7 +41,7 @@ export async function runBlockingLoop<T extends { readonly index: number }>(loop
       failures = 0;
       loop.onAnswer(answer, sent);
       if (isSpuriousReturn(sent, answer.index, Date.now() - started, MIN_BLOCK_MS)) {
-        if (!(await sleep(backoffDelay(2, backoffOf(tuning)), signal))) return;
+        if (!(await sleep(backoffDelay(1, backoffOf(tuning)), signal))) return;
       }
     } catch (e) {
       if (signal.aborted) return;
@@ -49,7 +49,7 @@ export async function runBlockingLoop<T extends { readonly index: number }>(loop
       loop.onError(e, failures);
       // After an error start over: the server may have restarted with lower indexes.
       index = 0;
-      if (!(await sleep(backoffDelay(failures, backoffOf(tuning)), signal))) return;
+      if (!(await sleep(backoffDelay(failures - 1, backoffOf(tuning)), signal))) return;
     }
   }
 }
