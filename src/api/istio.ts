@@ -41,19 +41,23 @@ export interface WorkloadEntryCondition {
   message?: string;
 }
 
+/** The metadata the operator reads and writes on the Istio objects it manages. */
+export interface IstioObjectMeta {
+  name: string;
+  namespace: string;
+  uid?: string;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  deletionTimestamp?: string;
+}
+
 export interface WorkloadEntry {
   apiVersion: typeof WE_API_VERSION;
   kind: 'WorkloadEntry';
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: OwnerReference[];
-    deletionTimestamp?: string;
-  };
+  metadata: IstioObjectMeta;
   spec: WorkloadEntrySpec;
   status?: { conditions?: WorkloadEntryCondition[] };
 }
@@ -64,7 +68,6 @@ export const SE_PLURAL = 'serviceentries';
 export const SE_API_VERSION = `${SE_GROUP}/${SE_VERSION}`;
 /** The ServiceEntry resource (runtime ResourceType). */
 export const SERVICE_ENTRIES = { group: SE_GROUP, version: SE_VERSION, plural: SE_PLURAL } as const;
-
 
 export interface ServiceEntryPort {
   number: number;
@@ -86,17 +89,7 @@ export interface ServiceEntrySpec {
 export interface ServiceEntry {
   apiVersion: typeof SE_API_VERSION;
   kind: 'ServiceEntry';
-  metadata: {
-    name: string;
-    namespace: string;
-    uid?: string;
-    resourceVersion?: string;
-    creationTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: OwnerReference[];
-    deletionTimestamp?: string;
-  };
+  metadata: IstioObjectMeta;
   spec: ServiceEntrySpec;
 }
 
