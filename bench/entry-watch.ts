@@ -19,6 +19,8 @@ export class EntryWatch {
   private abort: AbortController | undefined;
   private resourceVersion = '';
   private stopped = false;
+  /** The last watch ended on an expired resourceVersion. */
+  private expired = false;
   events = 0;
 
   constructor(kc: KubeConfig, namespace: string) {
@@ -54,10 +56,20 @@ export class EntryWatch {
 
   private async watch(): Promise<void> {
     const path = `/apis/${WE_GROUP}/${WE_VERSION}/namespaces/${this.namespace}/${WE_PLURAL}`;
-    this.abort = await new Watch(this.kc).watch(
+    const watch = new Watch(this.kc);
+    // The apiserver sends a bookmark about once a minute; a quiet namespace must outlive it
+    // (client-node's default ends a silent watch after 30 s, before any bookmark came).
+    watch.requestTimeoutMs = 90_000;
+    this.abort = await watch.watch(
       path,
       { resourceVersion: this.resourceVersion, allowWatchBookmarks: true },
       (phase: string, obj: WorkloadEntry & { metadata: { resourceVersion?: string } }) => {
+        // An expired resourceVersion comes as an ERROR event (a Status, code 410) in a
+        // successful stream: list again, or every re-watch fails the same way.
+        if (phase === 'ERROR') {
+          this.expired = true;
+          return;
+        }
         if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
         if (phase === 'BOOKMARK') return;
         this.events++;
@@ -67,7 +79,8 @@ export class EntryWatch {
       },
       (err: unknown) => {
         if (this.stopped) return;
-        const gone = (err as { statusCode?: number } | null)?.statusCode === 410;
+        const gone = this.expired || (err as { statusCode?: number } | null)?.statusCode === 410;
+        this.expired = false;
         void (gone ? this.relist() : Promise.resolve()).then(() => this.watch()).catch(() => setTimeout(() => void this.watch(), 500));
       },
     );
