@@ -56,11 +56,9 @@ export class EntryWatch {
 
   private async watch(): Promise<void> {
     const path = `/apis/${WE_GROUP}/${WE_VERSION}/namespaces/${this.namespace}/${WE_PLURAL}`;
-    const watch = new Watch(this.kc);
-    // The apiserver sends a bookmark about once a minute; a quiet namespace must outlive it
-    // (client-node's default ends a silent watch after 30 s, before any bookmark came).
-    watch.requestTimeoutMs = 90_000;
-    this.abort = await watch.watch(
+    // client-node ends a watch silent for 30 s, before any bookmark came: a quiet
+    // namespace's resourceVersion then ages until etcd compacts it (the ERROR case below).
+    this.abort = await new Watch(this.kc).watch(
       path,
       { resourceVersion: this.resourceVersion, allowWatchBookmarks: true },
       (phase: string, obj: WorkloadEntry & { metadata: { resourceVersion?: string } }) => {
