@@ -88,6 +88,16 @@ export async function applyYaml(cluster: LocalCluster, yaml: string): Promise<st
   return cluster.kubectl(['apply', '-f', '-'], { input: yaml });
 }
 
+/**
+ * A namespace and a VmRegistrySource reading Consul, applied as JSON (which kubectl reads
+ * as YAML). A long interval: every change must arrive through Consul's blocking queries.
+ */
+export async function applyConsulSource(cluster: LocalCluster, ns: string, name: string, consul: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
+  const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } };
+  const source = { apiVersion: 'vmregistry.io/v1alpha1', kind: 'VmRegistrySource', metadata: { name, namespace: ns }, spec: { interval: '1h', consul, ...extra } };
+  await applyYaml(cluster, `${JSON.stringify(namespace)}\n---\n${JSON.stringify(source)}\n`);
+}
+
 /** Entries of a namespace keyed by the registry endpoint they stand for (foreign ones by name). */
 export async function entriesByEndpoint(cluster: LocalCluster, namespace: string, selector?: string): Promise<Map<string, WorkloadEntry>> {
   const items = await getEntries(cluster, namespace, selector);

@@ -13,7 +13,7 @@ import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { builtinProviders } from '../../src/providers/builtin.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/api/ownership.ts';
 import type { WorkloadEntry } from '../../src/api/istio.ts';
-import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { afterReconciles, applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, applyConsulSource } from '../harness/operator-env.ts';
 
 const ENDPOINT_ANNOTATION = 'vmregistry.io/endpoint';
 const HEALTH_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
@@ -33,17 +33,8 @@ after(async () => {
   await Promise.allSettled([cluster?.stop(), agent?.stop()]);
 });
 
-/** A namespace and a VmRegistrySource reading Consul, applied as JSON (which kubectl reads as YAML). */
-async function applySource(ns: string, name: string, consul: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
-  const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } };
-  const source = {
-    apiVersion: 'vmregistry.io/v1alpha1',
-    kind: 'VmRegistrySource',
-    metadata: { name, namespace: ns },
-    // A long interval: every change in these tests must arrive through Consul's blocking queries.
-    spec: { interval: '1h', consul, ...extra },
-  };
-  await applyYaml(cluster, `${JSON.stringify(namespace)}\n---\n${JSON.stringify(source)}\n`);
+function applySource(ns: string, name: string, consul: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
+  return applyConsulSource(cluster, ns, name, consul, extra);
 }
 
 /** A Secret that consents to being sent to the given Consul addresses. */

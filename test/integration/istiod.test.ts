@@ -12,7 +12,7 @@ import { Istiod, type IstiodEndpoint } from '../../src/dev/istiod.ts';
 import { builtinProviders } from '../../src/providers/builtin.ts';
 import { MANAGED_BY_LABEL, SOURCE_LABEL } from '../../src/api/ownership.ts';
 import type { ServiceEntry } from '../../src/api/istio.ts';
-import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator } from '../harness/operator-env.ts';
+import { applyYaml, condition, eventually, getEntries, getSource, startLocalCluster, startOperator, type RunningOperator, applyConsulSource } from '../harness/operator-env.ts';
 
 const ttl = (id: string, status: 'passing' | 'critical' = 'passing') => ({ CheckID: id, Name: id, TTL: '10m', Status: status });
 
@@ -35,15 +35,8 @@ after(async () => {
   await cluster?.stop();
 });
 
-async function applySource(ns: string, name: string, consul: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
-  const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } };
-  const source = {
-    apiVersion: 'vmregistry.io/v1alpha1',
-    kind: 'VmRegistrySource',
-    metadata: { name, namespace: ns },
-    spec: { interval: '1h', consul, serviceEntries: {}, ...extra },
-  };
-  await applyYaml(cluster, `${JSON.stringify(namespace)}\n---\n${JSON.stringify(source)}\n`);
+function applySource(ns: string, name: string, consul: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
+  return applyConsulSource(cluster, ns, name, consul, { serviceEntries: {}, ...extra });
 }
 
 async function serviceEntries(ns: string): Promise<ServiceEntry[]> {
