@@ -108,6 +108,14 @@ function compareEndpoints(a: Endpoint, b: Endpoint): number {
   );
 }
 
+/** The items in order: a copy sorted only when they are not in order already (providers list endpoints by id). */
+function sortedBy<T>(items: readonly T[], order: (a: T, b: T) => number): T[] {
+  for (let i = 1; i < items.length; i++) {
+    if (order(items[i - 1] as T, items[i] as T) > 0) return [...items].sort(order);
+  }
+  return [...items];
+}
+
 class Skip extends Error {}
 
 /** A strict decimal integer in [min, max], or a Skip naming the label. */
@@ -314,7 +322,7 @@ export function buildDesiredState(input: BuildInput): DesiredState {
   const byName = new Map<string, string>();
   const byAddress = new Map<string, string>();
 
-  for (const endpoint of [...input.endpoints].sort(compareEndpoints)) {
+  for (const endpoint of sortedBy(input.endpoints, compareEndpoints)) {
     const skip = (reason: string): void => {
       skipped.push({ endpointId: endpoint.id, reason });
     };
@@ -362,6 +370,5 @@ export function buildDesiredState(input: BuildInput): DesiredState {
     byAddress.set(workloadKey, endpoint.id);
     entries.push(entry);
   }
-  entries.sort((a, b) => compare(a.name, b.name));
-  return { entries, skipped };
+  return { entries: sortedBy(entries, (a, b) => compare(a.name, b.name)), skipped };
 }

@@ -118,7 +118,7 @@ export function diff<D extends DesiredObject, C extends ManagedObject>(kind: Kin
     const current = inventory.owned.get(d.name);
     if (current === undefined) creates.push(d);
     else if (current.metadata.deletionTimestamp === undefined) {
-      const fields = kind.changedFields(d, current);
+      const fields = comparedFields(kind, d, current);
       if (fields.length > 0) updates.push({ desired: d, current, fields });
     }
   }
@@ -127,6 +127,24 @@ export function diff<D extends DesiredObject, C extends ManagedObject>(kind: Kin
     if (!desiredNames.has(current.metadata.name) && current.metadata.deletionTimestamp === undefined) deletes.push(current);
   }
   return { creates, adopts: [], updates, deletes, replaces: [], kept: [], conflicts: [], unreadable: [], heldBack: new Map() };
+}
+
+/**
+ * The last comparison of each desired object, with the object it was compared to.
+ * Desired objects are reused while their endpoint does not change (MappingMemo) and
+ * cached objects are replaced, never edited, when the API reports a change: the same
+ * pair compares the same, so a sync of a large source compares only what changed.
+ */
+const comparisons = new WeakMap<object, { readonly current: object; readonly fields: readonly string[] }>();
+const UNCHANGED: readonly string[] = Object.freeze([]);
+
+function comparedFields<D extends DesiredObject, C extends ManagedObject>(kind: KindRules<D, C>, desired: D, current: C): readonly string[] {
+  const last = comparisons.get(desired);
+  if (last?.current === current) return last.fields;
+  const changed = kind.changedFields(desired, current);
+  const fields = changed.length === 0 ? UNCHANGED : changed;
+  comparisons.set(desired, { current, fields });
+  return fields;
 }
 
 /** Creates whose name could not be looked up wait for the next sync. */

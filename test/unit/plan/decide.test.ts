@@ -59,6 +59,23 @@ describe('decide: the diff', () => {
   });
 });
 
+describe('decide: work in proportion to the change', () => {
+  test('a desired object and the cached object it was compared with are not compared again; a new cached object is', () => {
+    let compared = 0;
+    const counting = { ...WORKLOAD_ENTRY_RULES, changedFields: (d: DesiredEntry, c: WorkloadEntry) => (compared++, WORKLOAD_ENTRY_RULES.changedFields(d, c)) };
+    const desired = ['a', 'b', 'c'].map((n) => entry(n));
+    const cached = desired.map(owned);
+    diff(counting, desired, inventoryOf(cached));
+    assert.equal(compared, 3);
+    diff(counting, desired, inventoryOf(cached));
+    assert.equal(compared, 3, 'the same pairs compare the same');
+    const edited: WorkloadEntry = { ...cached[1]!, spec: { ...cached[1]!.spec, address: '10.6.6.6' } };
+    const c = diff(counting, desired, inventoryOf([cached[0]!, edited, cached[2]!]));
+    assert.equal(compared, 4, 'only the object the API replaced is compared');
+    assert.deepEqual(c.updates.map((u) => u.desired.name), ['b']);
+  });
+});
+
 describe('decide: objects this source does not own', () => {
   test('a create whose name is held by a foreign entry is a conflict, and nothing is written for it', () => {
     const c = decide(WORKLOAD_ENTRY_RULES, { desired: [entry('a'), entry('b')], inventory: inventoryOf([], [foreign('a', {}, 'other')]), policy: 'sync', guard: NO_GUARD });
