@@ -306,63 +306,67 @@ function mapEndpoint(
 }
 
 /**
- * Maps a source's endpoints to the WorkloadEntries it should have. Endpoints are taken
- * in endpoint id order, so when two clash (same id, name or address) the first id wins
- * and the result does not depend on the order the registry listed them in.
- * Throws RelabelError when a rule set is invalid; never throws on endpoint data.
+ * Maps a source's endpoints to the WorkloadEntries it should have. When two endpoints
+ * clash (same id, name or address) the first in endpoint id order wins, so the result
+ * does not depend on the order the registry listed them in. Throws RelabelError when a
+ * rule set is invalid; never throws on endpoint data.
  */
 export function buildDesiredState(input: BuildInput): DesiredState {
   const providerRules = compileRuleSet(input.providerRules, { field: PROVIDER_RULES_FIELD });
   const userRules = compileRuleSet(input.spec.workloadEntry.relabelings ?? [], { field: USER_RULES_FIELD });
   const settings = settingsOf(input.spec, input.providerAnnotations);
+  const mapOne = (endpoint: Endpoint): MapResult => {
+    const remembered = input.memo?.lookup(endpoint);
+    if (remembered !== undefined) return remembered;
+    let result: MapResult;
+    try {
+      result = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
+    } catch (e) {
+      // Registry data the rules cannot read (a value over the input bound) skips the endpoint too.
+      if (!(e instanceof Skip || e instanceof RelabelInputTooLongError)) throw e;
+      result = { skip: e.message };
+    }
+    input.memo?.remember(endpoint, result);
+    return result;
+  };
+  // Without a clash the order does not matter: one pass as listed, sorting only the
+  // results. A clash is settled in endpoint id order, which needs the endpoints sorted.
+  const { entries, skipped } = collect(input.endpoints, mapOne, true) ?? (collect(sortedBy(input.endpoints, compareEndpoints), mapOne, false) as DesiredState);
+  return { entries: sortedBy(entries, (a, b) => compare(a.name, b.name)), skipped: sortedBy(skipped, (a, b) => compare(a.endpointId, b.endpointId) || compare(a.reason, b.reason)) };
+}
 
+type MapResult = Mapped | null | { readonly skip: string };
+
+/** The entries of the endpoints in the order given; with `stopOnClash`, undefined at the first clash. */
+function collect(endpoints: readonly Endpoint[], mapOne: (endpoint: Endpoint) => MapResult, stopOnClash: boolean): DesiredState | undefined {
   const entries: DesiredEntry[] = [];
   const skipped: SkippedEndpoint[] = [];
   const byId = new Set<string>();
   const byName = new Map<string, string>();
   const byAddress = new Map<string, string>();
-
-  for (const endpoint of sortedBy(input.endpoints, compareEndpoints)) {
-    const skip = (reason: string): void => {
-      skipped.push({ endpointId: endpoint.id, reason });
-    };
-    let mapped: Mapped | null;
-    const remembered = input.memo?.lookup(endpoint);
-    if (remembered !== undefined && remembered !== null && 'skip' in remembered) {
-      skip(remembered.skip);
-      continue;
-    }
-    if (remembered !== undefined) {
-      mapped = remembered;
-    } else {
-      try {
-        mapped = mapEndpoint(input.sourceName, endpoint, settings, providerRules, userRules);
-        input.memo?.remember(endpoint, mapped);
-      } catch (e) {
-        // Registry data the rules cannot read (a value over the input bound) skips the endpoint too.
-        if (!(e instanceof Skip || e instanceof RelabelInputTooLongError)) throw e;
-        input.memo?.remember(endpoint, { skip: e.message });
-        skip(e.message);
-        continue;
-      }
-    }
+  for (const endpoint of endpoints) {
+    const mapped = mapOne(endpoint);
     if (mapped === null) continue; // dropped on purpose by a keep or drop rule
+    if ('skip' in mapped) {
+      skipped.push({ endpointId: endpoint.id, reason: mapped.skip });
+      continue;
+    }
     const { entry, addressText, workloadKey } = mapped;
-    if (byId.has(endpoint.id)) {
-      skip(`duplicate endpoint id: the registry reported ${quote(endpoint.id)} more than once`);
-      continue;
-    }
     const nameOwner = byName.get(entry.name);
-    if (nameOwner !== undefined) {
-      skip(`duplicate name ${entry.name}: endpoint ${quote(nameOwner)} has it`);
-      continue;
-    }
     // One VM often runs several services, or one service on several ports: only an
     // endpoint that would describe the same workload again (same network, address,
     // service and ports) is a duplicate.
     const addressOwner = byAddress.get(workloadKey);
-    if (addressOwner !== undefined) {
-      skip(`duplicate address ${addressText}: endpoint ${quote(addressOwner)} has it with the same service and ports`);
+    const clash = byId.has(endpoint.id)
+      ? `duplicate endpoint id: the registry reported ${quote(endpoint.id)} more than once`
+      : nameOwner !== undefined
+        ? `duplicate name ${entry.name}: endpoint ${quote(nameOwner)} has it`
+        : addressOwner !== undefined
+          ? `duplicate address ${addressText}: endpoint ${quote(addressOwner)} has it with the same service and ports`
+          : undefined;
+    if (clash !== undefined) {
+      if (stopOnClash) return undefined;
+      skipped.push({ endpointId: endpoint.id, reason: clash });
       continue;
     }
     byId.add(endpoint.id);
@@ -370,5 +374,5 @@ export function buildDesiredState(input: BuildInput): DesiredState {
     byAddress.set(workloadKey, endpoint.id);
     entries.push(entry);
   }
-  return { entries: sortedBy(entries, (a, b) => compare(a.name, b.name)), skipped };
+  return { entries, skipped };
 }
