@@ -10,9 +10,9 @@ export interface ObjectWriter {
   get<T>(type: ResourceType, namespace: string, name: string): Promise<T>;
   list<T>(type: ResourceType, namespace: string | undefined, options?: { labelSelector?: string; keep?: (item: T) => T }): Promise<T[]>;
   /** Server-side apply of our fields. */
-  apply<T extends NamedObject>(type: ResourceType, object: T): Promise<T>;
+  apply<T extends NamedObject>(type: ResourceType, object: T): Promise<void>;
   /** Server-side apply of the status subresource. */
-  applyStatus<T extends NamedObject>(type: ResourceType, object: T): Promise<T>;
+  applyStatus<T extends NamedObject>(type: ResourceType, object: T): Promise<void>;
   /** Deletes only the object with this uid (a precondition). */
   delete(type: ResourceType, namespace: string, name: string, uid: string | undefined): Promise<void>;
 }

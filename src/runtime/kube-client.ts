@@ -6,7 +6,6 @@
  * no write starts, and closing the fence aborts the writes in flight.
  */
 import {
-  ApiException,
   type ConfigurationOptions,
   CoreV1Api,
   type CoreV1Event,
@@ -17,56 +16,16 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
+import { isNotFound, KubeApiError, RequestAbortedError, toKubeError } from './api-error.ts';
 import { ConnectionReuse } from './connection-reuse.ts';
+import { sendDirect, serverBase, type DirectRequest } from './direct-request.ts';
 import { DispatcherHttpLibrary } from './dispatcher-http.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
 import { LEASE_API, type Lease } from './lease.ts';
 import type { ListOptions, ListPage, NamedObject, ResourceType } from './resource.ts';
 
-export class KubeApiError extends Error {
-  override readonly name = 'KubeApiError';
-  readonly code: number;
-  readonly reason: string;
-  constructor(operation: string, code: number, reason: string, message: string, options?: { cause?: unknown }) {
-    super(`${operation}: ${code} ${reason}: ${message}`, options);
-    this.code = code;
-    this.reason = reason;
-  }
-}
-
-/** Parses ApiException bodies (a JSON Status as a string) without logging headers. */
-function toKubeError(operation: string, e: unknown): Error {
-  if (e instanceof ApiException) {
-    let reason = 'Unknown';
-    let message = '';
-    try {
-      const status = (typeof e.body === 'string' ? JSON.parse(e.body) : e.body) as { reason?: string; message?: string };
-      reason = status.reason ?? reason;
-      message = status.message ?? '';
-    } catch {
-      message = String(e.body).slice(0, 300);
-    }
-    return new KubeApiError(operation, e.code, reason, message, { cause: e });
-  }
-  const err = e as { code?: string; message?: string };
-  return new KubeApiError(operation, 0, err.code ?? 'ConnectionError', err.message ?? String(e), { cause: e });
-}
-
-export function isNotFound(e: unknown): boolean {
-  return e instanceof KubeApiError && e.code === 404;
-}
-
-export function isConflict(e: unknown): boolean {
-  return e instanceof KubeApiError && e.code === 409;
-}
-
-/** A request that the caller's signal aborted (a lease deadline, a closed fence). */
-export class RequestAbortedError extends KubeApiError {
-  constructor(operation: string, why: string, options?: { cause?: unknown }) {
-    super(operation, 0, 'Aborted', why, options);
-  }
-}
+export { isConflict, isNotFound, KubeApiError, RequestAbortedError } from './api-error.ts';
 
 /**
  * Per-request options: the HTTP library that sends through the dispatcher
@@ -95,6 +54,8 @@ const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 type RequestOptions = ConfigurationOptions<ObservableMiddleware> | undefined;
+/** One request: through the client library (with these options), or sent directly (with this signal). */
+type Send = (options: RequestOptions, signal: AbortSignal) => Promise<unknown>;
 
 interface CallOptions {
   /** Bounds the call (lease calls: the renew deadline). */
@@ -133,9 +94,12 @@ export class KubeClient {
   readonly fieldManager: string;
   private readonly bucket: TokenBucket;
   private readonly host: string;
+  private readonly server: { readonly origin: string; readonly prefix: string } | undefined;
   /** Writes pass it; the leader elector opens and closes it. Open by default (no leader election). */
   readonly fence: WriteFence;
   private readonly writesInFlight = new Set<Promise<unknown>>();
+  /** Writes sent straight through the pool (direct-request.ts), and through the client library. */
+  readonly writesSent = { direct: 0, library: 0 };
   /** Every request shares one connection pool (client-node would open a connection per request). */
   readonly connections = new ConnectionReuse();
 
@@ -149,6 +113,7 @@ export class KubeClient {
     this.bucket = new TokenBucket(options.qps ?? DEFAULT_KUBE_API_QPS, options.burst ?? DEFAULT_KUBE_API_BURST);
     const server = kc.getCurrentCluster()?.server ?? '';
     this.host = server.replace(/^https?:\/\//, '');
+    this.server = server === '' ? undefined : serverBase(server);
   }
 
   /**
@@ -156,7 +121,7 @@ export class KubeClient {
    * aborts them; reads carry it too (a replica that lost the lease has nothing left to
    * read for). `o.signal` bounds a call instead (lease calls: the renew deadline).
    */
-  private call<T>(method: string, operation: string, fn: (options: RequestOptions) => Promise<unknown>, o: CallOptions = {}): Promise<T> {
+  private call<T>(method: string, operation: string, fn: Send, o: CallOptions = {}): Promise<T> {
     const fenced = WRITE_METHODS.has(method) && !o.unfenced;
     if (!fenced) return this.send(method, operation, fn, o.signal ?? this.fence.signal, o.base, false);
     const write = this.send<T>(method, operation, fn, this.fence.signal, o.base, true);
@@ -166,7 +131,7 @@ export class KubeClient {
     return write;
   }
 
-  private async send<T>(method: string, operation: string, fn: (options: RequestOptions) => Promise<unknown>, signal: AbortSignal, base: RequestOptions, fenced: boolean): Promise<T> {
+  private async send<T>(method: string, operation: string, fn: Send, signal: AbortSignal, base: RequestOptions, fenced: boolean): Promise<T> {
     try {
       await this.bucket.take(signal);
     } catch (e) {
@@ -174,7 +139,7 @@ export class KubeClient {
     }
     if (fenced) this.fence.check(operation);
     try {
-      const result = (await fn(requestOptions(this.connections.middleware, signal, base))) as T;
+      const result = (await fn(requestOptions(this.connections.middleware, signal, base), signal)) as T;
       this.metrics.restRequest(method, '200', this.host);
       return result;
     } catch (e) {
@@ -258,23 +223,23 @@ export class KubeClient {
   }
 
   /** Server-side apply of the fields this client manages, taking them over from anyone who changed them. */
-  apply<T extends NamedObject>(type: ResourceType, object: T): Promise<T> {
-    const { namespace, name } = object.metadata;
-    return this.call(
-      'PATCH',
-      `apply ${type.plural} ${namespace}/${name}`,
-      (o) => this.custom.patchNamespacedCustomObject({ ...type, namespace: namespace ?? '', name, body: object, fieldManager: this.fieldManager, force: true }, o),
+  async apply<T extends NamedObject>(type: ResourceType, object: T): Promise<void> {
+    const { namespace = '', name } = object.metadata;
+    const operation = `apply ${type.plural} ${namespace}/${name}`;
+    await this.call('PATCH', operation, (o, signal) =>
+      this.direct({ method: 'PATCH', path: `${objectPath(type, namespace, name)}?${this.applyQuery}`, contentType: PatchStrategy.ServerSideApply, body: JSON.stringify(object), operation }, signal) ??
+      this.custom.patchNamespacedCustomObject({ ...type, namespace, name, body: object, fieldManager: this.fieldManager, force: true }, o),
       { base: SSA },
     );
   }
 
   /** Server-side apply of the status subresource (the body holds apiVersion, kind, metadata and status). */
-  applyStatus<T extends NamedObject>(type: ResourceType, object: T): Promise<T> {
-    const { namespace, name } = object.metadata;
-    return this.call(
-      'PATCH',
-      `apply ${type.plural} status ${namespace}/${name}`,
-      (o) => this.custom.patchNamespacedCustomObjectStatus({ ...type, namespace: namespace ?? '', name, body: object, fieldManager: this.fieldManager, force: true }, o),
+  async applyStatus<T extends NamedObject>(type: ResourceType, object: T): Promise<void> {
+    const { namespace = '', name } = object.metadata;
+    const operation = `apply ${type.plural} status ${namespace}/${name}`;
+    await this.call('PATCH', operation, (o, signal) =>
+      this.direct({ method: 'PATCH', path: `${objectPath(type, namespace, name)}/status?${this.applyQuery}`, contentType: PatchStrategy.ServerSideApply, body: JSON.stringify(object), operation }, signal) ??
+      this.custom.patchNamespacedCustomObjectStatus({ ...type, namespace, name, body: object, fieldManager: this.fieldManager, force: true }, o),
       { base: SSA },
     );
   }
@@ -291,9 +256,27 @@ export class KubeClient {
 
   /** Deletes only the object with this uid (a precondition), never a newer one of the same name. */
   async delete(type: ResourceType, namespace: string, name: string, uid: string | undefined): Promise<void> {
-    await this.call('DELETE', `delete ${type.plural} ${namespace}/${name}`, (o) =>
+    const operation = `delete ${type.plural} ${namespace}/${name}`;
+    const options = { propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) };
+    await this.call('DELETE', operation, (o, signal) =>
+      this.direct({ method: 'DELETE', path: objectPath(type, namespace, name), contentType: 'application/json', body: JSON.stringify({ apiVersion: 'v1', kind: 'DeleteOptions', ...options }), operation }, signal) ??
       this.custom.deleteNamespacedCustomObject({ ...type, namespace, name, propagationPolicy: 'Background', ...(uid ? { body: { preconditions: { uid } } } : {}) }, o),
     );
+  }
+
+  /** The write sent straight through the pool, when it holds current credentials; undefined: use the library. */
+  private direct(req: DirectRequest, signal: AbortSignal): Promise<void> | undefined {
+    const channel = this.connections.channel();
+    if (channel === undefined || this.server === undefined) {
+      this.writesSent.library++;
+      return undefined;
+    }
+    this.writesSent.direct++;
+    return sendDirect(channel, this.server, req, signal);
+  }
+
+  private get applyQuery(): string {
+    return `fieldManager=${encodeURIComponent(this.fieldManager)}&force=true`;
   }
 
   // --- Secrets ----------------------------------------------------------------------
@@ -321,4 +304,9 @@ export class KubeClient {
   async patchEvent(namespace: string, name: string, patch: Record<string, unknown>): Promise<void> {
     await this.call('PATCH', `patch event ${namespace}/${name}`, (o) => this.core.patchNamespacedEvent({ namespace, name, body: patch }, o), { base: MERGE });
   }
+}
+
+/** The API path of a namespaced custom object. */
+function objectPath(type: ResourceType, namespace: string, name: string): string {
+  return `/apis/${type.group}/${type.version}/namespaces/${encodeURIComponent(namespace)}/${type.plural}/${encodeURIComponent(name)}`;
 }

@@ -50,4 +50,29 @@ describe('ConnectionReuse', () => {
     assert.equal(seen.size, 1, 'all requests share one pool');
     await reuse.close();
   });
+
+  it("offers the pool with the last request's credentials (not its own headers) until the renewal period ends", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', caData: Buffer.from('not a real CA').toString('base64') }],
+      users: [{ name: 'u', token: 'secret-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    let now = 0;
+    const reuse = new ConnectionReuse({ renewMs: 1000, now: () => now });
+    assert.equal(reuse.channel(), undefined, 'nothing before the first request');
+    const context = new RequestContext('https://127.0.0.1:1/api', HttpMethod.PATCH);
+    context.setHeaderParam('Content-Type', 'application/apply-patch+yaml');
+    await kc.applySecurityAuthentication(context);
+    const sent = await reuse.middleware.pre(context).toPromise();
+    const channel = reuse.channel();
+    assert.equal(channel?.dispatcher, sent.getDispatcher());
+    assert.deepEqual(channel?.headers, { authorization: 'Bearer secret-token' });
+    now = 999;
+    assert.ok(reuse.channel());
+    now = 1000;
+    assert.equal(reuse.channel(), undefined, 'stale credentials: the next request goes through the library, which renews them');
+    await reuse.close();
+  });
 });

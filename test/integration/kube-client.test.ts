@@ -1,0 +1,63 @@
+/**
+ * The KubeClient's writes against the real apiserver: after the first request has
+ * given the shared pool its credentials, applies and deletes go straight through the
+ * pool, and the apiserver's errors come back as the same KubeApiErrors as through the
+ * client library.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WORKLOAD_ENTRIES, type WorkloadEntry } from '../../src/api/istio.ts';
+import { isNotFound, KubeApiError, KubeClient } from '../../src/runtime/kube-client.ts';
+import type { LocalCluster } from '../../src/dev/cluster.ts';
+import { applyYaml, startTestCluster } from '../harness/operator-env.ts';
+
+const NS = 'direct-writes';
+let cluster: LocalCluster;
+let client: KubeClient;
+const counted: string[] = [];
+
+function entry(name: string, address: string): WorkloadEntry {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name, namespace: NS, labels: { app: 'web' } }, spec: { address } };
+}
+
+before(async () => {
+  cluster = await startTestCluster();
+  await applyYaml(cluster, `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n`);
+  client = new KubeClient(cluster.kc, 'vm-registry-operator', { restRequest: (method, code) => void counted.push(`${method} ${code}`) });
+});
+
+after(async () => {
+  await client?.connections.close();
+  await cluster?.stop();
+});
+
+describe('KubeClient writes', () => {
+  test('the first write goes through the client library; later ones go straight through the pool and land the same', async () => {
+    await client.apply(WORKLOAD_ENTRIES, entry('vm-1', '10.0.0.1'));
+    assert.deepEqual(client.writesSent, { direct: 0, library: 1 });
+    await client.apply(WORKLOAD_ENTRIES, entry('vm-1', '10.0.0.2'));
+    await client.apply(WORKLOAD_ENTRIES, entry('vm-2', '10.0.0.3'));
+    assert.deepEqual(client.writesSent, { direct: 2, library: 1 });
+    const read = await client.get<WorkloadEntry>(WORKLOAD_ENTRIES, NS, 'vm-1');
+    assert.equal(read.spec.address, '10.0.0.2');
+    const managers = (read.metadata as { managedFields?: { manager?: string }[] }).managedFields?.map((f) => f.manager);
+    assert.deepEqual(managers, ['vm-registry-operator'], 'applied with the field manager');
+    await client.applyStatus(WORKLOAD_ENTRIES, { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'vm-1', namespace: NS }, status: { conditions: [{ type: 'Healthy', status: 'False' }] } });
+    const withStatus = await client.get<WorkloadEntry>(WORKLOAD_ENTRIES, NS, 'vm-1');
+    assert.equal(withStatus.status?.conditions?.[0]?.status, 'False');
+    assert.deepEqual(counted.filter((c) => c.startsWith('PATCH')), ['PATCH 200', 'PATCH 200', 'PATCH 200', 'PATCH 200'], 'every write is counted');
+  });
+
+  test("a direct write's failure is the apiserver's Status: a uid precondition, a missing object, an invalid object", async () => {
+    const before = client.writesSent.direct;
+    const stale = client.delete(WORKLOAD_ENTRIES, NS, 'vm-2', 'not-its-uid');
+    await assert.rejects(stale, (e: unknown) => e instanceof KubeApiError && e.code === 409 && e.reason === 'Conflict');
+    await assert.rejects(client.delete(WORKLOAD_ENTRIES, NS, 'nobody', undefined), isNotFound);
+    const invalid = { ...entry('vm-3', '10.0.0.4'), spec: { address: '10.0.0.4', ports: { http: 70_000 } } };
+    await assert.rejects(client.apply(WORKLOAD_ENTRIES, invalid), (e: unknown) => e instanceof KubeApiError && e.code === 422 && e.reason === 'Invalid' && /ports/.test(e.message));
+    const uid = (await client.get<WorkloadEntry>(WORKLOAD_ENTRIES, NS, 'vm-2')).metadata.uid;
+    await client.delete(WORKLOAD_ENTRIES, NS, 'vm-2', uid);
+    await assert.rejects(client.get(WORKLOAD_ENTRIES, NS, 'vm-2'), isNotFound);
+    assert.equal(client.writesSent.direct, before + 4, 'all of them went straight through the pool');
+  });
+});
