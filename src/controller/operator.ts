@@ -12,7 +12,7 @@ import type { Logger } from '../metrics/logger.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { FIELD_MANAGER, MANAGED_SELECTOR, SOURCE_LABEL } from '../api/ownership.ts';
 import { slimObject, slimSource, slimWorkloadEntry } from '../apply/slim.ts';
-import { ResilientInformer } from '../runtime/informer.ts';
+import { ResilientInformer, type InformerEvent } from '../runtime/informer.ts';
 import { KubeClient, type KubeClientOptions } from '../runtime/kube-client.ts';
 import { LeaderElector, type LeaderElectionTimings } from '../runtime/leader-election.ts';
 import { WorkQueue } from '../runtime/work-queue.ts';
@@ -54,6 +54,8 @@ export class Operator {
   private workersStarted = false;
   private stopping: Promise<void> | undefined;
   private longestTimer: NodeJS.Timeout | undefined;
+  /** Labels and annotations of each source as last seen, to tell a status-only update. */
+  private readonly sourceMetadata = new Map<string, string>();
 
   constructor(options: OperatorOptions) {
     this.o = options;
@@ -85,9 +87,14 @@ export class Operator {
           slim: slimSource,
           onEvent: (event, s) => {
             const key = `${s.metadata.namespace}/${s.metadata.name}`;
-            // A new or changed spec asks the registry again; a status-only update does not.
-            if (event === 'add' || s.metadata.generation !== s.status?.observedGeneration) this.reconciler.markStale(key);
-            this.queue.add(key);
+            // A new or changed spec asks the registry again. An update of the status alone
+            // (the echo of the reconciler's own status write) asks nothing; any other change
+            // (labels, annotations: `kubectl annotate` to sync now) is reconciled.
+            const specChanged = event === 'add' || s.metadata.generation !== s.status?.observedGeneration;
+            if (specChanged) this.reconciler.markStale(key);
+            const metadataChanged = this.seeMetadata(event, key, s);
+            const statusOnly = event === 'update' && !specChanged && !metadataChanged && s.metadata.deletionTimestamp === undefined;
+            if (!statusOnly) this.queue.add(key);
           },
         }),
       );
@@ -101,9 +108,11 @@ export class Operator {
           labelSelector: MANAGED_SELECTOR,
           log: options.log.with({ informer: 'workloadentries' }),
           slim: slimWorkloadEntry,
-          onEvent: (_event, e) => {
+          onEvent: (event, e) => {
             const source = e.metadata.labels?.[SOURCE_LABEL];
-            if (source) this.queue.add(`${e.metadata.namespace}/${source}`);
+            if (!source) return;
+            const key = `${e.metadata.namespace}/${source}`;
+            if (!this.reconciler.isSettled(key, event, e)) this.queue.add(key);
           },
         }),
       );
@@ -141,6 +150,15 @@ export class Operator {
       // A standby reports 0 from the start (as controller-runtime does), so "no replica leads" is visible.
       options.metrics.leaderStatus.set({ name: options.leaderElection.name }, 0);
     }
+  }
+
+  /** Remembers a source's labels and annotations; true when they differ from the last seen. */
+  private seeMetadata(event: InformerEvent, key: string, s: VmRegistrySource): boolean {
+    if (event === 'delete') return this.sourceMetadata.delete(key);
+    const seen = JSON.stringify([s.metadata.labels ?? {}, s.metadata.annotations ?? {}]);
+    const changed = this.sourceMetadata.get(key) !== seen;
+    this.sourceMetadata.set(key, seen);
+    return changed;
   }
 
   /** The namespaces informers list and watch: each one named, or (undefined) the whole cluster. */

@@ -20,7 +20,7 @@ import { WORKLOAD_ENTRY_KIND } from '../plan/kinds.ts';
 import { mapEndpoints } from '../mapping/mapping.ts';
 import { isRelabelError } from '../mapping/relabel.ts';
 import { isAdoptable, isOwnedBy, sourceSelector, UNMANAGED_SELECTOR } from '../api/ownership.ts';
-import { HOLD_REASONS, plan as makePlan, type AdoptionInput, type Plan } from '../plan/plan.ts';
+import { changedFields, healthyStatus, HOLD_REASONS, plan as makePlan, type AdoptionInput, type Plan } from '../plan/plan.ts';
 import { lookUpNames } from '../apply/read.ts';
 import { serviceLabelOf } from '../plan/twins.ts';
 import type { DesiredEntry, DesiredState } from '../mapping/types.ts';
@@ -33,6 +33,7 @@ import type { EventRecorder } from './events.ts';
 import type { ServiceEntry } from '../api/istio.ts';
 import { syncServiceEntries, type ServiceEntrySyncOutcome } from './service-entry-sync.ts';
 import type { KubeClient } from '../runtime/kube-client.ts';
+import type { InformerEvent } from '../runtime/informer.ts';
 import { ProviderSlots, type SecretReader } from './provider-slots.ts';
 import type { AmbientPolicy } from './consent.ts';
 
@@ -73,7 +74,7 @@ interface SourceMemory {
   /** Mapping results for this uid/generation; a new spec starts a new memo. */
   memo?: { readonly specKey: string; readonly memo: MappingMemo };
   /** The desired state of the last snapshot: reconciles caused by our own writes reuse it. */
-  mapped?: { readonly specKey: string; readonly snapshot: Snapshot; readonly desired: DesiredState };
+  mapped?: { readonly specKey: string; readonly snapshot: Snapshot; readonly desired: DesiredState; byName?: ReadonlyMap<string, DesiredEntry> };
   /** The interval tick asked for since the snapshot read at `readAt` (the earliest, as the work queue keeps it). */
   tick?: { readonly readAt: number; readonly dueAt: number };
 }
@@ -125,6 +126,27 @@ export class Reconciler {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * True when an event on a managed WorkloadEntry asks nothing of this source: the entry
+   * is as the source's latest mapping wants it (or, deleted, no longer wanted). Most such
+   * events are the echo of the source's own writes; a reconcile for each would double
+   * the work of every registry change at fleet size. An edit, a deletion by hand or an
+   * entry the source no longer wants is never settled. Nor is anything of a source that
+   * adopts: its hand-written twins go in the sync after their successors appear.
+   */
+  isSettled(key: string, event: InformerEvent, entry: WorkloadEntry): boolean {
+    const mapped = this.memory.get(key)?.mapped;
+    const [namespace, name] = splitKey(key);
+    const source = this.deps.getSource(namespace, name);
+    if (mapped === undefined || source === undefined || source.spec.adopt === true || specKeyOf(source) !== mapped.specKey) return false;
+    mapped.byName ??= new Map(mapped.desired.entries.map((d) => [d.name, d]));
+    const desired = mapped.byName.get(entry.metadata.name);
+    if (event === 'delete') return desired === undefined;
+    if (desired === undefined || entry.metadata.deletionTimestamp !== undefined || !isOwnedBy(entry, source)) return false;
+    if (changedFields(desired, entry).length > 0) return false;
+    return desired.healthy === undefined || healthyStatus(entry) === (desired.healthy ? 'True' : 'False');
   }
 
   /** Spec changes and failed syncs ask the registry again at the next reconcile. */

@@ -83,6 +83,34 @@ describe('Reconciler', () => {
     assert.equal(r.cluster.writes.length, before, 'a steady state writes nothing, status included');
   });
 
+  test('the echo of its own writes asks nothing of a source; an edit, a deletion by hand or an unwanted entry does', async () => {
+    const r = rig();
+    r.registry.set('vm-1', '10.0.0.1');
+    r.registry.set('vm-2', '10.0.0.2');
+    assert.equal(r.reconciler.isSettled(KEY, 'add', handWritten('x', '10.0.0.9')), false, 'nothing is settled before the first sync');
+    await r.run();
+    const [one, two] = entries(r);
+    assert.ok(one && two);
+    assert.equal(r.reconciler.isSettled(KEY, 'add', one), true, 'the entry as applied');
+    assert.equal(r.reconciler.isSettled(KEY, 'update', two), true);
+    assert.equal(r.reconciler.isSettled(KEY, 'update', { ...one, spec: { ...one.spec, address: '10.6.6.6' } }), false, 'edited by hand');
+    assert.equal(r.reconciler.isSettled(KEY, 'delete', one), false, 'a wanted entry deleted by hand');
+    assert.equal(r.reconciler.isSettled(KEY, 'update', { ...one, metadata: { ...one.metadata, name: 'not-wanted' } }), false, 'an owned entry the source no longer wants');
+    assert.equal(r.reconciler.isSettled(KEY, 'delete', { ...one, metadata: { ...one.metadata, name: 'not-wanted' } }), true, 'an unwanted entry gone');
+    assert.equal(r.reconciler.isSettled(KEY, 'update', { ...one, metadata: { ...one.metadata, ownerReferences: [] } }), false, 'no longer owned');
+  });
+
+  test('in health status mode an entry whose Healthy condition differs from the registry is not settled', async () => {
+    const r = rig({}, { health: { mode: 'status' } });
+    r.registry.set('vm-1', '10.0.0.1', {}, { healthy: false });
+    await r.run();
+    const [one] = entries(r);
+    assert.ok(one);
+    assert.equal(r.reconciler.isSettled(KEY, 'update', one), true);
+    const healthy: WorkloadEntry = { ...one, status: { conditions: [{ type: 'Healthy', status: 'True' as const }] } };
+    assert.equal(r.reconciler.isSettled(KEY, 'update', healthy), false);
+  });
+
   test('a foreign entry holding a desired name is a conflict: not touched, reported once in status', async () => {
     const r = rig();
     r.registry.set('vm-1', '10.0.0.1');
