@@ -68,7 +68,7 @@ export class Operator {
       client: this.client,
       getSource: (ns, name) => this.sourceInformers.map((i) => i.get(name, ns)).find((s) => s !== undefined),
       listManaged: (ns) => this.entryInformers.flatMap((i) => i.list(ns)),
-      listManagedServiceEntries: (ns) => this.serviceEntryInformers.flatMap((i) => i.list(ns)),
+      listServiceEntries: (ns) => this.serviceEntryInformers.flatMap((i) => i.list(ns)),
       factories: options.factories,
       metrics: options.metrics,
       log: options.log,
@@ -117,14 +117,14 @@ export class Operator {
         }),
       );
     }
-    // Generated ServiceEntries: an edit or deletion by someone else is put back at once.
+    // ServiceEntries: every one of the namespace is planned against (ours) or checked for
+    // clashing names and hosts (the others); an edit or deletion of ours is put back at once.
     for (const namespace of this.watchedNamespaces()) {
       this.serviceEntryInformers.push(
         new ResilientInformer<ServiceEntry>({
           client: this.client,
           type: SERVICE_ENTRIES,
           ...(namespace !== undefined ? { namespace } : {}),
-          labelSelector: MANAGED_SELECTOR,
           slim: slimObject,
           log: options.log.with({ informer: 'serviceentries' }),
           onEvent: (_event, se) => {

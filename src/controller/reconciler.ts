@@ -54,8 +54,8 @@ export interface ReconcilerDeps {
   readonly getSource: (namespace: string, name: string) => VmRegistrySource | undefined;
   /** Managed WorkloadEntries in a namespace (from the informer cache). */
   readonly listManaged: (namespace: string) => readonly WorkloadEntry[];
-  /** Managed ServiceEntries in a namespace (from the informer cache); listed from the API when absent. */
-  readonly listManagedServiceEntries?: (namespace: string) => readonly ServiceEntry[];
+  /** Every ServiceEntry of a namespace (from the informer cache); listed from the API when absent. */
+  readonly listServiceEntries?: (namespace: string) => readonly ServiceEntry[];
   readonly factories: ProviderFactories;
   readonly metrics: ControllerMetrics;
   readonly log: Logger;
@@ -231,7 +231,7 @@ export class Reconciler {
     this.countWrites(key, thePlan, result);
     this.recordEvents(validated, thePlan, result, desired);
     const serviceEntries = await syncServiceEntries(
-      { client: this.deps.client, events: this.deps.events, ...(this.deps.listManagedServiceEntries ? { listManaged: this.deps.listManagedServiceEntries } : {}) },
+      { client: this.deps.client, events: this.deps.events, ...(this.deps.listServiceEntries ? { listAll: this.deps.listServiceEntries } : {}) },
       { source: validated, provider, entries, ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
     );
     if (errors.length === 0) {

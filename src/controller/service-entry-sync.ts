@@ -22,8 +22,8 @@ import { guardMessage } from './status-messages.ts';
 export interface ServiceEntrySyncDeps {
   readonly client: ObjectWriter;
   readonly events: EventRecorder;
-  /** Managed ServiceEntries of a namespace from an informer cache; without one, they are listed. */
-  readonly listManaged?: (namespace: string) => readonly ServiceEntry[];
+  /** Every ServiceEntry of a namespace from an informer cache; without one, they are listed. */
+  readonly listAll?: (namespace: string) => readonly ServiceEntry[];
 }
 
 export interface ServiceEntrySyncInput {
@@ -63,7 +63,7 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
   const template = source.spec.serviceEntries;
   if (template === undefined) {
     // Off: only what the source generated before is looked at (from the cache when there is one).
-    const cached = deps.listManaged?.(ns);
+    const cached = deps.listAll?.(ns);
     const owned = (cached ?? (await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns, { labelSelector: sourceSelector(source.metadata.name) }))).filter((se) => isOwnedBy(se, source));
     if (owned.length === 0) return NONE;
     const plan = planObjects({ desired: [], owned, policy: source.spec.policy, guard: source.spec.deletionGuard, guarded: false }, SERVICE_ENTRY_RULES);
@@ -82,22 +82,31 @@ export async function syncServiceEntries(deps: ServiceEntrySyncDeps, input: Serv
     serviceLabel: source.spec.workloadEntry.serviceLabel,
     entries: input.entries,
   });
-  // Every ServiceEntry of the namespace: ours to plan against, the others to check names and hosts against.
-  const inNamespace = await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns);
-  const owned = inNamespace.filter((se) => isOwnedBy(se, source));
-  const foreign = inNamespace.filter((se) => !isOwnedBy(se, source));
+  // Every ServiceEntry of the namespace: ours to plan against, the others to check names
+  // and hosts against. The cache serves; a create or a change of hosts is checked against
+  // a fresh list, so a host the cache has not seen yet is never declared twice.
   const known = serviceKeys(input.knownServices);
-  const plan = planObjects<DesiredServiceEntry, ServiceEntry>(
-    {
-      desired: desired.serviceEntries,
-      owned,
-      foreign,
-      policy: source.spec.policy,
-      guard: source.spec.deletionGuard,
-      keep: (se) => known?.has(se.metadata.annotations?.[SERVICE_ANNOTATION] ?? '') ?? false,
-    },
-    SERVICE_ENTRY_RULES,
-  );
+  const planAgainst = (inNamespace: readonly ServiceEntry[]) => {
+    const owned = inNamespace.filter((se) => isOwnedBy(se, source));
+    const foreign = inNamespace.filter((se) => !isOwnedBy(se, source));
+    const plan = planObjects<DesiredServiceEntry, ServiceEntry>(
+      {
+        desired: desired.serviceEntries,
+        owned,
+        foreign,
+        policy: source.spec.policy,
+        guard: source.spec.deletionGuard,
+        keep: (se) => known?.has(se.metadata.annotations?.[SERVICE_ANNOTATION] ?? '') ?? false,
+      },
+      SERVICE_ENTRY_RULES,
+    );
+    return { owned, foreign, plan };
+  };
+  const cached = deps.listAll?.(ns);
+  let planned = planAgainst(cached ?? (await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns)));
+  const declaresHosts = planned.plan.creates.length > 0 || planned.plan.updates.some((u) => u.fields.includes('spec.hosts'));
+  if (cached !== undefined && declaresHosts) planned = planAgainst(await deps.client.list<ServiceEntry>(SERVICE_ENTRIES, ns));
+  const { owned, foreign, plan } = planned;
   const result = await applyChanges(deps.client, SERVICE_ENTRY_KIND, source, plan);
   record(deps.events, source, plan, result, desired);
   const counts: ServiceEntryCounts = {

@@ -38,7 +38,7 @@ function rig(spec: Partial<VmRegistrySourceSpecInput> = {}, consul: Record<strin
     client: cluster,
     getSource: (ns, name) => (ns === 'apps' && name === 'web' ? current : undefined),
     listManaged: (ns) => cluster.all<WorkloadEntry>(WORKLOAD_ENTRIES, ns, MANAGED_SELECTOR),
-    listManagedServiceEntries: () => [],
+    listServiceEntries: () => [],
     factories: factoriesOf([memoryProviderFactory(new Map([[ADDRESS, registry]]), { watch: false, servedAs: 'consul' })]),
     metrics: new ControllerMetrics(new Registry(), { defaultMetrics: false }),
     log: silentLogger,
