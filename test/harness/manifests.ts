@@ -140,7 +140,7 @@ interface Container {
   name: string;
   image?: string;
   args?: string[];
-  env?: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
   ports?: Array<{ name?: string; containerPort: number }>;
   livenessProbe?: { httpGet?: { path: string; port: number | string } };
   readinessProbe?: { httpGet?: { path: string; port: number | string } };

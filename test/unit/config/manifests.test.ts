@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../src/dev/paths.ts';
+import { DEPLOYMENT_ENV, DEPLOYMENT_NODE_FLAGS } from '../../../bench/operator-process.ts';
 import { CONFIG_DIR, checkDeployment, checkRbac, kustomizationFiles, readDocs, type DeploymentObject, type K8sObject } from '../../harness/manifests.ts';
 
 async function base(name: string): Promise<K8sObject[]> {
@@ -20,6 +21,13 @@ describe('config/ bases', () => {
     const deployment = (await base('manager')).find((d) => d.kind === 'Deployment') as DeploymentObject | undefined;
     assert.ok(deployment);
     assert.deepEqual(checkDeployment(deployment), []);
+  });
+
+  test("the Deployment's Node and malloc settings are the ones make bench measures", async () => {
+    const deployment = (await base('manager')).find((d) => d.kind === 'Deployment') as DeploymentObject | undefined;
+    const env = new Map((deployment?.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    for (const flag of DEPLOYMENT_NODE_FLAGS) assert.ok(env.get('NODE_OPTIONS')?.split(' ').includes(flag), flag);
+    for (const [name, value] of Object.entries(DEPLOYMENT_ENV)) assert.equal(env.get(name), value, name);
   });
 
   test('checkDeployment notices a weakened securityContext', async () => {
