@@ -273,18 +273,18 @@ export class Reconciler {
 
   /** The inventory of WorkloadEntries (owned, and the holders of names to create) and the plan against it. */
   private async planEntries(key: string, source: VmRegistrySource, entries: readonly DesiredEntry[], unknownScopes: readonly string[]): Promise<{ plan: Plan; inventory: Inventory<WorkloadEntry> }> {
-    const owned = await this.ownedEntries(key, source);
-    const ownedNames = new Set(owned.map((e) => e.metadata.name));
-    const toCreate = entries.filter((d) => !ownedNames.has(d.name)).map((d) => d.name);
+    const owned = new Map<string, WorkloadEntry>();
+    for (const e of await this.ownedEntries(key, source)) owned.set(e.metadata.name, e);
+    const toCreate = entries.filter((d) => !owned.has(d.name)).map((d) => d.name);
     const holders = await lookUpNames(this.deps.client, WORKLOAD_ENTRY_KIND, source, toCreate, { keep: slimWorkloadEntry });
-    const inventory = inventoryOf([...owned, ...holders.owned], holders.foreign, holders.unreadable);
+    // Entries of those names that are ours: the cache lagged behind.
+    for (const e of holders.owned) owned.set(e.metadata.name, e);
+    const inventory: Inventory<WorkloadEntry> = { ...inventoryOf([], holders.foreign, holders.unreadable), owned };
     const { spec } = source;
     const adoption = spec.adopt ? await this.adoptionCandidates(source) : undefined;
     const plan = makePlan({
       desired: entries,
-      owned: [...inventory.owned.values()],
-      foreign: holders.foreign,
-      unreadable: holders.unreadable,
+      inventory,
       policy: spec.policy,
       unknownScopes,
       guard: spec.deletionGuard,

@@ -34,11 +34,13 @@ export interface Inventory<C extends ManagedObject> {
 const NO_ERRORS: ReadonlyMap<string, Error> = new Map();
 
 export function inventoryOf<C extends ManagedObject>(owned: Iterable<C>, foreign: Iterable<C> = [], unreadable: ReadonlyMap<string, Error> = NO_ERRORS): Inventory<C> {
-  return {
-    owned: new Map([...owned].map((o) => [o.metadata.name, o])),
-    foreign: new Map([...foreign].map((o) => [o.metadata.name, o])),
-    unreadable,
-  };
+  return { owned: byName(owned), foreign: byName(foreign), unreadable };
+}
+
+function byName<C extends ManagedObject>(objects: Iterable<C>): Map<string, C> {
+  const out = new Map<string, C>();
+  for (const o of objects) out.set(o.metadata.name, o);
+  return out;
 }
 
 /** What the applier did, as far as ownership goes: objects now ours, names now gone. */

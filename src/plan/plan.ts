@@ -20,8 +20,9 @@ export const APPLIED_HASH_ANNOTATION = 'vmregistry.io/applied-hash';
 
 export interface PlanInput {
   readonly desired: readonly DesiredEntry[];
-  /** Entries this source owns now (see ownership.isOwnedBy). */
-  readonly owned: readonly WorkloadEntry[];
+  /** Entries this source owns now (see ownership.isOwnedBy); or, instead of these three, the inventory built of them. */
+  readonly owned?: readonly WorkloadEntry[];
+  readonly inventory?: Inventory<WorkloadEntry>;
   /**
    * Entries this source does not own that hold a name it wants (looked up by the
    * reconciler before planning): each is a conflict, or taken over when the source
@@ -112,7 +113,7 @@ export const WORKLOAD_ENTRY_RULES: KindRules<DesiredEntry, WorkloadEntry> = {
 };
 
 export function plan(input: PlanInput): Plan {
-  const inventory: Inventory<WorkloadEntry> = inventoryOf(input.owned, input.foreign, input.unreadable);
+  const inventory: Inventory<WorkloadEntry> = input.inventory ?? inventoryOf(input.owned ?? [], input.foreign, input.unreadable);
   const { adoption } = input;
   const changes = decide(WORKLOAD_ENTRY_RULES, {
     desired: input.desired,
