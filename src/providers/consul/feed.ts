@@ -135,6 +135,8 @@ export class CatalogFeed {
   private summaryRunning = false;
   private summaryAgain = false;
   private summaryFailureLogged = false;
+  /** The last summary read failed: the next answer is only a baseline, so its move is swept at once. */
+  private summaryFailed = false;
   /** Answers read before this time are not trusted (the endpoint came back, a watch failed). */
   private trustedFrom = 0;
   private loops: AbortController | undefined;
@@ -146,6 +148,9 @@ export class CatalogFeed {
   private stateAnsweredAt = -Infinity;
   private nodesAnsweredAt = -Infinity;
   private nonPassing: NonPassingSet | undefined;
+  /** The longest wait the blocking queries were last sent with; aborting waitCut resends them shorter. */
+  private sentWaitMs = 0;
+  private waitCut = new AbortController();
 
   constructor(pool: FeedPool, scope: FeedScope, log: Logger, tuning: BlockingTuning, options: FeedOptions = {}) {
     this.pool = pool;
@@ -183,6 +188,8 @@ export class CatalogFeed {
     // A source joining a running feed wants its services read too (store keeps only wanted answers).
     for (const name of selected) this.wanted.add(name);
     if (sub.watching) this.startWatching();
+    // A source with a shorter interval: the waits under way would outlast its age limit.
+    if (this.loops && this.waitMs() < this.sentWaitMs) this.shortenWaits();
     return () => {
       this.subs.delete(sub);
       if (![...this.subs.keys()].some((s) => s.watching)) this.stopWatching();
@@ -198,7 +205,7 @@ export class CatalogFeed {
     return this.sweeper.queued;
   }
 
-  /** Sweep passes waiting or running (for tests and diagnostics). */
+  /** A sweep pass is under way (for tests and diagnostics). */
   get sweepPassRunning(): boolean {
     return this.schedule.passRunning;
   }
@@ -433,8 +440,7 @@ export class CatalogFeed {
     const loops = new AbortController();
     this.loops = loops;
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
-    const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) =>
-      this.pool.block(path, query, { ...this.request(operation), signal: s, index, waitMs: this.waitMs() });
+    const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) => this.block(path, operation, query, index, s);
     this.track(
       runBlockingLoop({
         signal,
@@ -464,6 +470,26 @@ export class CatalogFeed {
         onError: (e, failures) => this.onLoopError('node-list', e, failures),
       }),
     );
+  }
+
+  /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */
+  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal): Promise<ConsulResponse> {
+    for (;;) {
+      const cut = this.waitCut.signal;
+      const waitMs = this.waitMs();
+      this.sentWaitMs = Math.max(this.sentWaitMs, waitMs);
+      try {
+        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs });
+      } catch (e) {
+        if (signal.aborted || !cut.aborted) throw e;
+      }
+    }
+  }
+
+  private shortenWaits(): void {
+    this.sentWaitMs = 0;
+    this.waitCut.abort(new Error('blocking wait shortened'));
+    this.waitCut = new AbortController();
   }
 
   private stopWatching(): void {
@@ -520,13 +546,16 @@ export class CatalogFeed {
       this.summaryFailureLogged = true;
       // Without a summary to compare with, the next one is a baseline: sweep for this move and that one.
       this.summary = undefined;
+      this.summaryFailed = true;
       this.schedule.moved(true);
       return;
     }
     const before = this.summary;
     this.summary = next;
     if (before === undefined) {
-      this.schedule.moved(true);
+      // The first baseline follows the first catalog answer, whose sweep covers the gap.
+      if (this.summaryFailed) this.schedule.moved(true);
+      this.summaryFailed = false;
       return;
     }
     for (const name of changedSummaries(before, next, this.wanted)) this.readChanged(name);

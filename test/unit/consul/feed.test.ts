@@ -120,9 +120,13 @@ class FakeConsul implements FeedPool {
     }
   }
 
-  async block(path: string, query: Query, req: PoolRequest & { index: number }): Promise<ConsulResponse> {
+  /** The wait each blocking query was sent with, by operation. */
+  readonly waits: Array<{ operation: string; waitMs: number }> = [];
+
+  async block(path: string, query: Query, req: PoolRequest & { index: number; waitMs: number }): Promise<ConsulResponse> {
     this.operations.push(req.operation);
     this.queries.push({ path, query });
+    this.waits.push({ operation: req.operation, waitMs: req.waitMs });
     for (;;) {
       const res = this.answer(path, query);
       if (res.index !== req.index) return res;
@@ -516,5 +520,19 @@ test('a full re-read that finds a service unchanged keeps its entries, so what w
   assert.ok(before && after);
   assert.equal(after.entries, before.entries, 'the same entries, not an equal copy');
   assert.equal(after.fingerprint.length < 64, true, 'a digest is kept, not the JSON of the answer');
+  await feed.close();
+});
+
+test('blocking waits are 0.4 x the smallest interval; a source with a shorter one cuts the waits under way without an error', async () => {
+  const consul = new FakeConsul(names.slice(0, 5));
+  const { feed, sub } = await watchingFeed(consul);
+  assert.ok(consul.waits.length >= 6 && consul.waits.every((w) => w.waitMs === PERIOD_MS), 'waits of 0.4 x 60 s');
+  const fast = { ...subscriber(), intervalMs: 5_000 };
+  consul.waits.length = 0;
+  feed.subscribe(fast);
+  const ops = ['watch_catalog_services', 'watch_health_state', 'watch_catalog_nodes'];
+  await until('the three queries sent again', () => ops.every((op) => consul.waits.some((w) => w.operation === op)));
+  assert.ok(consul.waits.every((w) => w.waitMs === 2_000), `waits of 0.4 x 5 s: ${JSON.stringify(consul.waits)}`);
+  assert.deepEqual(sub.seen, [], 'no error was told to the sources');
   await feed.close();
 });
