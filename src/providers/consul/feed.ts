@@ -455,7 +455,7 @@ export class CatalogFeed {
         signal,
         tuning: this.tuning,
         query: watch('/v1/health/state/any', 'watch_health_state', [...this.query, ['filter', NON_PASSING_FILTER]]),
-        onAnswer: (res) => this.onChecks(res),
+        onAnswer: (res, sent) => this.onChecks(res, sent),
         onError: (e, failures) => this.onLoopError('health-state', e, failures),
       }),
     );
@@ -583,9 +583,10 @@ export class CatalogFeed {
     }
   }
 
-  private onChecks(res: ConsulResponse): void {
+  private onChecks(res: ConsulResponse, sent: number): void {
     this.stateAnsweredAt = this.now();
     this.stateLive = true;
+    if (sent !== 0 && res.index === sent) return;
     const next = nonPassingSet(parseCheckStates(res.body));
     if (this.nonPassing) {
       const { services, nodes } = changedChecks(this.nonPassing, next);
