@@ -172,7 +172,8 @@ export class CatalogFeed {
     );
     this.schedule = new SweepSchedule({
       now: this.now,
-      everyMs: () => this.periodMs(),
+      // As long as a blocking wait: in-place edits arrive within a minute even with long intervals.
+      everyMs: () => this.waitMs(),
       startPass: () => this.sweeper.enqueue(this.answers.keys(), this.firstToProbe),
     });
     this.stopLiveness = pool.onLiveness((alive) => {
@@ -229,7 +230,7 @@ export class CatalogFeed {
     return true;
   }
 
-  /** Blocking waits and sweep periods: a share of the smallest subscriber interval, at least MIN_PERIOD_MS. */
+  /** A share of the smallest subscriber interval, at least MIN_PERIOD_MS; waits and sweep periods take at most tuning.waitMs of it. */
   private periodMs(): number {
     const smallest = Math.min(...[...this.subs.keys()].map((s) => s.intervalMs));
     return Number.isFinite(smallest) ? Math.max(MIN_PERIOD_MS, SHARE_OF_INTERVAL * smallest) : this.tuning.waitMs;
