@@ -191,6 +191,7 @@ export class CatalogFeed {
     if (sub.watching) this.startWatching();
     // A source with a shorter interval: the waits under way would outlast its age limit.
     if (this.loops && this.waitMs() < this.sentWaitMs) this.shortenWaits();
+    this.schedule.periodChanged();
     return () => {
       this.subs.delete(sub);
       if (![...this.subs.keys()].some((s) => s.watching)) this.stopWatching();

@@ -25,6 +25,7 @@ export class SweepSchedule {
   private running = false;
   private urgent = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
   private stopped = false;
 
   constructor(hooks: SweepScheduleHooks) {
@@ -36,6 +37,11 @@ export class SweepSchedule {
     if (this.stopped) return;
     this.pendingSince ??= this.hooks.now();
     if (now) this.urgent = true;
+    this.plan();
+  }
+
+  /** everyMs() may have become shorter (a source with a shorter interval came): a waiting pass may start sooner. */
+  periodChanged(): void {
     this.plan();
   }
 
@@ -58,25 +64,34 @@ export class SweepSchedule {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.clearTimer();
   }
 
   private plan(): void {
     if (this.stopped || this.running || this.pendingSince === undefined) return;
-    const wait = this.urgent ? 0 : this.lastStart + this.hooks.everyMs() - this.hooks.now();
-    if (wait <= 0) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+    const now = this.hooks.now();
+    const due = this.urgent ? now : this.lastStart + this.hooks.everyMs();
+    if (due <= now) {
+      this.clearTimer();
       this.start();
       return;
     }
-    if (this.timer) return;
+    // A timer set for later (the period was longer then, e.g. before a source with a shorter interval came) moves up.
+    if (this.timer && this.timerDue <= due) return;
+    this.clearTimer();
+    this.timerDue = due;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.timerDue = Infinity;
       this.plan();
-    }, wait);
+    }, due - now);
     this.timer.unref();
+  }
+
+  private clearTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDue = Infinity;
   }
 
   private start(): void {
