@@ -110,6 +110,8 @@ export class CatalogFeed {
   private readonly closed = new AbortController();
   private readonly subs = new Map<FeedSubscriber, ReadonlySet<string>>();
   private readonly answers = new Map<string, ServiceAnswer>();
+  /** When each source's latest complete full read started: it covers catalog moves before it. */
+  private readonly fullReadAt = new Map<FeedSubscriber, number>();
   /** When each cached answer's request started (performance.now()). */
   private readonly readAt = new Map<string, number>();
   /** One read in flight per service; `again` holds services that changed while theirs ran. */
@@ -194,6 +196,7 @@ export class CatalogFeed {
     this.schedule.periodChanged();
     return () => {
       this.subs.delete(sub);
+      this.fullReadAt.delete(sub);
       if (![...this.subs.keys()].some((s) => s.watching)) this.stopWatching();
     };
   }
@@ -223,8 +226,10 @@ export class CatalogFeed {
     const now = this.now();
     const oldest = Math.max(this.trustedFrom, now - maxAgeMs);
     if (Math.min(this.catalogAnsweredAt, this.stateAnsweredAt, this.nodesAnsweredAt) < oldest) return false;
+    // A move the sweep has not covered for longer than maxAgeMs: unless this source's own full
+    // read since then covered it (so a lagging sweep costs one full read per maxAgeMs, not one per snapshot).
     const uncovered = this.schedule.uncoveredSince;
-    if (uncovered !== undefined && uncovered < now - maxAgeMs) return false;
+    if (uncovered !== undefined && uncovered < now - maxAgeMs && (this.fullReadAt.get(sub) ?? -Infinity) < now - maxAgeMs) return false;
     for (const name of this.subs.get(sub) ?? []) {
       if ((this.readAt.get(name) ?? -Infinity) < this.trustedFrom) return false;
     }
@@ -259,8 +264,10 @@ export class CatalogFeed {
 
   /** Reads the catalog and every service sub selects; reads of a service already under way are shared. */
   async fullRead(signal: AbortSignal, sub: FeedSubscriber): Promise<void> {
+    const started = this.now();
     await untilAborted(this.readCatalog(), signal);
     const changed = await untilAborted(this.readMany([...(this.subs.get(sub) ?? [])]), signal);
+    if (this.subs.has(sub)) this.fullReadAt.set(sub, started);
     this.notify(changed, sub);
   }
 

@@ -101,6 +101,14 @@ class FakeConsul implements FeedPool {
     this.changed();
   }
 
+  private expiries = 0;
+
+  /** Every blocking query under way returns unchanged, as when its wait runs out. */
+  expireWaits(): void {
+    this.expiries += 1;
+    this.changed();
+  }
+
   count(operation: string): number {
     return this.operations.filter((o) => o === operation).length;
   }
@@ -127,9 +135,10 @@ class FakeConsul implements FeedPool {
     this.operations.push(req.operation);
     this.queries.push({ path, query });
     this.waits.push({ operation: req.operation, waitMs: req.waitMs });
+    const generation = this.expiries;
     for (;;) {
       const res = this.answer(path, query);
-      if (res.index !== req.index) return res;
+      if (res.index !== req.index || generation !== this.expiries) return res;
       await new Promise<void>((resolve, reject) => {
         const w = (): void => {
           this.wake.delete(w);
@@ -334,12 +343,19 @@ test('isCurrent holds in a steady state without reads, and fails when a watch is
   const consul = new FakeConsul(names);
   const clock = manualClock();
   const { feed, sub } = await watchingFeed(consul, { now: clock.now });
-  const reads = consul.operations.length;
+  const reads = { all: consul.operations.length, services: consul.count('health_service') + consul.count('probe_health_service') + consul.count('ui_services') };
   clock.advance(PERIOD_MS / 2);
   assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), true, 'the watches answered within the age');
-  assert.equal(consul.operations.length, reads, 'nothing was read to say so');
+  assert.equal(consul.operations.length, reads.all, 'nothing was read to say so');
   clock.advance(0.8 * INTERVAL_MS);
   assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), false, 'no answer for longer than the age: a full read follows');
+  // The waits run out with nothing changed: the answers confirm the cache again, still without a read.
+  const sent = consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
+  consul.expireWaits();
+  await until('the waits to run out and be sent again', () => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes') >= sent + 3);
+  assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), true, 'confirmed by answers that say nothing changed');
+  assert.equal(consul.count('health_service') + consul.count('probe_health_service') + consul.count('ui_services'), reads.services, 'no service was read or probed');
+  clock.advance(0.8 * INTERVAL_MS + 1);
   // A watch answers again (here: a change); the other two are still silent.
   consul.upsert('svc-001', { id: 'svc-001-2', address: '10.0.0.2' });
   await until('the change to be told', () => told(sub, 'svc-001'));
@@ -355,7 +371,16 @@ test('a catalog move not yet swept for longer than the age asked for makes the c
   await until('the summary of the move', () => consul.count('ui_services') >= 2);
   assert.equal(feed.isCurrent(sub, 5_000), true, 'the move is younger than the age');
   clock.advance(5_001);
-  assert.equal(feed.isCurrent(sub, 5_000), false, 'the move waits for a sweep longer than the age');
+  const answers = consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
+  consul.expireWaits();
+  await until('the three waits to run out and be sent again', () => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes') >= answers + 3);
+  assert.equal(feed.isCurrent(sub, 5_000), false, 'the watches confirm, but the move waits for a sweep longer than the age');
+  await feed.fullRead(AbortSignal.timeout(5000), sub);
+  assert.equal(feed.isCurrent(sub, 5_000), true, "the source's own full read covers the move: one full read, not one per snapshot");
+  clock.advance(5_001);
+  consul.expireWaits();
+  await until('the waits to run out again', () => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes') >= answers + 6);
+  assert.equal(feed.isCurrent(sub, 5_000), false, 'until that read is older than the age too');
   await feed.close();
 });
 
