@@ -224,6 +224,17 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   assert.ok(ok(), `timed out waiting for ${what}`);
 }
 
+/**
+ * Waits for the blocking queries to be sent again after their waits ran out: an unchanged
+ * answer that came back at once counts as a wait the server did not hold, so the loop
+ * pauses for its backoff (a real timer) before it asks again.
+ */
+async function resent(consul: FakeConsul, atLeast: number): Promise<void> {
+  const sent = (): number => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
+  for (let i = 0; i < 1000 && sent() < atLeast; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(sent() >= atLeast, 'the blocking queries were not sent again');
+}
+
 const INTERVAL_MS = 60_000;
 /** The sweep period and blocking wait for that interval: 0.4 × 60 s. */
 const PERIOD_MS = 24_000;
@@ -352,7 +363,7 @@ test('isCurrent holds in a steady state without reads, and fails when a watch is
   // The waits run out with nothing changed: the answers confirm the cache again, still without a read.
   const sent = consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
   consul.expireWaits();
-  await until('the waits to run out and be sent again', () => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes') >= sent + 3);
+  await resent(consul, sent + 3);
   assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), true, 'confirmed by answers that say nothing changed');
   assert.equal(consul.count('health_service') + consul.count('probe_health_service') + consul.count('ui_services'), reads.services, 'no service was read or probed');
   clock.advance(0.8 * INTERVAL_MS + 1);
@@ -373,13 +384,13 @@ test('a catalog move not yet swept for longer than the age asked for makes the c
   clock.advance(5_001);
   const answers = consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
   consul.expireWaits();
-  await until('the three waits to run out and be sent again', () => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes') >= answers + 3);
+  await resent(consul, answers + 3);
   assert.equal(feed.isCurrent(sub, 5_000), false, 'the watches confirm, but the move waits for a sweep longer than the age');
   await feed.fullRead(AbortSignal.timeout(5000), sub);
   assert.equal(feed.isCurrent(sub, 5_000), true, "the source's own full read covers the move: one full read, not one per snapshot");
   clock.advance(5_001);
   consul.expireWaits();
-  await until('the waits to run out again', () => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes') >= answers + 6);
+  await resent(consul, answers + 6);
   assert.equal(feed.isCurrent(sub, 5_000), false, 'until that read is older than the age too');
   await feed.close();
 });
