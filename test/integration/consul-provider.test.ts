@@ -28,6 +28,12 @@ interface Harness {
   /** Resolves with the elapsed ms once onChange was called more than `seen` times. */
   changeAfter(seen: number, timeoutMs?: number): Promise<number>;
   snap(): Promise<Endpoint[]>;
+  /** Resolves once the watches answered, the catalog summary was read and no sweep pass runs. */
+  settled(): Promise<void>;
+  /** Successful requests of one operation so far. */
+  answered(operation: string): Promise<number>;
+  /** Runs fn, then waits until the operation succeeded more often than before it. */
+  thenAnswered(operation: string, fn: () => Promise<unknown>): Promise<void>;
 }
 
 const open: Provider[] = [];
@@ -36,7 +42,8 @@ function harness(consul: ConsulInput, secrets: Record<string, string> = {}, watc
   const spec = source('it').consul(consul).build().spec;
   const registry = new Registry();
   // A factory (and so a connection pool) per harness: its metrics land in this registry.
-  const provider = createConsulProviderFactory().create({
+  const factory = createConsulProviderFactory();
+  const provider = factory.create({
     source: 'default/it',
     spec,
     secrets: new Map(Object.entries(secrets)),
@@ -46,6 +53,10 @@ function harness(consul: ConsulInput, secrets: Record<string, string> = {}, watc
   open.push(provider);
   let count = 0;
   const waiters: Array<() => void> = [];
+  const answered = async (op: string): Promise<number> =>
+    ((await registry.getSingleMetric('vmregistry_provider_requests_total')?.get())?.values ?? [])
+      .filter((v) => v.labels['operation'] === op && v.labels['outcome'] === 'success')
+      .reduce((a, v) => a + v.value, 0);
   if (watch) {
     provider.watch?.(() => {
       count += 1;
@@ -66,6 +77,22 @@ function harness(consul: ConsulInput, secrets: Record<string, string> = {}, watc
       return Date.now() - started;
     },
     snap: async () => [...(await provider.snapshot(AbortSignal.timeout(15_000))).endpoints],
+    answered,
+    async thenAnswered(operation, fn) {
+      const before = await answered(operation);
+      await fn();
+      for (let i = 0; i < 1500 && (await answered(operation)) <= before; i++) await sleep(20);
+      assert.ok((await answered(operation)) > before, `no ${operation} answer after the change`);
+    },
+    async settled() {
+      const ops = ['watch_catalog_services', 'watch_health_state', 'watch_catalog_nodes', 'ui_services'];
+      for (let i = 0; i < 1500; i++) {
+        const counts = await Promise.all(ops.map(answered));
+        if (counts.every((n) => n > 0) && factory.hub.feedsSweeping === 0) return;
+        await sleep(20);
+      }
+      throw new Error('the feed did not settle: watches, summary or first sweep still under way');
+    },
   };
 }
 
@@ -175,8 +202,8 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     const status = harness({ address: agent.address, services: ['pay'], health: { mode: 'status' } });
     await eventually(exclude.snap, (e) => e.length === 2);
     await eventually(status.snap, (e) => e.length === 2);
-    // Let both watches settle on their first answers before flipping.
-    await sleep(300);
+    // Both watches settle on their first answers before flipping.
+    await Promise.all([exclude.settled(), status.settled()]);
 
     const seenE = exclude.changes();
     const seenS = status.changes();
@@ -210,7 +237,7 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     }
     const h = harness({ address: agent.address, tags: ['many'] });
     await eventually(h.snap, (e) => e.length === 80, 15_000);
-    await sleep(300); // both blocking queries hold their first answers
+    await h.settled();
     const reads = async (op: string): Promise<number> =>
       ((await h.registry.getSingleMetric('vmregistry_provider_requests_total')?.get())?.values ?? [])
         .filter((v) => v.labels['operation'] === op)
@@ -230,8 +257,10 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
 
   test('a new service carrying the selected tags appears without restarting the provider', async (t) => {
     const h = harness({ address: agent.address, tags: ['edge', 'prod'] });
-    await agent.registerService({ ID: 'gw-1', Name: 'gw', Tags: ['edge'], Address: '10.3.0.1', Port: 443 });
-    await sleep(300);
+    assert.deepEqual(await h.snap(), []);
+    await h.settled();
+    // The catalog answer that follows the registration is the one the snapshot is taken from.
+    await h.thenAnswered('watch_catalog_services', () => agent.registerService({ ID: 'gw-1', Name: 'gw', Tags: ['edge'], Address: '10.3.0.1', Port: 443 }));
     assert.deepEqual(await h.snap(), [], 'one tag of two is not enough');
     const seen = h.changes();
     await agent.registerService({ ID: 'ingress-1', Name: 'ingress', Tags: ['edge', 'prod'], Address: '10.3.0.2', Port: 443 });
@@ -239,8 +268,8 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     const eps = await eventually(h.snap, (e) => e.length === 1);
     assert.equal(eps[0]?.scope, 'ingress');
     // Instances of a selected service that lack a tag are not endpoints.
-    await agent.registerService({ ID: 'ingress-2', Name: 'ingress', Tags: ['edge'], Address: '10.3.0.3', Port: 443 });
-    await sleep(300);
+    // The summary names the service whose instance count moved; its re-read is what the snapshot shows.
+    await h.thenAnswered('health_service', () => agent.registerService({ ID: 'ingress-2', Name: 'ingress', Tags: ['edge'], Address: '10.3.0.3', Port: 443 }));
     assert.deepEqual((await h.snap()).map((e) => e.id), [`${agent.node}/ingress-1`]);
   });
 
@@ -300,7 +329,7 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
   test('nothing keeps running after close()', async () => {
     const h = harness({ address: agent.address });
     await h.snap();
-    await sleep(300);
+    await h.settled();
     await h.provider.close();
     const before = await requestCount(h.registry);
     const changes = h.changes();
@@ -367,7 +396,7 @@ describe('Consul provider across an agent outage', { timeout: 900_000 }, () => {
     await reg();
     const h = harness({ address: agent.address, tags: ['mesh'] });
     assert.equal((await eventually(h.snap, (e) => e.length === 2)).length, 2);
-    await sleep(300);
+    await h.settled();
 
     const seen = h.changes();
     await agent.stopProcess();

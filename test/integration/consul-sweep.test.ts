@@ -2,10 +2,13 @@
  * Catalog changes that move no check, among far more services than watch slots, and a
  * small source sharing its feed with a big busy one, against a real Consul dev agent:
  * - an instance added without a check, one re-addressed and one removed among 1,000 watched
- *   services reach the subscribing source; an add reads only the touched service in full;
+ *   services reach the subscribing source from the catalog summary and the node list,
+ *   without probing any service; each reads only the touched service in full;
+ * - an in-place edit (same node, same count, new service address) is found by the sweep,
+ *   one pass per edit at most;
  * - while the big source's services churn, a small source on the same feed sees every
  *   one of its health flips and adds.
- * Latencies are printed as diagnostics; nothing asserts on time.
+ * Request counts are asserted; latencies are printed as diagnostics, nothing asserts on time.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,8 +46,8 @@ class SourceView {
   private again = false;
   private readonly waiters = new Set<() => void>();
 
-  constructor(consul: NonNullable<VmRegistrySourceSpecInput['consul']>, name: string) {
-    const spec = source(name).consul(consul).spec({ interval: '1h' }).build().spec;
+  constructor(consul: NonNullable<VmRegistrySourceSpecInput['consul']>, name: string, interval = '1h') {
+    const spec = source(name).consul(consul).spec({ interval }).build().spec;
     this.provider = factory.create({ source: `default/${name}`, spec, secrets: new Map(), metrics, log: silentLogger });
     this.provider.watch?.(() => void this.refresh());
   }
@@ -88,10 +91,19 @@ class SourceView {
   }
 }
 
-async function count(operation: string): Promise<number> {
-  const m = await registry.getSingleMetric('vmregistry_provider_requests_total')?.get();
-  return (m?.values ?? []).filter((v) => v.labels['operation'] === operation).reduce((s, v) => s + v.value, 0);
+/** Waits until no feed has a sweep pass under way (the first catalog answer starts one). */
+async function sweepsDone(): Promise<void> {
+  for (let i = 0; i < 6000 && factory.hub.feedsSweeping > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(factory.hub.feedsSweeping, 0, 'the sweep finished');
 }
+
+async function count(operation: string, onlySuccess = false): Promise<number> {
+  const m = await registry.getSingleMetric('vmregistry_provider_requests_total')?.get();
+  return (m?.values ?? []).filter((v) => v.labels['operation'] === operation && (!onlySuccess || v.labels['outcome'] === 'success')).reduce((s, v) => s + v.value, 0);
+}
+
+/** Blocking queries that answered (a wait cut short is counted as an error, not an answer). */
+const answers = (operation: string): Promise<number> => count(operation, true);
 
 /** The big fleet: one external node per instance (as VMs are), two instances per service, by transaction. */
 async function registerBig(): Promise<void> {
@@ -167,8 +179,11 @@ describe(`Consul catalog changes among ${BIG} services`, { timeout: 900_000 }, (
     await small.until(`${SMALL} small endpoints`, (eps) => eps.size === SMALL);
   });
 
-  test('an instance added without a check, one re-addressed and one removed among 1,000 services reach the source; an add reads only its service in full', async (t) => {
+  test('an instance added without a check, one re-addressed and one removed among 1,000 services reach the source without a probe; each reads only its service in full', async (t) => {
     const [big] = sources as [SourceView];
+    await sweepsDone();
+    const probesBefore = await count('probe_health_service');
+    const summariesBefore = await count('ui_services');
     const adds: number[] = [];
     const moves: number[] = [];
     const removes: number[] = [];
@@ -194,17 +209,60 @@ describe(`Consul catalog changes among ${BIG} services`, { timeout: 900_000 }, (
       const third = bigName(s + 100);
       const goneId = `vm-${third}-1/${third}-1`;
       const gone = big.until(`removal from ${third}`, (eps) => !eps.has(goneId));
+      const beforeRemoval = await count('health_service');
       await agent.deregisterExternal(`vm-${third}-1`, `${third}-1`);
       removes.push(await gone);
+      const removalReads = (await count('health_service')) - beforeRemoval;
+      assert.ok(removalReads >= 1 && removalReads <= 2, `the removal was read with ${removalReads} full service reads`);
     }
+    assert.equal((await count('probe_health_service')) - probesBefore, 0, 'no service was probed: the summary and the node list named every change');
+    assert.ok((await count('ui_services')) - summariesBefore >= 12, 'a summary read for each add and removal');
     t.diagnostic(`add without a check among ${BIG} services: ${summary(adds)}`);
     t.diagnostic(`re-address: ${summary(moves)}`);
     t.diagnostic(`removal: ${summary(removes)}`);
     process.stdout.write(`# consul catalog change among ${BIG} services, idle agent: add ${summary(adds)}; re-address ${summary(moves)}; removal ${summary(removes)}\n`);
   });
 
+  test('an in-place address change (same node, same count) among 1,000 services is found by the sweep: a pass per edit at most, no full read', async (t) => {
+    // A source with a short interval: the feed sweeps every 0.4 x 20 s = 8 s when the catalog moved.
+    const edits = new SourceView({ address: agent.address, tags: ['mesh'] }, 'edits', '20s');
+    try {
+      const watches = ['watch_catalog_services', 'watch_health_state', 'watch_catalog_nodes'];
+      const answered = await Promise.all(watches.map(answers));
+      await edits.refresh();
+      assert.equal(factory.hub.feedCount, 1, 'the same scope: the same feed');
+      // The joining source cut the hour's waits short: once each query answered with the short wait, its cache is current.
+      for (let i = 0; i < 3000; i++) {
+        const now = await Promise.all(watches.map(answers));
+        if (now.every((n, k) => n > (answered[k] ?? 0))) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const found: number[] = [];
+      for (let j = 0; j < 3; j++) {
+        const svc = bigName(500 + j * 101);
+        const id = `${svc}-0`;
+        const node = `vm-${id}`;
+        const before = { probes: await count('probe_health_service'), reads: await count('health_service') };
+        const seen = edits.until(`in-place edit of ${id}`, (eps) => eps.get(`${node}/${id}`)?.labels['__address__'] === `10.97.${j}.1`);
+        // The node keeps its address; only the service's own address changes.
+        const current = (await agent.api('GET', `/v1/catalog/node/${node}`)) as { Node: { Address: string } };
+        await agent.registerExternal({ Node: node, Address: current.Node.Address, Service: { ID: id, Service: svc, Tags: ['mesh'], Address: `10.97.${j}.1`, Port: 8080 } });
+        found.push(await seen);
+        const probes = (await count('probe_health_service')) - before.probes;
+        const reads = (await count('health_service')) - before.reads;
+        assert.ok(probes >= 1 && probes <= 2 * (BIG + SMALL), `found by the sweep with ${probes} probes (a pass is ${BIG + SMALL})`);
+        assert.ok(reads >= 1 && reads <= 3, `the edit was read with ${reads} full service reads, not a full read of the source`);
+      }
+      t.diagnostic(`in-place edit, sweep every 8 s: ${summary(found)}`);
+    } finally {
+      await edits.provider.close();
+    }
+    await sweepsDone();
+  });
+
   test('a small source on the feed of a busy big one sees every flip and add of its own', async (t) => {
     const [big, small] = sources as [SourceView, SourceView];
+    await sweepsDone();
     const load = churn(100);
     const probesBefore = await count('probe_health_service');
     const bigSnapshots = big.snapshots;
@@ -232,7 +290,9 @@ describe(`Consul catalog changes among ${BIG} services`, { timeout: 900_000 }, (
     assert.equal(flips.length, SMALL * 2, 'every flip seen');
     assert.equal(adds.length, 5, 'every add seen');
     assert.ok(big.snapshots > bigSnapshots, 'the big source was busy meanwhile');
-    assert.ok((await count('probe_health_service')) - probesBefore >= BIG, 'at least one whole sweep ran meanwhile');
+    // The churn adds instances on new nodes: the summary and the node list find them; the sweep's
+    // period (0.4 x the 1 h interval) allows no pass, unless a node-list answer named too many nodes.
+    assert.ok((await count('probe_health_service')) - probesBefore <= 2 * (BIG + SMALL), 'no sweep per registration');
     t.diagnostic(`small source's flips beside the churn: ${summary(flips)}; adds without a check: ${summary(adds)}`);
     process.stdout.write(`# consul small source beside a busy ${BIG}-service one: flips ${summary(flips)}; adds ${summary(adds)}\n`);
   });

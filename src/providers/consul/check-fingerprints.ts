@@ -1,21 +1,54 @@
-/** Which services' checks changed, from one /v1/health/state/any answer to the next. */
+/**
+ * Which services' health may have changed, from one answer of the filtered health-state
+ * watch (/v1/health/state/any?filter=Status != "passing") to the next. The operator only
+ * uses the aggregate health of an instance (health.ts), which passing checks never
+ * change: the set of non-passing checks is all it needs. Any transition between passing,
+ * warning and critical, and a non-passing check appearing or disappearing, changes it.
+ */
 import type { CheckState } from './api-types.ts';
 
-/**
- * A fingerprint of the checks of each service: its own checks and the node-level checks
- * (serfHealth, maintenance) of every node it runs on, which count for its health too.
- */
-export function serviceCheckFingerprints(checks: readonly CheckState[]): Map<string, string> {
-  const nodeChecks = new Map<string, string[]>();
+/** The filter of the health-state watch: only checks that count against an instance. */
+export const NON_PASSING_FILTER = 'Status != "passing"';
+
+export interface NonPassingCheck {
+  readonly status: string;
+  /** Empty for a node-level check (serfHealth, maintenance), which counts for every service on the node. */
+  readonly serviceName: string;
+  readonly node: string;
+}
+
+/** Non-passing checks keyed by node and check id (a check id is unique per node). */
+export type NonPassingSet = ReadonlyMap<string, NonPassingCheck>;
+
+export function nonPassingSet(checks: readonly CheckState[]): NonPassingSet {
+  const out = new Map<string, NonPassingCheck>();
   for (const c of checks) {
-    if (c.ServiceName === '') nodeChecks.set(c.Node, [...(nodeChecks.get(c.Node) ?? []), `${c.CheckID}=${c.Status}`]);
+    if (c.Status === 'passing') continue;
+    out.set(`${c.Node}\u0000${c.CheckID}`, { status: c.Status, serviceName: c.ServiceName, node: c.Node });
   }
-  const parts = new Map<string, string[]>();
-  for (const c of checks) {
-    if (c.ServiceName === '') continue;
-    const list = parts.get(c.ServiceName) ?? [];
-    list.push(`${c.Node}/${c.CheckID}=${c.Status}`, `${c.Node}#${(nodeChecks.get(c.Node) ?? []).sort().join(',')}`);
-    parts.set(c.ServiceName, list);
+  return out;
+}
+
+export interface CheckChanges {
+  /** Services with a service check that changed. */
+  readonly services: ReadonlySet<string>;
+  /** Nodes with a node-level check that changed: every service on them is affected. */
+  readonly nodes: ReadonlySet<string>;
+}
+
+/** The checks that appeared, disappeared or changed status between two sets. */
+export function changedChecks(before: NonPassingSet, after: NonPassingSet): CheckChanges {
+  const services = new Set<string>();
+  const nodes = new Set<string>();
+  const note = (c: NonPassingCheck): void => {
+    if (c.serviceName === '') nodes.add(c.node);
+    else services.add(c.serviceName);
+  };
+  for (const [key, c] of after) {
+    const old = before.get(key);
+    if (old === undefined || old.status !== c.status || old.serviceName !== c.serviceName) note(c);
+    if (old !== undefined && old.serviceName !== c.serviceName) note(old);
   }
-  return new Map([...parts].map(([name, list]) => [name, [...new Set(list)].sort().join('|')]));
+  for (const [key, c] of before) if (!after.has(key)) note(c);
+  return { services, nodes };
 }

@@ -41,6 +41,7 @@ export interface RequestOptions {
 }
 
 export interface ConsulResponse {
+  /** null for a blocking answer whose index did not move: it only says nothing changed, so its body is not read. */
   readonly body: unknown;
   readonly index: number;
   /** Consul hid part of the answer because the token may not read it (X-Consul-Results-Filtered-By-ACLs). */
@@ -132,6 +133,24 @@ export class ConsulClient {
       };
       r.on('error', fail);
       r.on('response', (res) => {
+        const index = parseIndexHeader(res.headers['x-consul-index']);
+        const meta = {
+          index,
+          filteredByAcls: res.headers['x-consul-results-filtered-by-acls'] === 'true',
+          knownLeader: res.headers['x-consul-knownleader'] !== 'false',
+        };
+        const status = res.statusCode ?? 0;
+        // A wait that ran out: Consul sends the whole unchanged answer again (MBs for a large
+        // node list); draining it unparsed keeps a quiet fleet's watches almost free.
+        if (req.blocking && index === req.blocking.index && status >= 200 && status < 300) {
+          res.on('error', fail);
+          res.on('end', () => {
+            clearTimeout(timer);
+            resolve({ body: null, ...meta });
+          });
+          res.resume();
+          return;
+        }
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
@@ -146,18 +165,12 @@ export class ConsulClient {
         res.on('end', () => {
           clearTimeout(timer);
           const text = Buffer.concat(chunks).toString('utf8');
-          const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
             reject(errorForStatus(status, text, what));
             return;
           }
           try {
-            resolve({
-              body: JSON.parse(text) as unknown,
-              index: parseIndexHeader(res.headers['x-consul-index']),
-              filteredByAcls: res.headers['x-consul-results-filtered-by-acls'] === 'true',
-              knownLeader: res.headers['x-consul-knownleader'] !== 'false',
-            });
+            resolve({ body: JSON.parse(text) as unknown, ...meta });
           } catch (e) {
             reject(new ProviderError('consul', 'BadResponse', `${what}: answer is not JSON`, { cause: e }));
           }

@@ -2,32 +2,38 @@
  * One catalog feed per Consul endpoint and read scope (token, datacenter, namespace,
  * partition, node meta), shared by every source that reads with that scope. It holds
  * the latest answer of each service any of its sources selects, and keeps it current
- * with three blocking queries, whatever the number of services:
+ * with three blocking queries, with work proportional to the change, not to the fleet:
  *
- * - /v1/health/state/any: its answer says which services' checks changed; those are
- *   read at once.
+ * - /v1/health/state/any filtered to non-passing checks (check-fingerprints.ts): a check
+ *   that changed says which service to read, or for a node-level check which node
+ *   (node-index.ts knows the cached services on it).
  * - /v1/catalog/services: its index moves on every registration, deregistration or
- *   change of a service instance (address, port, tags, meta), with or without checks,
- *   even when the list of names does not change. Services new to the list are read at
- *   once; for the rest a sweep (sweep.ts) probes each cached service for its own index
- *   and reads the ones that moved as soon as they are found.
- * - /v1/catalog/nodes: a node change (a new node address changes the address of its
- *   services that have none of their own) starts a sweep too.
+ *   change of a service instance, with or without checks. Each move reads the catalog
+ *   summary (ui-summary.ts, one request, coalesced) and reads the services whose
+ *   instances were added or removed. In-place edits (same node and count) are left to
+ *   the sweep (sweep.ts), run at most once per sweepEveryMs (sweep-schedule.ts).
+ * - /v1/catalog/nodes: the nodes that changed (added, re-addressed) are looked up and
+ *   their services read.
  *
  * Changed services are read one by one, never behind a sweep or another source's full
- * read, and sources are told per service (FeedSubscriber.changed). A full read (the
- * catalog and every service of one source) serves first snapshots, the interval's
- * re-read and recovery; reads of the same service at the same time are one.
+ * read, and sources are told per service (FeedSubscriber.changed). The blocking queries
+ * wait at most 0.4 × the smallest subscriber interval, so each answer (also one that
+ * says nothing changed) confirms the cache: isCurrent() needs no re-read while they
+ * answer. A full read (the catalog and every service of one source) serves first
+ * snapshots and recovery; reads of the same service at the same time are one.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../metrics/logger.ts';
 import { parseCatalogServices, parseCheckStates, parseHealthEntries, type CatalogServices, type HealthEntry } from './api-types.ts';
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
 import type { ConsulResponse, Query } from './client.ts';
-import { serviceCheckFingerprints } from './check-fingerprints.ts';
+import { changedChecks, nonPassingSet, NON_PASSING_FILTER, type NonPassingSet } from './check-fingerprints.ts';
+import { NodeIndex } from './node-index.ts';
 import { nodesChangedSince, servicesOfNode } from './node-changes.ts';
 import type { AgentPool, PoolRequest } from './pool.ts';
 import { Sweeper } from './sweep.ts';
+import { SweepSchedule } from './sweep-schedule.ts';
+import { changedSummaries, parseServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
 export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots'>;
@@ -69,6 +75,8 @@ export interface FeedSubscriber {
   /** Whether this source wants changes pushed (a watching provider) or only reads on demand. */
   readonly watching: boolean;
   readonly timeoutMs: number;
+  /** The source's interval: the feed's blocking waits and sweeps are shorter than it. */
+  readonly intervalMs: number;
   /** Names of the services this source selects from a catalog answer. */
   select(catalog: CatalogServices): readonly string[];
   /**
@@ -77,6 +85,16 @@ export interface FeedSubscriber {
    */
   changed(services: ReadonlySet<string> | undefined, ownRead: boolean): void;
 }
+
+export interface FeedOptions {
+  /** Monotonic time in ms (tests move it by hand). */
+  readonly now?: () => number;
+}
+
+/** Blocking waits and sweeps take this share of the smallest subscriber interval, so answers confirm the cache well within it. */
+export const SHARE_OF_INTERVAL = 0.4;
+/** The shortest blocking wait and sweep period, whatever the interval. */
+export const MIN_PERIOD_MS = 1000;
 
 export interface FeedView {
   readonly answers: ReadonlyMap<string, ServiceAnswer>;
@@ -92,12 +110,17 @@ export class CatalogFeed {
   private readonly closed = new AbortController();
   private readonly subs = new Map<FeedSubscriber, ReadonlySet<string>>();
   private readonly answers = new Map<string, ServiceAnswer>();
+  /** When each source's latest complete full read started: it covers catalog moves before it. */
+  private readonly fullReadAt = new Map<FeedSubscriber, number>();
   /** When each cached answer's request started (performance.now()). */
   private readonly readAt = new Map<string, number>();
   /** One read in flight per service; `again` holds services that changed while theirs ran. */
   private readonly reading = new Map<string, Promise<boolean>>();
   private readonly again = new Set<string>();
   private readonly sweeper: Sweeper;
+  private readonly schedule: SweepSchedule;
+  private readonly nodeIndex = new NodeIndex();
+  private readonly now: () => number;
   /** Read slots one full read or the sweep may hold, so changed services always find one free. */
   private readonly bulkSlots: number;
   private readonly stopLiveness: () => void;
@@ -109,21 +132,35 @@ export class CatalogFeed {
   private wanted = new Set<string>();
   /** Services of small sources, probed first on every catalog move. */
   private firstToProbe: string[] = [];
-  /** The catalog or node-list index the last sweep was queued for. */
-  private sweptIndex = 0;
+  /** The latest catalog summary; undefined before the first or after a failed read. */
+  private summary: ServiceSummaries | undefined;
+  private summaryRunning = false;
+  private summaryAgain = false;
+  private summaryFailureLogged = false;
+  /** The last summary read failed: the next answer is only a baseline, so its move is swept at once. */
+  private summaryFailed = false;
   /** Answers read before this time are not trusted (the endpoint came back, a watch failed). */
   private trustedFrom = 0;
   private loops: AbortController | undefined;
   private catalogLive = false;
   private stateLive = false;
-  private checkPrints: Map<string, string> | undefined;
+  private nodesLive = false;
+  /** When each blocking query last answered (also without a change). */
+  private catalogAnsweredAt = -Infinity;
+  private stateAnsweredAt = -Infinity;
+  private nodesAnsweredAt = -Infinity;
+  private nonPassing: NonPassingSet | undefined;
+  /** The longest wait the blocking queries were last sent with; aborting waitCut resends them shorter. */
+  private sentWaitMs = 0;
+  private waitCut = new AbortController();
 
-  constructor(pool: FeedPool, scope: FeedScope, log: Logger, tuning: BlockingTuning) {
+  constructor(pool: FeedPool, scope: FeedScope, log: Logger, tuning: BlockingTuning, options: FeedOptions = {}) {
     this.pool = pool;
     this.scope = scope;
     this.query = scopeQuery(scope);
     this.log = log;
     this.tuning = tuning;
+    this.now = options.now ?? (() => performance.now());
     this.bulkSlots = Math.max(1, Math.floor(pool.readSlots / 2));
     this.sweeper = new Sweeper(
       {
@@ -131,9 +168,16 @@ export class CatalogFeed {
         probe: (name) => this.probe(name),
         moved: (name) => this.readChanged(name),
         failed: (e) => this.onSweepFailed(e),
+        idle: () => this.schedule.passEnded(),
       },
       this.bulkSlots,
     );
+    this.schedule = new SweepSchedule({
+      now: this.now,
+      // As long as a blocking wait: in-place edits arrive within a minute even with long intervals.
+      everyMs: () => this.waitMs(),
+      startPass: () => this.sweeper.enqueue(this.answers.keys(), this.firstToProbe),
+    });
     this.stopLiveness = pool.onLiveness((alive) => {
       // Down: sources report it. Back: nothing cached is trusted until read again.
       if (alive) this.distrust();
@@ -147,8 +191,12 @@ export class CatalogFeed {
     // A source joining a running feed wants its services read too (store keeps only wanted answers).
     for (const name of selected) this.wanted.add(name);
     if (sub.watching) this.startWatching();
+    // A source with a shorter interval: the waits under way would outlast its age limit.
+    if (this.loops && this.waitMs() < this.sentWaitMs) this.shortenWaits();
+    this.schedule.periodChanged();
     return () => {
       this.subs.delete(sub);
+      this.fullReadAt.delete(sub);
       if (![...this.subs.keys()].some((s) => s.watching)) this.stopWatching();
     };
   }
@@ -162,17 +210,36 @@ export class CatalogFeed {
     return this.sweeper.queued;
   }
 
+  /** A sweep pass is under way (for tests and diagnostics). */
+  get sweepPassRunning(): boolean {
+    return this.schedule.passRunning;
+  }
+
   /**
-   * The blocking queries run and every service sub selects was read within maxAgeMs,
-   * since the cache was last trusted: the interval bounds staleness per source.
+   * The cache is as fresh as maxAgeMs allows, without reading it again: the three blocking
+   * queries run and each answered within maxAgeMs (an answer that says nothing changed
+   * confirms too), no catalog move has waited longer than that for the sweep, and every
+   * service sub selects has an answer read since the cache was last trusted.
    */
   isCurrent(sub: FeedSubscriber, maxAgeMs: number): boolean {
-    if (!this.loops || !this.catalogLive || !this.stateLive || this.catalogAt < this.trustedFrom) return false;
-    const oldest = Math.max(this.trustedFrom, performance.now() - maxAgeMs);
+    if (!this.loops || !this.catalogLive || !this.stateLive || !this.nodesLive || this.catalogAt < this.trustedFrom) return false;
+    const now = this.now();
+    const oldest = Math.max(this.trustedFrom, now - maxAgeMs);
+    if (Math.min(this.catalogAnsweredAt, this.stateAnsweredAt, this.nodesAnsweredAt) < oldest) return false;
+    // A move the sweep has not covered for longer than maxAgeMs: unless this source's own full
+    // read since then covered it (so a lagging sweep costs one full read per maxAgeMs, not one per snapshot).
+    const uncovered = this.schedule.uncoveredSince;
+    if (uncovered !== undefined && uncovered < now - maxAgeMs && (this.fullReadAt.get(sub) ?? -Infinity) < now - maxAgeMs) return false;
     for (const name of this.subs.get(sub) ?? []) {
-      if ((this.readAt.get(name) ?? -Infinity) < oldest) return false;
+      if ((this.readAt.get(name) ?? -Infinity) < this.trustedFrom) return false;
     }
     return true;
+  }
+
+  /** A share of the smallest subscriber interval, at least MIN_PERIOD_MS; waits and sweep periods take at most tuning.waitMs of it. */
+  private periodMs(): number {
+    const smallest = Math.min(...[...this.subs.keys()].map((s) => s.intervalMs));
+    return Number.isFinite(smallest) ? Math.max(MIN_PERIOD_MS, SHARE_OF_INTERVAL * smallest) : this.tuning.waitMs;
   }
 
   /** The services sub selected from the latest catalog answer. */
@@ -197,8 +264,10 @@ export class CatalogFeed {
 
   /** Reads the catalog and every service sub selects; reads of a service already under way are shared. */
   async fullRead(signal: AbortSignal, sub: FeedSubscriber): Promise<void> {
+    const started = this.now();
     await untilAborted(this.readCatalog(), signal);
     const changed = await untilAborted(this.readMany([...(this.subs.get(sub) ?? [])]), signal);
+    if (this.subs.has(sub)) this.fullReadAt.set(sub, started);
     this.notify(changed, sub);
   }
 
@@ -215,9 +284,11 @@ export class CatalogFeed {
     this.closed.abort(new Error('feed closed'));
     this.stopWatching();
     this.stopLiveness();
+    this.schedule.stop();
     this.subs.clear();
     await Promise.allSettled([this.sweeper.stop(), ...this.running, this.catalogRun]);
     this.answers.clear();
+    this.nodeIndex.clear();
   }
 
   private track(p: Promise<unknown>): void {
@@ -237,7 +308,7 @@ export class CatalogFeed {
   /** One catalog read at a time; callers meanwhile share it. */
   private readCatalog(): Promise<void> {
     if (!this.catalogRun) {
-      const started = performance.now();
+      const started = this.now();
       const run = this.pool
         .read('/v1/catalog/services', this.query, this.request('catalog_services'))
         .then((res) => this.takeCatalog(res, started))
@@ -270,6 +341,7 @@ export class CatalogFeed {
       if (wanted.has(name)) continue;
       this.answers.delete(name);
       this.readAt.delete(name);
+      this.nodeIndex.delete(name);
       removed.add(name);
     }
     if (removed.size > 0) this.notify(removed);
@@ -318,7 +390,7 @@ export class CatalogFeed {
   private readOne(name: string): Promise<boolean> {
     const inFlight = this.reading.get(name);
     if (inFlight) return inFlight;
-    const started = performance.now();
+    const started = this.now();
     const p = this.pool
       .read(`/v1/health/service/${encodeURIComponent(name)}`, this.query, this.request('health_service'))
       .then((res) => this.store(name, res, started))
@@ -342,6 +414,7 @@ export class CatalogFeed {
       return false;
     }
     this.answers.set(name, { entries, index: res.index, filteredByAcls: res.filteredByAcls, fingerprint });
+    this.nodeIndex.set(name, entries);
     return true;
   }
 
@@ -366,13 +439,17 @@ export class CatalogFeed {
     this.notify(undefined);
   }
 
+  /** The blocking wait: shorter than every subscriber's interval, so answers keep confirming the cache. */
+  private waitMs(): number {
+    return Math.min(this.tuning.waitMs, this.periodMs());
+  }
+
   private startWatching(): void {
     if (this.loops || this.closed.signal.aborted) return;
     const loops = new AbortController();
     this.loops = loops;
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
-    const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) =>
-      this.pool.block(path, query, { ...this.request(operation), signal: s, index, waitMs: this.tuning.waitMs });
+    const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) => this.block(path, operation, query, index, s);
     this.track(
       runBlockingLoop({
         signal,
@@ -386,8 +463,8 @@ export class CatalogFeed {
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        query: watch('/v1/health/state/any', 'watch_health_state'),
-        onAnswer: (res) => this.onChecks(res),
+        query: watch('/v1/health/state/any', 'watch_health_state', [...this.query, ['filter', NON_PASSING_FILTER]]),
+        onAnswer: (res, sent) => this.onChecks(res, sent),
         onError: (e, failures) => this.onLoopError('health-state', e, failures),
       }),
     );
@@ -399,11 +476,29 @@ export class CatalogFeed {
         tuning: this.tuning,
         query: watch('/v1/catalog/nodes', 'watch_catalog_nodes'),
         onAnswer: (res, sent) => this.onNodes(res, sent),
-        onError: (e, failures) => {
-          if (failures === 1) this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
-        },
+        onError: (e, failures) => this.onLoopError('node-list', e, failures),
       }),
     );
+  }
+
+  /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */
+  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal): Promise<ConsulResponse> {
+    for (;;) {
+      const cut = this.waitCut.signal;
+      const waitMs = this.waitMs();
+      this.sentWaitMs = Math.max(this.sentWaitMs, waitMs);
+      try {
+        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs });
+      } catch (e) {
+        if (signal.aborted || !cut.aborted) throw e;
+      }
+    }
+  }
+
+  private shortenWaits(): void {
+    this.sentWaitMs = 0;
+    this.waitCut.abort(new Error('blocking wait shortened'));
+    this.waitCut = new AbortController();
   }
 
   private stopWatching(): void {
@@ -411,26 +506,79 @@ export class CatalogFeed {
     this.loops = undefined;
     this.catalogLive = false;
     this.stateLive = false;
+    this.nodesLive = false;
   }
 
   private onCatalog(res: ConsulResponse, sent: number): void {
+    this.catalogAnsweredAt = this.now();
     const recovered = !this.catalogLive;
     this.catalogLive = true;
-    this.takeCatalog(res, performance.now());
+    // The wait ended without a change: the answer only confirms the cache.
+    if (sent !== 0 && res.index === sent) return;
+    this.takeCatalog(res, this.catalogAnsweredAt);
     // Regained Consul: sources look again (a snapshot reads everything when nothing is trusted).
     if (recovered && sent === 0) this.notify(undefined);
-    // The first answer (sent 0) may follow changes made since the services were read.
-    if (sent === 0) this.sweep(undefined);
-    else if (res.index !== sent) this.sweep(res.index);
+    // The first answer (sent 0) may follow changes made since the services were read: the
+    // summary has nothing to compare with yet, so the sweep looks at once.
+    this.readSummary();
+    this.schedule.moved(sent === 0);
+  }
+
+  /** One summary read at a time; a move while it runs reads it once more after it. */
+  private readSummary(): void {
+    if (this.summaryRunning) {
+      this.summaryAgain = true;
+      return;
+    }
+    this.summaryRunning = true;
+    this.track(
+      this.compareSummary().finally(() => {
+        this.summaryRunning = false;
+        if (this.summaryAgain && !this.closed.signal.aborted) {
+          this.summaryAgain = false;
+          this.readSummary();
+        }
+      }),
+    );
+  }
+
+  /** Reads the services whose instances were added or removed since the previous summary. */
+  private async compareSummary(): Promise<void> {
+    let next: ServiceSummaries;
+    try {
+      // The summary takes no node-meta: a change outside the scope costs one read that finds nothing new.
+      const res = await this.pool.read(UI_SERVICES_PATH, this.query.filter(([k]) => k !== 'node-meta'), this.request('ui_services'));
+      next = parseServiceSummaries(res.body);
+    } catch (e) {
+      if (this.closed.signal.aborted) return;
+      if (!this.summaryFailureLogged) this.log.debug('reading the Consul catalog summary failed; catalog moves are swept instead', { err: e });
+      this.summaryFailureLogged = true;
+      // Without a summary to compare with, the next one is a baseline: sweep for this move and that one.
+      this.summary = undefined;
+      this.summaryFailed = true;
+      this.schedule.moved(true);
+      return;
+    }
+    const before = this.summary;
+    this.summary = next;
+    if (before === undefined) {
+      // The first baseline follows the first catalog answer, whose sweep covers the gap.
+      if (this.summaryFailed) this.schedule.moved(true);
+      this.summaryFailed = false;
+      return;
+    }
+    for (const name of changedSummaries(before, next, this.wanted)) this.readChanged(name);
   }
 
   private onNodes(res: ConsulResponse, sent: number): void {
+    this.nodesAnsweredAt = this.now();
+    this.nodesLive = true;
     if (sent === 0 || res.index === sent) return;
     // Nodes that changed since the last answer: their services are read at once (a few at a
-    // time; a bulk change is left to the sweep, which runs anyway for what no node shows).
+    // time; a bulk change is left to the sweep).
     const nodes = nodesChangedSince(res.body, sent);
     if (nodes.length <= MAX_NODE_LOOKUPS) for (const node of nodes) this.track(this.readNodeServices(node));
-    this.sweep(res.index);
+    else this.schedule.moved(true);
   }
 
   private async readNodeServices(node: string): Promise<void> {
@@ -438,36 +586,34 @@ export class CatalogFeed {
       const res = await this.pool.read(`/v1/catalog/node-services/${encodeURIComponent(node)}`, this.query.filter(([k]) => k !== 'node-meta'), this.request('node_services'));
       for (const name of servicesOfNode(res.body)) this.readChanged(name);
     } catch (e) {
-      if (!this.closed.signal.aborted) this.log.debug('looking up the services of a changed Consul node failed; the sweep finds them', { err: e, node });
+      if (this.closed.signal.aborted) return;
+      this.log.debug('looking up the services of a changed Consul node failed; the sweep finds them', { err: e, node });
+      this.schedule.moved(true);
     }
   }
 
-  /**
-   * Probes every cached service again. A registration that adds a node moves the node list
-   * and the service list to the same index: one sweep for both (undefined: sweep anyway).
-   */
-  private sweep(index: number | undefined): void {
-    if (index !== undefined && index === this.sweptIndex) return;
-    this.sweptIndex = index ?? 0;
-    this.sweeper.enqueue(this.answers.keys(), this.firstToProbe);
-  }
-
-  private onChecks(res: ConsulResponse): void {
+  private onChecks(res: ConsulResponse, sent: number): void {
+    this.stateAnsweredAt = this.now();
     this.stateLive = true;
-    const prints = serviceCheckFingerprints(parseCheckStates(res.body));
-    if (this.checkPrints) {
-      for (const name of this.answers.keys()) if (prints.get(name) !== this.checkPrints.get(name)) this.readChanged(name);
+    if (sent !== 0 && res.index === sent) return;
+    const next = nonPassingSet(parseCheckStates(res.body));
+    if (this.nonPassing) {
+      const { services, nodes } = changedChecks(this.nonPassing, next);
+      for (const name of services) this.readChanged(name);
+      for (const node of nodes) for (const name of this.nodeIndex.servicesOn(node)) this.readChanged(name);
     }
-    this.checkPrints = prints;
+    this.nonPassing = next;
   }
 
-  private onLoopError(which: string, e: unknown, failures: number): void {
+  private onLoopError(which: 'catalog' | 'health-state' | 'node-list', e: unknown, failures: number): void {
     if (failures > 1) return;
-    this.log.warn(`Consul ${which} watch failed; retrying with backoff`, { err: e });
-    // The check fingerprints stay: the first answer after the error is compared with them,
+    if (which === 'node-list') this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
+    else this.log.warn(`Consul ${which} watch failed; retrying with backoff`, { err: e });
+    // The non-passing set stays: the first answer after the error is compared with it,
     // so a flip made while the watch was down is still read.
     if (which === 'catalog') this.catalogLive = false;
-    else this.stateLive = false;
+    else if (which === 'health-state') this.stateLive = false;
+    else this.nodesLive = false;
     this.distrust();
     this.notify(undefined);
   }

@@ -90,4 +90,9 @@ export class ConsulHub {
   get feedCount(): number {
     return this.feeds.size;
   }
+
+  /** Feeds with a sweep pass under way (for tests and diagnostics). */
+  get feedsSweeping(): number {
+    return [...this.feeds.values()].filter((f) => f.value.sweepPassRunning).length;
+  }
 }

@@ -1,9 +1,10 @@
 /**
  * The Consul provider of one source: a subscriber of the shared feed of its endpoint
- * and read scope. Snapshots come from the feed's cache while its blocking queries run
- * and every service of this source was read within its interval (so the interval really
- * bounds staleness), else from a full read of this source's services. A frozen endpoint
- * fails snapshots at once.
+ * and read scope. Snapshots come from the feed's cache while its blocking queries keep
+ * confirming it within the interval (each waits at most 0.4 × the interval, and the
+ * sweep for in-place edits runs at most that far apart), so the interval really bounds
+ * staleness; else from a full read of this source's services. A frozen endpoint fails
+ * snapshots at once. Changes are passed on at once: the work queue coalesces them.
  */
 import { parseDuration } from '../../api/duration.ts';
 import type { ConsulSpec } from './spec-schema.ts';
@@ -18,9 +19,8 @@ import { endpointsOf, selectServices } from './selection.ts';
 export const ACL_FILTERED_WARNING =
   'Consul hid some services or nodes from this ACL token (X-Consul-Results-Filtered-By-ACLs); grant service:read and node:read to see them all';
 
-/** The cache serves snapshots while every service was read within this share of the interval: each interval tick reads afresh. */
+/** The cache serves snapshots while the feed's watches confirmed it within this share of the interval. */
 const CACHE_SHARE_OF_INTERVAL = 0.8;
-const DEBOUNCE_MS = 50;
 
 function secret(ctx: ProviderContext, ref: { name: string; key: string } | undefined, what: string): string | undefined {
   if (ref === undefined) return undefined;
@@ -49,12 +49,13 @@ export class ConsulProvider implements Provider, FeedSubscriber {
   readonly name = 'consul' as const;
   readonly timeoutMs: number;
   private readonly spec: ConsulSpec;
-  private readonly intervalMs: number;
+  readonly intervalMs: number;
   private readonly log: Logger;
   private readonly lease: FeedLease;
   private unsubscribe: () => void;
   private onChange: (() => void) | undefined;
-  private debounce: NodeJS.Timeout | undefined;
+  /** A change notification is queued for the next turn of the event loop. */
+  private notifyQueued = false;
   private closed = false;
   /** Services changed since the last snapshot; undefined: anything may have. */
   private changedSince: Set<string> | undefined;
@@ -115,7 +116,7 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     if (this.closed) throw new ProviderError('consul', 'BadConfig', 'provider is closed');
     const { pool, feed } = this.lease;
     if (!pool.alive) throw pool.downError();
-    // The cache serves while the blocking queries run and it is younger than the interval allows.
+    // The cache serves while the blocking queries run and confirmed it within the interval.
     if (!this.watching || !feed.isCurrent(this, this.intervalMs * CACHE_SHARE_OF_INTERVAL)) await feed.fullRead(signal, this);
     let view = feed.viewFor(this);
     if (!view) {
@@ -147,7 +148,6 @@ export class ConsulProvider implements Provider, FeedSubscriber {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.debounce);
     this.onChange = undefined;
     this.unsubscribe();
     await this.lease.release();
@@ -162,13 +162,14 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     return eps;
   }
 
+  /** Once per turn of the event loop: the changes the feed tells in one go make one call. */
   private notifySoon(): void {
-    if (this.debounce) return;
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
+    if (this.notifyQueued) return;
+    this.notifyQueued = true;
+    setImmediate(() => {
+      this.notifyQueued = false;
       if (!this.closed) this.onChange?.();
-    }, DEBOUNCE_MS);
-    this.debounce.unref();
+    });
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * Finds the services whose own index moved, for changes that move only the catalog's
- * index (an instance added, removed or re-addressed without checks): Consul's filters
- * cannot select by index, so each cached service is probed once.
+ * index and that neither the catalog summary nor the node list shows (an instance
+ * edited in place: same node, new service address, port, meta or tags): Consul's
+ * filters cannot select by index, so each cached service is probed once. When passes
+ * start is up to sweep-schedule.ts.
  *
  * One queue of names, a fixed number of workers (so probes never hold more than their
  * share of the read budget), and each moved service is reported as soon as its probe
@@ -19,6 +21,8 @@ export interface SweepHooks {
   moved(name: string): void;
   /** A probe failed: the queue is dropped (the caller decides what is still trusted). */
   failed(error: unknown): void;
+  /** Every queued name was probed (or dropped) and no probe is in flight. */
+  idle?(): void;
 }
 
 /** How many recently moved names go to the front of the next pass. */
@@ -50,6 +54,8 @@ export class Sweeper {
     for (const n of names) queue.add(n);
     this.queue = queue;
     while (this.workers < this.concurrency && this.workers < this.queue.size) this.startWorker();
+    // Nothing to probe: the pass is over at once (told asynchronously, like a finished one).
+    if (this.workers === 0) queueMicrotask(() => this.tellIdle());
   }
 
   /** Names waiting for their probe. */
@@ -69,8 +75,13 @@ export class Sweeper {
     const p = this.work().finally(() => {
       this.workers -= 1;
       this.running.delete(p);
+      this.tellIdle();
     });
     this.running.add(p);
+  }
+
+  private tellIdle(): void {
+    if (!this.stopped && this.workers === 0 && this.queue.size === 0) this.hooks.idle?.();
   }
 
   private take(): string | undefined {

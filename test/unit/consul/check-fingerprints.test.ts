@@ -1,26 +1,34 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serviceCheckFingerprints } from '../../../src/providers/consul/check-fingerprints.ts';
+import { changedChecks, nonPassingSet } from '../../../src/providers/consul/check-fingerprints.ts';
 
 const check = (Node: string, CheckID: string, Status: string, ServiceName = '') => ({ Node, CheckID, Status, ServiceName });
 
-test('a service check flip changes only that service\'s fingerprint', () => {
-  const before = serviceCheckFingerprints([check('n1', 'web-1', 'passing', 'web'), check('n1', 'db-1', 'passing', 'db')]);
-  const after = serviceCheckFingerprints([check('n1', 'web-1', 'critical', 'web'), check('n1', 'db-1', 'passing', 'db')]);
-  assert.notEqual(after.get('web'), before.get('web'));
-  assert.equal(after.get('db'), before.get('db'));
+test('passing checks are left out of the set', () => {
+  const set = nonPassingSet([check('n1', 'web-1', 'passing', 'web'), check('n1', 'db-1', 'warning', 'db')]);
+  assert.deepEqual([...set.values()].map((c) => c.serviceName), ['db']);
 });
 
-test('a node-level check flip changes every service on that node, and only those', () => {
-  const checks = (serf: string) => [check('n1', 'serfHealth', serf), check('n1', 'web-1', 'passing', 'web'), check('n2', 'db-1', 'passing', 'db')];
-  const before = serviceCheckFingerprints(checks('passing'));
-  const after = serviceCheckFingerprints(checks('critical'));
-  assert.notEqual(after.get('web'), before.get('web'));
-  assert.equal(after.get('db'), before.get('db'));
+test('a service check going critical, changing status or passing again names that service only', () => {
+  const passing = nonPassingSet([]);
+  const critical = nonPassingSet([check('n1', 'web-1', 'critical', 'web')]);
+  const warning = nonPassingSet([check('n1', 'web-1', 'warning', 'web')]);
+  assert.deepEqual([...changedChecks(passing, critical).services], ['web']);
+  assert.deepEqual([...changedChecks(critical, warning).services], ['web']);
+  assert.deepEqual([...changedChecks(warning, passing).services], ['web']);
+  assert.deepEqual(changedChecks(critical, critical), { services: new Set(), nodes: new Set() });
 });
 
-test('a new instance (a new check) changes the fingerprint; order does not', () => {
-  const a = [check('n1', 'web-1', 'passing', 'web'), check('n2', 'web-2', 'passing', 'web')];
-  assert.equal(serviceCheckFingerprints(a).get('web'), serviceCheckFingerprints([...a].reverse()).get('web'));
-  assert.notEqual(serviceCheckFingerprints(a.slice(0, 1)).get('web'), serviceCheckFingerprints(a).get('web'));
+test('a node-level check names its node, not a service', () => {
+  const before = nonPassingSet([check('n2', 'db-1', 'critical', 'db')]);
+  const after = nonPassingSet([check('n1', 'serfHealth', 'critical'), check('n2', 'db-1', 'critical', 'db')]);
+  const changes = changedChecks(before, after);
+  assert.deepEqual([...changes.nodes], ['n1']);
+  assert.deepEqual([...changes.services], []);
+});
+
+test('the same check id on two nodes are two checks', () => {
+  const one = nonPassingSet([check('n1', 'serfHealth', 'critical')]);
+  const two = nonPassingSet([check('n1', 'serfHealth', 'critical'), check('n2', 'serfHealth', 'critical')]);
+  assert.deepEqual([...changedChecks(one, two).nodes], ['n2']);
 });

@@ -7,14 +7,20 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { silentLogger } from '../../../src/metrics/logger.ts';
 import type { ConsulResponse, Query } from '../../../src/providers/consul/client.ts';
-import { CatalogFeed, PROBE_FILTER, type FeedPool, type FeedSubscriber } from '../../../src/providers/consul/feed.ts';
+import { NON_PASSING_FILTER } from '../../../src/providers/consul/check-fingerprints.ts';
+import { CatalogFeed, PROBE_FILTER, type FeedOptions, type FeedPool, type FeedSubscriber } from '../../../src/providers/consul/feed.ts';
 import type { PoolRequest } from '../../../src/providers/consul/pool.ts';
+import { ProviderError } from '../../../src/providers/errors.ts';
 
 interface Instance {
   readonly id: string;
   readonly address: string;
   readonly check?: string;
+  /** The node the instance runs on (n1 unless set). */
+  readonly node?: string;
 }
+
+const nodeOf = (i: Instance): string => i.node ?? 'n1';
 
 /** A catalog whose indexes move as Consul's do: the service list on any instance change, a service's own on its changes, checks on check changes. */
 class FakeConsul implements FeedPool {
@@ -25,13 +31,18 @@ class FakeConsul implements FeedPool {
   private nodesIndex = 10;
   /** External nodes by name: their ModifyIndex and the one service each runs. */
   private readonly nodes = new Map<string, { index: number; service: string }>();
+  /** Node-level checks (serfHealth) by node. */
+  private readonly nodeChecks = new Map<string, string>();
   private readonly wake = new Set<() => void>();
   readonly operations: string[] = [];
+  readonly queries: Array<{ path: string; query: Query }> = [];
   readonly readSlots = 8;
   /** While set, probes wait for it (a slow sweep). */
   probeGate: Promise<void> | undefined;
   probesInFlight = 0;
   maxProbesInFlight = 0;
+  /** The catalog summary fails (an older Consul, or a token that may not read it). */
+  summaryFails = false;
 
   constructor(names: readonly string[]) {
     for (const n of names) this.services.set(n, { index: 10, instances: [{ id: `${n}-1`, address: '10.0.0.1' }] });
@@ -45,7 +56,18 @@ class FakeConsul implements FeedPool {
     this.services.set(service, svc);
     this.catalogIndex = this.raft;
     if (instance.check) this.checksIndex = this.raft;
-    for (const w of [...this.wake]) w();
+    this.changed();
+  }
+
+  /** An instance deregistered; its node stays: only the service's and the catalog's index move. */
+  remove(service: string, id: string): void {
+    this.raft += 1;
+    const svc = this.services.get(service);
+    assert.ok(svc);
+    svc.instances = svc.instances.filter((i) => i.id !== id);
+    svc.index = this.raft;
+    this.catalogIndex = this.raft;
+    this.changed();
   }
 
   /** A node re-addressed: the node list's index and its service's own index move, not the service list's. */
@@ -54,10 +76,10 @@ class FakeConsul implements FeedPool {
     this.nodes.set(node, { index: this.raft, service });
     const svc = this.services.get(service);
     assert.ok(svc);
-    svc.instances = [...svc.instances.filter((i) => i.id !== node), { id: node, address }];
+    svc.instances = [...svc.instances.filter((i) => i.id !== node), { id: node, address, node }];
     svc.index = this.raft;
     this.nodesIndex = this.raft;
-    for (const w of [...this.wake]) w();
+    this.changed();
   }
 
   setCheck(service: string, id: string, status: string): void {
@@ -67,7 +89,24 @@ class FakeConsul implements FeedPool {
     svc.instances = svc.instances.map((i) => (i.id === id ? { ...i, check: status } : i));
     svc.index = this.raft;
     this.checksIndex = this.raft;
-    for (const w of [...this.wake]) w();
+    this.changed();
+  }
+
+  /** A node-level check: counts for every instance on the node. */
+  setNodeCheck(node: string, status: string): void {
+    this.raft += 1;
+    this.nodeChecks.set(node, status);
+    for (const svc of this.services.values()) if (svc.instances.some((i) => nodeOf(i) === node)) svc.index = this.raft;
+    this.checksIndex = this.raft;
+    this.changed();
+  }
+
+  private expiries = 0;
+
+  /** Every blocking query under way returns unchanged, as when its wait runs out. */
+  expireWaits(): void {
+    this.expiries += 1;
+    this.changed();
   }
 
   count(operation: string): number {
@@ -76,6 +115,8 @@ class FakeConsul implements FeedPool {
 
   async read(path: string, query: Query, req: PoolRequest): Promise<ConsulResponse> {
     this.operations.push(req.operation);
+    this.queries.push({ path, query });
+    if (path === '/v1/internal/ui/services' && this.summaryFails) throw new ProviderError('consul', 'BadResponse', 'GET /v1/internal/ui/services: 403 Permission denied');
     if (req.operation !== 'probe_health_service') return this.answer(path, query);
     this.probesInFlight += 1;
     this.maxProbesInFlight = Math.max(this.maxProbesInFlight, this.probesInFlight);
@@ -87,11 +128,17 @@ class FakeConsul implements FeedPool {
     }
   }
 
-  async block(path: string, query: Query, req: PoolRequest & { index: number }): Promise<ConsulResponse> {
+  /** The wait each blocking query was sent with, by operation. */
+  readonly waits: Array<{ operation: string; waitMs: number }> = [];
+
+  async block(path: string, query: Query, req: PoolRequest & { index: number; waitMs: number }): Promise<ConsulResponse> {
     this.operations.push(req.operation);
+    this.queries.push({ path, query });
+    this.waits.push({ operation: req.operation, waitMs: req.waitMs });
+    const generation = this.expiries;
     for (;;) {
       const res = this.answer(path, query);
-      if (res.index !== req.index) return res;
+      if (res.index !== req.index || generation !== this.expiries) return res;
       await new Promise<void>((resolve, reject) => {
         const w = (): void => {
           this.wake.delete(w);
@@ -107,10 +154,27 @@ class FakeConsul implements FeedPool {
     return () => undefined;
   }
 
+  private changed(): void {
+    for (const w of [...this.wake]) w();
+  }
+
+  private checksOf(i: Instance): Array<{ CheckID: string; Status: string; ServiceID: string }> {
+    const node = this.nodeChecks.get(nodeOf(i));
+    return [...(node ? [{ CheckID: 'serfHealth', Status: node, ServiceID: '' }] : []), ...(i.check ? [{ CheckID: `${i.id}-check`, Status: i.check, ServiceID: i.id }] : [])];
+  }
+
   private answer(path: string, query: Query): ConsulResponse {
     const base = { filteredByAcls: false, knownLeader: true };
     if (path === '/v1/catalog/services') {
       return { ...base, index: this.catalogIndex, body: Object.fromEntries([...this.services.keys()].map((n) => [n, []])) };
+    }
+    if (path === '/v1/internal/ui/services') {
+      const body = [...this.services].map(([Name, s]) => {
+        const statuses = s.instances.flatMap((i) => this.checksOf(i).map((c) => c.Status));
+        const counted = (status: string): number => statuses.filter((x) => x === status).length;
+        return { Name, Tags: [], Nodes: [...new Set(s.instances.map(nodeOf))], InstanceCount: s.instances.length, ChecksPassing: counted('passing'), ChecksWarning: counted('warning'), ChecksCritical: counted('critical') };
+      });
+      return { ...base, index: this.catalogIndex, body };
     }
     if (path === '/v1/catalog/nodes') {
       const body = [{ Node: 'n1', Address: '10.0.0.9', ModifyIndex: 10 }, ...[...this.nodes].map(([Node, n]) => ({ Node, Address: '10.9.9.9', ModifyIndex: n.index }))];
@@ -121,9 +185,12 @@ class FakeConsul implements FeedPool {
       return { ...base, index: this.nodesIndex, body: { Node: {}, Services: node ? [{ ID: 'x', Service: node.service }] : null } };
     }
     if (path === '/v1/health/state/any') {
-      const body = [...this.services].flatMap(([name, s]) =>
-        s.instances.filter((i) => i.check).map((i) => ({ Node: 'n1', CheckID: `${i.id}-check`, Status: i.check, ServiceName: name })),
+      const onlyNonPassing = query.some(([k, v]) => k === 'filter' && v === NON_PASSING_FILTER);
+      const serviceChecks = [...this.services].flatMap(([name, s]) =>
+        s.instances.filter((i) => i.check).map((i) => ({ Node: nodeOf(i), CheckID: `${i.id}-check`, Status: i.check, ServiceName: name })),
       );
+      const nodeChecks = [...this.nodeChecks].map(([Node, Status]) => ({ Node, CheckID: 'serfHealth', Status, ServiceName: '' }));
+      const body = [...serviceChecks, ...nodeChecks].filter((c) => !onlyNonPassing || c.Status !== 'passing');
       return { ...base, index: this.checksIndex, body };
     }
     const name = decodeURIComponent(path.replace('/v1/health/service/', ''));
@@ -132,9 +199,9 @@ class FakeConsul implements FeedPool {
     const body = probe
       ? []
       : svc.instances.map((i) => ({
-          Node: { Node: 'n1', Address: '10.0.0.9', Datacenter: 'dc1', Meta: {}, TaggedAddresses: {} },
+          Node: { Node: nodeOf(i), Address: '10.0.0.9', Datacenter: 'dc1', Meta: {}, TaggedAddresses: {} },
           Service: { ID: i.id, Service: name, Tags: [], Address: i.address, Port: 80, Meta: {} },
-          Checks: i.check ? [{ CheckID: `${i.id}-check`, Status: i.check, ServiceID: i.id }] : [],
+          Checks: this.checksOf(i),
         }));
     return { ...base, index: svc.index, body };
   }
@@ -146,6 +213,7 @@ function subscriber(): FeedSubscriber & { readonly seen: Array<string[] | 'all'>
     seen,
     watching: true,
     timeoutMs: 1000,
+    intervalMs: INTERVAL_MS,
     select: (catalog) => [...catalog.keys()],
     changed: (services) => seen.push(services ? [...services].sort() : 'all'),
   };
@@ -156,59 +224,196 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   assert.ok(ok(), `timed out waiting for ${what}`);
 }
 
+/**
+ * Waits for the blocking queries to be sent again after their waits ran out: an unchanged
+ * answer that came back at once counts as a wait the server did not hold, so the loop
+ * pauses for its backoff (a real timer) before it asks again.
+ */
+async function resent(consul: FakeConsul, atLeast: number): Promise<void> {
+  const sent = (): number => consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
+  for (let i = 0; i < 1000 && sent() < atLeast; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(sent() >= atLeast, 'the blocking queries were not sent again');
+}
+
+const INTERVAL_MS = 60_000;
+/** The sweep period and blocking wait for that interval: 0.4 × 60 s. */
+const PERIOD_MS = 24_000;
 const tuning = { waitMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 100 };
 const names = Array.from({ length: 100 }, (_, i) => `svc-${String(i).padStart(3, '0')}`);
 
-test('an instance added without a check moves only the catalog index: one sweep of probes, one full read of the touched service', async () => {
-  const consul = new FakeConsul(names);
-  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
+/** A clock the test moves by hand (the feed's ages and the sweep's schedule). */
+function manualClock(): { now: () => number; advance: (ms: number) => void } {
+  let at = 1_000_000;
+  return { now: () => at, advance: (ms) => (at += ms) };
+}
+
+/**
+ * A feed with a watching subscriber, past its first full read, its first answers and the
+ * sweep that first catalog answer starts (it may follow changes made since the read).
+ */
+async function watchingFeed(consul: FakeConsul, options: FeedOptions = {}): Promise<{ feed: CatalogFeed; sub: ReturnType<typeof subscriber> }> {
+  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning, options);
   const sub = subscriber();
-  const unsubscribe = feed.subscribe(sub);
+  feed.subscribe(sub);
   await feed.fullRead(AbortSignal.timeout(5000), sub);
-  assert.equal(consul.count('health_service'), 100);
-  await until('both blocking queries to wait', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
+  await until('the blocking queries to wait', () => ['watch_catalog_services', 'watch_health_state', 'watch_catalog_nodes'].every((op) => consul.count(op) >= 2));
+  await until('the first summary and sweep to end', () => consul.count('ui_services') >= 1 && !feed.sweepPassRunning && consul.probesInFlight === 0);
   sub.seen.length = 0;
-  const probes = consul.count('probe_health_service');
+  return { feed, sub };
+}
+
+const told = (sub: ReturnType<typeof subscriber>, name: string): boolean => sub.seen.some((s) => s !== 'all' && s.includes(name));
+
+test('an instance added without a check is found from the catalog summary: one summary, one read of the touched service, no probes', async () => {
+  const consul = new FakeConsul(names);
+  const { feed, sub } = await watchingFeed(consul);
+  const before = { probes: consul.count('probe_health_service'), reads: consul.count('health_service'), summaries: consul.count('ui_services') };
 
   consul.upsert('svc-042', { id: 'svc-042-2', address: '10.0.0.2' });
   await until('a change notification', () => sub.seen.length > 0);
   assert.deepEqual(sub.seen, [['svc-042']], 'the sources are told which service changed');
-  assert.equal(consul.count('health_service'), 101, 'only the touched service is read in full');
-  assert.equal(consul.count('probe_health_service') - probes, 100, 'one cheap probe per service finds it');
-  const view = feed.viewFor(sub);
-  assert.deepEqual(view?.answers.get('svc-042')?.entries.map((e) => e.Service.ID), ['svc-042-1', 'svc-042-2']);
-  unsubscribe();
-  feed.close();
+  assert.equal(consul.count('health_service') - before.reads, 1, 'only the touched service is read in full');
+  assert.equal(consul.count('ui_services') - before.summaries, 1, 'one summary request for the move');
+  assert.equal(consul.count('probe_health_service') - before.probes, 0, 'no service is probed');
+  assert.deepEqual(feed.viewFor(sub)?.answers.get('svc-042')?.entries.map((e) => e.Service.ID), ['svc-042-1', 'svc-042-2']);
+  await feed.close();
 });
 
-test('a check flip is read at once from the health-state answer, without a sweep', async () => {
+test('a removal (the node stays) is found from the summary without probing every service', async () => {
+  const consul = new FakeConsul(names);
+  consul.upsert('svc-010', { id: 'svc-010-2', address: '10.0.0.2' });
+  const { feed, sub } = await watchingFeed(consul);
+  const before = { probes: consul.count('probe_health_service'), reads: consul.count('health_service') };
+
+  consul.remove('svc-010', 'svc-010-2');
+  await until('the removal to be told', () => told(sub, 'svc-010'));
+  assert.deepEqual(feed.viewFor(sub)?.answers.get('svc-010')?.entries.map((e) => e.Service.ID), ['svc-010-1']);
+  assert.equal(consul.count('health_service') - before.reads, 1);
+  assert.equal(consul.count('probe_health_service') - before.probes, 0, 'no probes: the summary named the service');
+  await feed.close();
+});
+
+test('a service check flip is read at once from the non-passing checks, without a sweep', async () => {
   const consul = new FakeConsul(names);
   consul.upsert('svc-007', { id: 'svc-007-1', address: '10.0.0.1', check: 'passing' });
-  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
-  const sub = subscriber();
-  feed.subscribe(sub);
-  await feed.fullRead(AbortSignal.timeout(5000), sub);
-  await until('both blocking queries to wait', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
-  sub.seen.length = 0;
+  const { feed, sub } = await watchingFeed(consul);
   const before = { probes: consul.count('probe_health_service'), reads: consul.count('health_service') };
   consul.setCheck('svc-007', 'svc-007-1', 'critical');
   await until('a change notification', () => sub.seen.length > 0);
   assert.deepEqual(sub.seen, [['svc-007']]);
-  assert.equal(consul.count('health_service') - before.reads, 1);
+  consul.setCheck('svc-007', 'svc-007-1', 'passing');
+  await until('the flip back', () => sub.seen.length > 1);
+  assert.deepEqual(sub.seen, [['svc-007'], ['svc-007']], 'a check leaving the non-passing set is a change too');
+  assert.equal(consul.count('health_service') - before.reads, 2);
   assert.equal(consul.count('probe_health_service') - before.probes, 0, 'no sweep for a check change');
-  feed.close();
+  const watched = consul.queries.filter((q) => q.path === '/v1/health/state/any');
+  assert.ok(watched.length > 0 && watched.every((q) => q.query.some(([k, v]) => k === 'filter' && v === NON_PASSING_FILTER)), 'the health watch asks for non-passing checks only');
+  await feed.close();
 });
 
-test('the cache counts as current only while younger than the age asked for', async () => {
-  const consul = new FakeConsul(names.slice(0, 3));
-  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
-  const sub = subscriber();
-  feed.subscribe(sub);
+test('a node-level check flip reads just the services with an instance on that node', async () => {
+  const consul = new FakeConsul(names);
+  consul.upsert('svc-005', { id: 'svc-005-2', address: '10.5.0.1', node: 'vm-5' });
+  consul.upsert('svc-006', { id: 'svc-006-2', address: '10.6.0.1', node: 'vm-5' });
+  const { feed, sub } = await watchingFeed(consul);
+  const reads = consul.count('health_service');
+  consul.setNodeCheck('vm-5', 'critical');
+  await until('both services told', () => told(sub, 'svc-005') && told(sub, 'svc-006'));
+  assert.equal(consul.count('health_service') - reads, 2, 'the two services on vm-5, none of the other 98');
+  const statuses = feed.viewFor(sub)?.answers.get('svc-005')?.entries.flatMap((e) => e.Checks.map((c) => c.Status));
+  assert.deepEqual(statuses, ['critical']);
+  await feed.close();
+});
+
+test('an in-place edit (same node, same count) is found by the sweep, at most one pass per period', async (t) => {
+  const consul = new FakeConsul(names);
+  const clock = manualClock();
+  const { feed, sub } = await watchingFeed(consul, { now: clock.now });
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const probes = consul.count('probe_health_service');
+
+  consul.upsert('svc-033', { id: 'svc-033-1', address: '10.3.3.3' });
+  await until('the summary of the move', () => consul.count('ui_services') >= 2);
+  for (let i = 0; i < 10; i++) await tick();
+  assert.equal(told(sub, 'svc-033'), false, 'the summary does not show an in-place edit');
+  assert.equal(feed.sweepPassRunning, false, 'the last pass began less than a period ago');
+  // More edits meanwhile: still one pass.
+  consul.upsert('svc-034', { id: 'svc-034-1', address: '10.3.3.4' });
+  await until('the second summary', () => consul.count('ui_services') >= 3);
+
+  clock.advance(PERIOD_MS);
+  t.mock.timers.tick(PERIOD_MS);
+  await until('both edits told', () => told(sub, 'svc-033') && told(sub, 'svc-034'));
+  await until('the pass to end', () => !feed.sweepPassRunning && consul.probesInFlight === 0);
+  assert.equal(consul.count('probe_health_service') - probes, 100, 'one pass for both edits');
+  assert.equal(feed.viewFor(sub)?.answers.get('svc-033')?.entries[0]?.Service.Address, '10.3.3.3');
+  await feed.close();
+});
+
+test('isCurrent holds in a steady state without reads, and fails when a watch is silent longer than the age asked for', async () => {
+  const consul = new FakeConsul(names);
+  const clock = manualClock();
+  const { feed, sub } = await watchingFeed(consul, { now: clock.now });
+  const reads = { all: consul.operations.length, services: consul.count('health_service') + consul.count('probe_health_service') + consul.count('ui_services') };
+  clock.advance(PERIOD_MS / 2);
+  assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), true, 'the watches answered within the age');
+  assert.equal(consul.operations.length, reads.all, 'nothing was read to say so');
+  clock.advance(0.8 * INTERVAL_MS);
+  assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), false, 'no answer for longer than the age: a full read follows');
+  // The waits run out with nothing changed: the answers confirm the cache again, still without a read.
+  const sent = consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
+  consul.expireWaits();
+  await resent(consul, sent + 3);
+  assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), true, 'confirmed by answers that say nothing changed');
+  assert.equal(consul.count('health_service') + consul.count('probe_health_service') + consul.count('ui_services'), reads.services, 'no service was read or probed');
+  clock.advance(0.8 * INTERVAL_MS + 1);
+  // A watch answers again (here: a change); the other two are still silent.
+  consul.upsert('svc-001', { id: 'svc-001-2', address: '10.0.0.2' });
+  await until('the change to be told', () => told(sub, 'svc-001'));
+  assert.equal(feed.isCurrent(sub, 0.8 * INTERVAL_MS), false, 'every watch must have answered');
+  await feed.close();
+});
+
+test('a catalog move not yet swept for longer than the age asked for makes the cache not current', async () => {
+  const consul = new FakeConsul(names);
+  const clock = manualClock();
+  const { feed, sub } = await watchingFeed(consul, { now: clock.now });
+  consul.upsert('svc-020', { id: 'svc-020-1', address: '10.2.0.2' });
+  await until('the summary of the move', () => consul.count('ui_services') >= 2);
+  assert.equal(feed.isCurrent(sub, 5_000), true, 'the move is younger than the age');
+  clock.advance(5_001);
+  const answers = consul.count('watch_catalog_services') + consul.count('watch_health_state') + consul.count('watch_catalog_nodes');
+  consul.expireWaits();
+  await resent(consul, answers + 3);
+  assert.equal(feed.isCurrent(sub, 5_000), false, 'the watches confirm, but the move waits for a sweep longer than the age');
   await feed.fullRead(AbortSignal.timeout(5000), sub);
-  await until('both blocking queries to answer', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
-  assert.equal(feed.isCurrent(sub, 60_000), true);
-  assert.equal(feed.isCurrent(sub, 0), false, 'an interval tick asks for a younger cache than this one: a full read follows');
-  feed.close();
+  assert.equal(feed.isCurrent(sub, 5_000), true, "the source's own full read covers the move: one full read, not one per snapshot");
+  clock.advance(5_001);
+  consul.expireWaits();
+  await resent(consul, answers + 6);
+  assert.equal(feed.isCurrent(sub, 5_000), false, 'until that read is older than the age too');
+  await feed.close();
+});
+
+test('when the catalog summary fails, catalog moves are swept at once instead', async () => {
+  const consul = new FakeConsul(names);
+  const { feed, sub } = await watchingFeed(consul);
+  consul.summaryFails = true;
+  const probes = consul.count('probe_health_service');
+  consul.upsert('svc-061', { id: 'svc-061-2', address: '10.0.0.2' });
+  await until('the add to be told', () => told(sub, 'svc-061'));
+  await until('the pass to end', () => !feed.sweepPassRunning && consul.probesInFlight === 0);
+  assert.equal(consul.count('probe_health_service') - probes, 100, 'one sweep of every service');
+  // The summary answers again: the first answer is a baseline, so that move is swept too; the next is not.
+  consul.summaryFails = false;
+  consul.upsert('svc-062', { id: 'svc-062-2', address: '10.0.0.2' });
+  await until('the second add to be told', () => told(sub, 'svc-062'));
+  await until('the pass to end', () => !feed.sweepPassRunning && consul.probesInFlight === 0);
+  const afterBaseline = consul.count('probe_health_service');
+  consul.upsert('svc-063', { id: 'svc-063-2', address: '10.0.0.2' });
+  await until('the third add to be told', () => told(sub, 'svc-063'));
+  assert.equal(consul.count('probe_health_service'), afterBaseline, 'found from the summary again');
+  await feed.close();
 });
 
 test('a source that joins a running feed gets its own services read and a complete view', async () => {
@@ -238,52 +443,42 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
-async function watchingFeed(consul: FakeConsul): Promise<{ feed: CatalogFeed; sub: ReturnType<typeof subscriber> }> {
-  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
-  const sub = subscriber();
-  feed.subscribe(sub);
-  await feed.fullRead(AbortSignal.timeout(5000), sub);
-  await until('the blocking queries to wait', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
-  sub.seen.length = 0;
-  return { feed, sub };
-}
-
 test('a check flip is read and told while a sweep is held: health answers never queue behind probes', async () => {
   const consul = new FakeConsul(names);
   consul.upsert('svc-007', { id: 'svc-007-1', address: '10.0.0.1', check: 'passing' });
   const { feed, sub } = await watchingFeed(consul);
+  consul.summaryFails = true;
   const held = gate();
   consul.probeGate = held.promise;
   consul.upsert('svc-050', { id: 'svc-050-2', address: '10.0.0.2' });
   await until('the sweep to start', () => consul.probesInFlight > 0);
   consul.setCheck('svc-007', 'svc-007-1', 'critical');
-  await until('the flip to be told', () => sub.seen.some((s) => s !== 'all' && s.includes('svc-007')));
+  await until('the flip to be told', () => told(sub, 'svc-007'));
   assert.ok(feed.sweepQueued > 0, 'the sweep is still under way');
   assert.deepEqual(sub.seen, [['svc-007']], 'only the flip so far');
   held.open();
   consul.probeGate = undefined;
-  await until('the add to be told', () => sub.seen.some((s) => s !== 'all' && s.includes('svc-050')));
+  await until('the add to be told', () => told(sub, 'svc-050'));
   await feed.close();
 });
 
-test('probes hold at most half the read slots; a change during a sweep re-probes only the services already probed', async () => {
+test('probes hold at most half the read slots; changes during a pass make one more pass, not one per change', async () => {
   const consul = new FakeConsul(names);
   const { feed, sub } = await watchingFeed(consul);
+  consul.summaryFails = true;
   const held = gate();
   consul.probeGate = held.promise;
   const probes = consul.count('probe_health_service');
   consul.upsert('svc-090', { id: 'svc-090-2', address: '10.0.0.2' });
   await until('the sweep to start', () => consul.probesInFlight > 0);
-  // Ten more changes while the first probes are held: the queue already holds every other service.
   for (let i = 0; i < 10; i++) consul.upsert('svc-091', { id: `svc-091-${i}`, address: `10.0.1.${i}` });
-  await tick();
-  assert.equal(feed.sweepQueued, 100, 'each service queued once: the held ones again, the rest kept their place');
+  await until('the summaries of the ten moves', () => consul.count('ui_services') >= 3);
   held.open();
   consul.probeGate = undefined;
-  await until('both changes told', () => ['svc-090', 'svc-091'].every((n) => sub.seen.some((s) => s !== 'all' && s.includes(n))));
-  await until('the sweep to finish', () => feed.sweepQueued === 0 && consul.probesInFlight === 0);
+  await until('both changes told', () => told(sub, 'svc-090') && told(sub, 'svc-091'));
+  await until('the sweeps to finish', () => !feed.sweepPassRunning && feed.sweepQueued === 0 && consul.probesInFlight === 0);
   assert.equal(consul.maxProbesInFlight, consul.readSlots / 2, 'probes leave half the read slots free');
-  assert.ok(consul.count('probe_health_service') - probes <= 100 + consul.readSlots / 2 + 2, 'about one pass, not one per change');
+  assert.ok(consul.count('probe_health_service') - probes <= 200, `two passes at most, not one per change (${consul.count('probe_health_service') - probes} probes)`);
   const view = feed.viewFor(sub);
   assert.equal(view?.answers.get('svc-091')?.entries.length, 10, 'the last state of the busy service (svc-091-0 to -9)');
   await feed.close();
@@ -292,6 +487,7 @@ test('probes hold at most half the read slots; a change during a sweep re-probes
 test('a moved service is read and told as soon as its probe answers, before the pass ends', async () => {
   const consul = new FakeConsul(names);
   const { feed, sub } = await watchingFeed(consul);
+  consul.summaryFails = true;
   const probed = new Set<string>();
   const inner = consul.read.bind(consul);
   let release = gate();
@@ -304,18 +500,18 @@ test('a moved service is read and told as soon as its probe answers, before the 
     return inner(path, query, req);
   };
   consul.upsert('svc-003', { id: 'svc-003-2', address: '10.0.0.2' });
-  for (let i = 0; i < 50 && !sub.seen.some((s) => s !== 'all' && s.includes('svc-003')); i++) {
+  for (let i = 0; i < 50 && !told(sub, 'svc-003'); i++) {
     release.open();
     release = gate();
     await until('more probes', () => probed.size > i);
   }
   release.open();
-  assert.ok(sub.seen.some((s) => s !== 'all' && s.includes('svc-003')), 'told about svc-003');
+  assert.ok(told(sub, 'svc-003'), 'told about svc-003');
   assert.ok(probed.size < 50, `told after ${probed.size} of 100 probes`);
   await feed.close();
 });
 
-test('the interval bounds staleness per source: a service left unread longer than the age asked for makes its source read in full', async () => {
+test('every selected service needs an answer: a source whose services were never read is not current', async () => {
   const consul = new FakeConsul(['web', 'pay']);
   const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
   const web = { ...subscriber(), select: () => ['web'] };
@@ -323,7 +519,7 @@ test('the interval bounds staleness per source: a service left unread longer tha
   feed.subscribe(web);
   feed.subscribe(pay);
   await feed.fullRead(AbortSignal.timeout(5000), web);
-  await until('the blocking queries to wait', () => consul.count('watch_catalog_services') >= 2 && consul.count('watch_health_state') >= 2);
+  await until('the blocking queries to wait', () => ['watch_catalog_services', 'watch_health_state', 'watch_catalog_nodes'].every((op) => consul.count(op) >= 2));
   assert.equal(feed.isCurrent(web, 60_000), true);
   assert.equal(feed.isCurrent(pay, 60_000), false, "web's full read read only web's services");
   const reads = consul.count('health_service');
@@ -333,19 +529,15 @@ test('the interval bounds staleness per source: a service left unread longer tha
   await feed.close();
 });
 
-test('a changed node is looked up and its services read at once, without waiting for the sweep', async () => {
+test('a changed node is looked up and its services read at once, without a sweep', async () => {
   const consul = new FakeConsul(names);
   const { feed, sub } = await watchingFeed(consul);
-  await until('the node-list query to wait', () => consul.count('watch_catalog_nodes') >= 2);
-  const held = gate();
-  consul.probeGate = held.promise;
+  const probes = consul.count('probe_health_service');
   consul.moveNode('vm-77', 'svc-077', '10.7.7.7');
-  await until('the node change to be told', () => sub.seen.some((s) => s !== 'all' && s.includes('svc-077')));
+  await until('the node change to be told', () => told(sub, 'svc-077'));
   assert.equal(consul.count('node_services'), 1, 'one lookup for the one changed node');
-  assert.ok(feed.sweepQueued > 0, 'the sweep is still held');
+  assert.equal(consul.count('probe_health_service'), probes, 'no probes');
   assert.deepEqual(feed.viewFor(sub)?.answers.get('svc-077')?.entries.map((e) => e.Service.Address).sort(), ['10.0.0.1', '10.7.7.7']);
-  held.open();
-  consul.probeGate = undefined;
   await feed.close();
 });
 
@@ -364,5 +556,19 @@ test('a full re-read that finds a service unchanged keeps its entries, so what w
   assert.ok(before && after);
   assert.equal(after.entries, before.entries, 'the same entries, not an equal copy');
   assert.equal(after.fingerprint.length < 64, true, 'a digest is kept, not the JSON of the answer');
+  await feed.close();
+});
+
+test('blocking waits are 0.4 x the smallest interval; a source with a shorter one cuts the waits under way without an error', async () => {
+  const consul = new FakeConsul(names.slice(0, 5));
+  const { feed, sub } = await watchingFeed(consul);
+  assert.ok(consul.waits.length >= 6 && consul.waits.every((w) => w.waitMs === PERIOD_MS), 'waits of 0.4 x 60 s');
+  const fast = { ...subscriber(), intervalMs: 5_000 };
+  consul.waits.length = 0;
+  feed.subscribe(fast);
+  const ops = ['watch_catalog_services', 'watch_health_state', 'watch_catalog_nodes'];
+  await until('the three queries sent again', () => ops.every((op) => consul.waits.some((w) => w.operation === op)));
+  assert.ok(consul.waits.every((w) => w.waitMs === 2_000), `waits of 0.4 x 5 s: ${JSON.stringify(consul.waits)}`);
+  assert.deepEqual(sub.seen, [], 'no error was told to the sources');
   await feed.close();
 });

@@ -73,6 +73,10 @@ class StandIn {
       if (url.pathname === '/v1/catalog/services') return { index: this.index, body: Object.fromEntries([...this.services.keys()].map((n) => [n, []])) };
       if (url.pathname === '/v1/catalog/nodes') return { index: 100, body: [] };
       if (url.pathname === '/v1/health/state/any') return { index: 100, body: [] };
+      if (url.pathname === '/v1/internal/ui/services') {
+        const summary = [...this.services].map(([Name, svc]) => ({ Name, Tags: [], Nodes: ['n1'], InstanceCount: svc.ids.length, ChecksPassing: 0, ChecksWarning: 0, ChecksCritical: 0 }));
+        return { index: this.index, body: summary };
+      }
       const name = decodeURIComponent(url.pathname.replace('/v1/health/service/', ''));
       const svc = this.services.get(name) ?? { index: 1, ids: [] };
       const body = url.searchParams.has('filter')
@@ -130,7 +134,7 @@ test('sources share one pool and a feed per token; the pool stays under its cap;
   // Wait for the blocking queries to be in place, then add an instance without a check.
   for (let i = 0; i < 500 && consul.blocked < 6; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(consul.blocked, 6, 'three blocking queries per feed');
-  await new Promise((r) => setTimeout(r, 100)); // notifications of the first answers are debounced
+  await new Promise((r) => setImmediate(r)); // the notifications of the first answers go out on the next turn
   const before = pushed;
   consul.add('svc-17', 'svc-17-2');
   for (let i = 0; i < 500 && pushed === before; i++) await new Promise((r) => setTimeout(r, 10));
