@@ -42,11 +42,6 @@ export interface Snapshot {
   /** Why scopes are unknown (e.g. a GCE zone warning), for the status message. */
   readonly warnings: readonly string[];
   /**
-   * Scopes (Consul services) whose endpoints changed since this provider's previous
-   * snapshot, when the provider knows; absent: any scope may have changed.
-   */
-  readonly changedScopes?: readonly string[];
-  /**
    * Service names the registry lists, including services none of whose instances was
    * selected (Consul: all unhealthy in exclude mode). Their ServiceEntries are kept.
    * Omitted by providers without a service catalog (a service then ends with its last instance).

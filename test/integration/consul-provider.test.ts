@@ -249,7 +249,6 @@ describe('Consul provider against a real agent', { timeout: 900_000 }, () => {
     t.diagnostic(`check-less add among 80 services seen after ${Date.now() - started} ms`);
     const snap = await h.provider.snapshot(AbortSignal.timeout(15_000));
     assert.ok(snap.endpoints.some((e) => e.id === `${agent.node}/many-42-b`));
-    assert.deepEqual(snap.changedScopes, ['many-42'], 'the snapshot names the one service that changed');
     assert.equal((await reads('health_service')) - before.full, 1, 'only the touched service was read in full');
     for (let i = 0; i < 80; i++) await agent.deregisterService(`many-${i}`);
     await agent.deregisterService('many-42-b');
@@ -409,8 +408,9 @@ describe('Consul provider across an agent outage', { timeout: 900_000 }, () => {
     const eps = await eventually(h.snap, (e) => e.length === 2, 15_000);
     t.diagnostic(`converged ${Date.now() - started} ms after the restart began`);
     assert.deepEqual(eps.map((e) => e.labels['__address__']), ['10.6.0.1', '10.6.0.2']);
-    // The watch itself recovers too (its backoff is capped), and reports further changes.
-    await eventually(async () => h.changes(), (n) => n > seen + 1, 15_000);
+    // The watch itself recovers too (its backoff is capped at 10 s, and a query the agent
+    // takes while it has no leader yet waits up to its 7 s RPC hold), and reports further changes.
+    await eventually(async () => h.changes(), (n) => n > seen + 1, 30_000);
     const before = h.changes();
     await agent.deregisterService('api-2');
     await h.changeAfter(before, 12_000);

@@ -57,8 +57,6 @@ export class ConsulProvider implements Provider, FeedSubscriber {
   /** A change notification is queued for the next turn of the event loop. */
   private notifyQueued = false;
   private closed = false;
-  /** Services changed since the last snapshot; undefined: anything may have. */
-  private changedSince: Set<string> | undefined;
   private lastSelected: ReadonlySet<string> = new Set();
   /** Keyed by the answer's entries, which the feed keeps while a service's answer does not change. */
   private readonly endpointsMemo = new WeakMap<readonly HealthEntry[], Endpoint[]>();
@@ -100,13 +98,12 @@ export class ConsulProvider implements Provider, FeedSubscriber {
   changed(services: ReadonlySet<string> | undefined, ownRead: boolean): void {
     if (this.closed) return;
     let relevant = services === undefined;
-    if (services === undefined) this.changedSince = undefined;
-    else {
+    if (services !== undefined) {
       const selected = this.lease.feed.viewSelection(this);
       for (const name of services) {
         if (!selected.has(name) && !this.lastSelected.has(name)) continue;
         relevant = true;
-        this.changedSince?.add(name);
+        break;
       }
     }
     if (relevant && !ownRead && this.onChange) this.notifySoon();
@@ -127,14 +124,13 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     if (!view) throw new ProviderError('consul', 'BadResponse', 'the catalog changed while it was read; retrying');
     const endpoints: Endpoint[] = [];
     for (const answer of view.answers.values()) endpoints.push(...this.endpointsOf(answer));
-    const changedScopes = this.changedSince === undefined ? undefined : [...this.changedSince].sort();
-    this.changedSince = new Set();
     this.lastSelected = new Set(view.answers.keys());
     // Consul drops what the token may not read and says so only in a header: pass it on.
     const warnings = view.filteredByAcls ? [ACL_FILTERED_WARNING] : [];
     // Every selected service, also one none of whose instances passed: its ServiceEntry is kept.
     const services = [...view.answers.keys()].sort();
-    return { endpoints: endpoints.sort(byId), unknownScopes: [], warnings, services, ...(changedScopes ? { changedScopes } : {}) };
+    // In the order of the answers: the mapping orders what it needs to.
+    return { endpoints, unknownScopes: [], warnings, services };
   }
 
   watch(onChange: () => void): void {
@@ -171,8 +167,4 @@ export class ConsulProvider implements Provider, FeedSubscriber {
       if (!this.closed) this.onChange?.();
     });
   }
-}
-
-function byId(a: Endpoint, b: Endpoint): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

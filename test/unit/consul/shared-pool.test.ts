@@ -144,7 +144,6 @@ test('sources share one pool and a feed per token; the pool stays under its cap;
     snap = await a1.snapshot(AbortSignal.timeout(10_000));
   }
   assert.equal(snap.endpoints.length, 41);
-  assert.deepEqual(snap.changedScopes, ['svc-17'], 'the snapshot names the service that changed');
   assert.ok(pushed > before, 'the change was pushed');
   assert.ok(consul.maxSockets <= 10, `at most 10 sockets, the stand-in saw ${consul.maxSockets}`);
 });
