@@ -11,6 +11,18 @@ function fakeDispatcher(): Dispatcher & { closed: number } {
   return d as unknown as Dispatcher & { closed: number };
 }
 
+/** A kubeconfig with a TLS server and a token: client-node builds a dispatcher for each of its requests. */
+function tlsKubeConfig(token: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:1', caData: Buffer.from('not a real CA').toString('base64') }],
+    users: [{ name: 'u', token }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return kc;
+}
+
 describe('ConnectionReuse', () => {
   it('hands every request the first dispatcher until the renewal period ends', (t) => {
     t.after(() => mock.timers.reset());
@@ -31,13 +43,7 @@ describe('ConnectionReuse', () => {
   });
 
   it('replaces the dispatcher client-node builds for each request of a kubeconfig with TLS', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', caData: Buffer.from('not a real CA').toString('base64') }],
-      users: [{ name: 'u', token: 't' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    const kc = tlsKubeConfig('t');
     const reuse = new ConnectionReuse();
     const seen = new Set<unknown>();
     for (let i = 0; i < 3; i++) {
@@ -52,13 +58,7 @@ describe('ConnectionReuse', () => {
   });
 
   it("offers the pool with the last request's credentials (not its own headers) until the renewal period ends", async () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', caData: Buffer.from('not a real CA').toString('base64') }],
-      users: [{ name: 'u', token: 'secret-token' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    const kc = tlsKubeConfig('secret-token');
     let now = 0;
     const reuse = new ConnectionReuse({ renewMs: 1000, now: () => now });
     assert.equal(reuse.channel(), undefined, 'nothing before the first request');
