@@ -141,8 +141,8 @@ export class ChangeDriver {
     return (await Promise.all(pending)).flat();
   }
 
-  /** Changes of every kind in turn for `seconds`, `perSecond` of them; returns how many were sent. */
-  async churn(seconds: number, perSecond: number): Promise<{ sent: number; seen: number }> {
+  /** Changes of every kind in turn for `seconds`, `perSecond` of them; returns how many were sent, seen, and not seen of each kind. */
+  async churn(seconds: number, perSecond: number): Promise<{ sent: number; seen: number; unseen: Partial<Record<ChangeKind, number>> }> {
     const end = performance.now() + seconds * 1000;
     const pending: Promise<Timed[]>[] = [];
     let i = 0;
@@ -151,6 +151,8 @@ export class ChangeDriver {
       await sleep(1000 / perSecond);
     }
     const all = (await Promise.all(pending)).flat();
-    return { sent: all.length, seen: all.filter((t) => t.ms !== undefined).length };
+    const unseen: Partial<Record<ChangeKind, number>> = {};
+    for (const t of all) if (t.ms === undefined) unseen[t.kind] = (unseen[t.kind] ?? 0) + 1;
+    return { sent: all.length, seen: all.filter((t) => t.ms !== undefined).length, unseen };
   }
 }

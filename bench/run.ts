@@ -288,9 +288,16 @@ async function changes(env: Env, r: Running): Promise<void> {
 async function churn(env: Env, r: Running): Promise<void> {
   step(`4. Churn: ${CHURN_RATE} changes per second for ${CHURN_S} s`);
   const driver = new ChangeDriver({ agent: env.agent, watch: r.bigWatch, fleet: env.big, newAddressBase: 180, timeoutMs: CHANGE_TIMEOUT_MS, gapMs: 0 }, 99);
+  const errors = async (): Promise<[number, number]> => [
+    await r.op.counter('controller_runtime_reconcile_total', { result: 'error' }),
+    (await r.op.counter('vmregistry_provider_requests_total')) - (await r.op.counter('vmregistry_provider_requests_total', { outcome: 'success' })),
+  ];
+  const [failedBefore, consulErrorsBefore] = await errors();
   const done = await driver.churn(CHURN_S, CHURN_RATE);
   const mem = await r.op.memory();
-  say(`  ${done.sent} changes, ${done.seen} seen; ${memoryText(mem, TOTAL + SMALL_TOTAL)}`);
+  const [failed, consulErrors] = await errors();
+  const unseen = Object.entries(done.unseen).map(([kind, n]) => `${n} ${kind}`).join(', ');
+  say(`  ${done.sent} changes, ${done.seen} seen${unseen ? ` (not seen within ${CHANGE_TIMEOUT_MS / 1000} s: ${unseen})` : ''}; ${failed - failedBefore} failed reconciles, ${consulErrors - consulErrorsBefore} failed Consul requests; ${memoryText(mem, TOTAL + SMALL_TOTAL)}`);
   row(`memory after ${CHURN_S} s of churn`, `${mib(mem.rssBytes)} MiB RSS`, `peak ${mib(mem.peakRssBytes)} MiB; heap after GC ${mib(mem.heapUsedBytes)} MiB; ${done.sent} changes; goal ≤ 200 MiB (after 600 s)`);
 }
 

@@ -26,7 +26,7 @@ Options:
                                      may be sent to; default endpoints need no entry (default: none)
   --consul-max-connections-per-agent N
                                      sockets open at once to one Consul endpoint, shared by
-                                     every source (default 64; Consul refuses more than 200
+                                     every source (default 100; Consul refuses more than 200
                                      per client address by default)
   --consul-liveness-bound DURATION   a Consul endpoint that has not answered for this long
                                      makes its sources ProviderReady=False (default 15s)

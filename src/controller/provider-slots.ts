@@ -79,10 +79,16 @@ export class ProviderSlots {
   async snapshot(key: string, source: VmRegistrySource, signal: AbortSignal, isStale: (readAt: number) => boolean = () => true): Promise<AgedSnapshot> {
     const slot = await this.slotFor(key, source);
     if (slot.needsRefresh || slot.snapshot === undefined || isStale(slot.readAt)) {
-      const snapshot = await slot.provider.snapshot(signal);
-      slot.snapshot = snapshot;
-      slot.readAt = snapshot.readAt ?? Date.now();
+      // Cleared before the read: a change reported while it runs asks for the next one.
       slot.needsRefresh = false;
+      try {
+        const snapshot = await slot.provider.snapshot(signal);
+        slot.snapshot = snapshot;
+        slot.readAt = snapshot.readAt ?? Date.now();
+      } catch (e) {
+        slot.needsRefresh = true;
+        throw e;
+      }
     }
     return { snapshot: slot.snapshot, readAt: slot.readAt };
   }

@@ -296,4 +296,19 @@ describe(`Consul catalog changes among ${BIG} services`, { timeout: 900_000 }, (
     t.diagnostic(`small source's flips beside the churn: ${summary(flips)}; adds without a check: ${summary(adds)}`);
     process.stdout.write(`# consul small source beside a busy ${BIG}-service one: flips ${summary(flips)}; adds ${summary(adds)}\n`);
   });
+
+  test("a small source's services have blocking queries of their own: an in-place edit is answered by its service's query", async (t) => {
+    const [, small] = sources as [SourceView, SourceView];
+    await sweepsDone();
+    assert.ok((await count('watch_health_service')) >= SMALL, 'each small service is watched on its own');
+    const id = smallName(7);
+    const epId = `${agent.node}/${id}`;
+    const answered = await answers('watch_health_service');
+    const seen = small.until(`in-place edit of ${id}`, (eps) => eps.get(epId)?.labels['__address__'] === '10.102.0.7');
+    // Same node, same count: no list shows it; the service's own query does.
+    await agent.registerService({ ID: id, Name: id, Tags: ['small'], Address: '10.102.0.7', Port: 80, Checks: [{ CheckID: `${id}-ttl`, Name: 'ttl', TTL: '1h', Status: 'passing' }] });
+    const ms = await seen;
+    assert.ok((await answers('watch_health_service')) > answered, "the service's own query answered");
+    t.diagnostic(`in-place edit in the small source seen after ${ms} ms`);
+  });
 });

@@ -32,11 +32,12 @@ import { NodeIndex } from './node-index.ts';
 import { nodesChangedSince, servicesOfNode } from './node-changes.ts';
 import type { AgentPool, PoolRequest } from './pool.ts';
 import { Sweeper } from './sweep.ts';
+import { ServiceWatches } from './service-watches.ts';
 import { SweepSchedule } from './sweep-schedule.ts';
 import { changedSummaries, parseServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
-export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots'>;
+export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots' | 'claimWatches' | 'releaseWatches' | 'feedQueriesChanged'>;
 
 export interface FeedScope {
   readonly token?: string;
@@ -120,6 +121,9 @@ export class CatalogFeed {
   private readonly sweeper: Sweeper;
   private readonly schedule: SweepSchedule;
   private readonly nodeIndex = new NodeIndex();
+  /** Blocking queries on the services of small sources, as many as the pool grants. */
+  private readonly watches: ServiceWatches;
+  private watchesGranted = 0;
   private readonly now: () => number;
   /** Read slots one full read or the sweep may hold, so changed services always find one free. */
   private readonly bulkSlots: number;
@@ -136,6 +140,8 @@ export class CatalogFeed {
   private summary: ServiceSummaries | undefined;
   private summaryRunning = false;
   private summaryAgain = false;
+  /** Set while the next summary waits (see readSummary). */
+  private summaryPause: NodeJS.Timeout | undefined;
   private summaryFailureLogged = false;
   /** The last summary read failed: the next answer is only a baseline, so its move is swept at once. */
   private summaryFailed = false;
@@ -178,6 +184,18 @@ export class CatalogFeed {
       everyMs: () => this.waitMs(),
       startPass: () => this.sweeper.enqueue(this.answers.keys(), this.firstToProbe),
     });
+    this.watches = new ServiceWatches(
+      {
+        query: (name, index, signal) => this.block(`/v1/health/service/${encodeURIComponent(name)}`, 'watch_health_service', this.query, index, signal),
+        // The first answer too: a change made since the cached read shows as another index.
+        answered: (name, index) => {
+          const cached = this.answers.get(name)?.index;
+          if (cached !== undefined && cached !== index) this.readChanged(name);
+        },
+        failed: (name, e) => this.log.debug('a Consul service watch failed; retrying with backoff (the catalog-wide queries still see its changes)', { err: e, service: name }),
+      },
+      tuning,
+    );
     this.stopLiveness = pool.onLiveness((alive) => {
       // Down: sources report it. Back: nothing cached is trusted until read again.
       if (alive) this.distrust();
@@ -282,11 +300,12 @@ export class CatalogFeed {
   /** Stops every query; resolves when none is in flight any more. */
   async close(): Promise<void> {
     this.closed.abort(new Error('feed closed'));
+    clearTimeout(this.summaryPause);
     this.stopWatching();
     this.stopLiveness();
     this.schedule.stop();
     this.subs.clear();
-    await Promise.allSettled([this.sweeper.stop(), ...this.running, this.catalogRun]);
+    await Promise.allSettled([this.sweeper.stop(), this.watches.close(), ...this.running, this.catalogRun]);
     this.answers.clear();
     this.nodeIndex.clear();
   }
@@ -336,6 +355,7 @@ export class CatalogFeed {
     const before = this.wanted;
     this.wanted = wanted;
     this.firstToProbe = smallSelections([...this.subs.values()]);
+    this.watchSmallSources();
     const removed = new Set<string>();
     for (const name of this.answers.keys()) {
       if (wanted.has(name)) continue;
@@ -448,6 +468,7 @@ export class CatalogFeed {
     if (this.loops || this.closed.signal.aborted) return;
     const loops = new AbortController();
     this.loops = loops;
+    this.pool.feedQueriesChanged(FEED_QUERIES);
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
     const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) => this.block(path, operation, query, index, s);
     this.track(
@@ -479,6 +500,23 @@ export class CatalogFeed {
         onError: (e, failures) => this.onLoopError('node-list', e, failures),
       }),
     );
+    this.watchSmallSources();
+  }
+
+  /**
+   * Watches the services of small sources (smallest first) one by one while the feed
+   * watches, as many as the pool grants; none when it does not watch.
+   */
+  private watchSmallSources(): void {
+    const names = this.loops && !this.closed.signal.aborted ? this.firstToProbe.slice(0, MAX_SERVICE_WATCHES) : [];
+    this.pool.releaseWatches(this.watchesGranted);
+    this.watchesGranted = this.pool.claimWatches(names.length);
+    this.watches.set(names.slice(0, this.watchesGranted));
+  }
+
+  /** Services watched one by one (for tests and diagnostics). */
+  get watchedServices(): ReadonlySet<string> {
+    return this.watches.watched;
   }
 
   /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */
@@ -502,8 +540,10 @@ export class CatalogFeed {
   }
 
   private stopWatching(): void {
+    if (this.loops) this.pool.feedQueriesChanged(-FEED_QUERIES);
     this.loops?.abort(new Error('no source watches'));
     this.loops = undefined;
+    this.watchSmallSources();
     this.catalogLive = false;
     this.stateLive = false;
     this.nodesLive = false;
@@ -526,18 +566,25 @@ export class CatalogFeed {
 
   /** One summary read at a time; a move while it runs reads it once more after it. */
   private readSummary(): void {
-    if (this.summaryRunning) {
+    if (this.summaryRunning || this.summaryPause !== undefined) {
       this.summaryAgain = true;
       return;
     }
     this.summaryRunning = true;
+    this.summaryAgain = false;
+    const started = this.now();
     this.track(
       this.compareSummary().finally(() => {
         this.summaryRunning = false;
-        if (this.summaryAgain && !this.closed.signal.aborted) {
-          this.summaryAgain = false;
+        if (!this.summaryAgain || this.closed.signal.aborted) return;
+        // Back to back, summaries would keep the agent busy with the whole catalog under a
+        // stream of changes: the next one waits as long as this one took.
+        const pauseMs = Math.min(MAX_SUMMARY_PAUSE_MS, Math.max(0, this.now() - started));
+        this.summaryPause = setTimeout(() => {
+          this.summaryPause = undefined;
           this.readSummary();
-        }
+        }, pauseMs);
+        this.summaryPause.unref();
       }),
     );
   }
@@ -624,12 +671,18 @@ export class CatalogFeed {
   }
 }
 
+/** The longest pause between two catalog summaries under a stream of changes. */
+const MAX_SUMMARY_PAUSE_MS = 2000;
+/** The feed's own blocking queries: the service list, the non-passing checks, the node list. */
+const FEED_QUERIES = 3;
 /** Changed nodes looked up one by one per node-list answer; more are left to the sweep. */
 const MAX_NODE_LOOKUPS = 16;
 /** A source selecting at most this many services is small: its services are probed first. */
 const SMALL_SELECTION = 64;
 /** At most this many services are probed first, from the smallest sources on. */
 const MAX_FIRST = 256;
+/** At most this many of them are watched one by one (a source of up to 64 services has each of its own). */
+const MAX_SERVICE_WATCHES = 64;
 
 /** The services of small sources, smallest first, at most MAX_FIRST. */
 function smallSelections(selections: ReadonlyArray<ReadonlySet<string>>): string[] {

@@ -4,7 +4,9 @@
  *
  * The budget (`maxConnections`, the `--consul-max-connections-per-agent` flag) is
  * split so that nothing starves: one socket for the liveness status call, a quarter
- * for non-blocking reads (snapshots, re-reads, probes), the rest for blocking queries.
+ * for non-blocking reads (snapshots, re-reads, probes), the rest for blocking queries:
+ * the feeds' own, and watches of single services (service-watches.ts), which are
+ * granted only what the feeds leave free, so nothing takes turns.
  * The client's keep-alive agent holds the same total, so the operator never has more
  * sockets open to the endpoint than the cap.
  */
@@ -19,7 +21,10 @@ export interface PoolLimits {
   readonly livenessBoundMs: number;
 }
 
-export const DEFAULT_POOL_LIMITS: PoolLimits = { maxConnections: 64, livenessBoundMs: 15_000 };
+export const DEFAULT_POOL_LIMITS: PoolLimits = { maxConnections: 100, livenessBoundMs: 15_000 };
+
+/** Blocking slots never granted to service watches, beyond the queries of the feeds running: room for new feeds. */
+const FEED_QUERIES_HEADROOM = 6;
 
 /** The smallest budget that leaves one socket each for the status call, reads and blocking queries. */
 export const MIN_CONNECTIONS = 3;
@@ -48,6 +53,10 @@ export class AgentPool {
   readonly readSlots: number;
   private readonly reads: Semaphore;
   private readonly blocking: Semaphore;
+  private readonly blockingSlots: number;
+  /** Blocking queries of the feeds that watch (three each), and slots granted to service watches. */
+  private feedQueries = 0;
+  private watchesGranted = 0;
   private readonly listeners = new Set<(alive: boolean) => void>();
   /** Aborted when the endpoint goes down: reads in flight fail at once instead of at their deadline. */
   private down = new AbortController();
@@ -58,6 +67,7 @@ export class AgentPool {
     this.readSlots = budget.reads;
     this.reads = new Semaphore(budget.reads);
     this.blocking = new Semaphore(budget.blocking);
+    this.blockingSlots = budget.blocking;
     this.liveness = new Liveness({
       address: this.client.address,
       boundMs: limits.livenessBoundMs,
@@ -83,6 +93,23 @@ export class AgentPool {
   onLiveness(fn: (alive: boolean) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** A feed starts or stops its own blocking queries: service watches never take their slots. */
+  feedQueriesChanged(delta: number): void {
+    this.feedQueries = Math.max(0, this.feedQueries + delta);
+  }
+
+  /** Grants up to `wanted` blocking slots to service watches, of those the feeds leave free; returns how many. */
+  claimWatches(wanted: number): number {
+    const free = this.blockingSlots - this.feedQueries - FEED_QUERIES_HEADROOM - this.watchesGranted;
+    const granted = Math.max(0, Math.min(wanted, free));
+    this.watchesGranted += granted;
+    return granted;
+  }
+
+  releaseWatches(granted: number): void {
+    this.watchesGranted = Math.max(0, this.watchesGranted - granted);
   }
 
   /** A non-blocking GET within the read budget. */

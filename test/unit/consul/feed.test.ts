@@ -154,6 +154,25 @@ class FakeConsul implements FeedPool {
     return () => undefined;
   }
 
+  /** Blocking slots the pool would grant to service watches (none unless a test gives some). */
+  watchSlots = 0;
+
+  claimWatches(wanted: number): number {
+    const granted = Math.min(wanted, this.watchSlots);
+    this.watchSlots -= granted;
+    return granted;
+  }
+
+  releaseWatches(granted: number): void {
+    this.watchSlots += granted;
+  }
+
+  feedQueries = 0;
+
+  feedQueriesChanged(delta: number): void {
+    this.feedQueries += delta;
+  }
+
   private changed(): void {
     for (const w of [...this.wake]) w();
   }
@@ -414,6 +433,39 @@ test('when the catalog summary fails, catalog moves are swept at once instead', 
   await until('the third add to be told', () => told(sub, 'svc-063'));
   assert.equal(consul.count('probe_health_service'), afterBaseline, 'found from the summary again');
   await feed.close();
+});
+
+test("a small source's services are watched one by one: a removal reaches it with the summary failing and the sweep held", async () => {
+  const small = names.slice(0, 10);
+  const consul = new FakeConsul(small);
+  consul.watchSlots = 16;
+  const { feed, sub } = await watchingFeed(consul);
+  await until('the watches to wait', () => consul.count('watch_health_service') >= 20);
+  assert.deepEqual([...feed.watchedServices].sort(), small, 'every service of a source of 10');
+  assert.equal(consul.watchSlots, 6, 'as many slots claimed as services watched');
+  consul.summaryFails = true;
+  const held = gate();
+  consul.probeGate = held.promise;
+  consul.upsert('svc-004', { id: 'svc-004-2', address: '10.0.0.2' });
+  await until('the add to be told', () => told(sub, 'svc-004'));
+  consul.remove('svc-004', 'svc-004-1');
+  const seen = sub.seen.length;
+  await until('the removal to be told', () => sub.seen.slice(seen).some((s) => s !== 'all' && s.includes('svc-004')));
+  assert.ok(consul.probesInFlight > 0 || feed.sweepQueued > 0, 'the sweep is still held: the watch found both');
+  held.open();
+  consul.probeGate = undefined;
+  await feed.close();
+  assert.equal(consul.watchSlots, 16, 'closing the feed gives its slots back');
+});
+
+test('only as many services are watched one by one as the pool grants', async () => {
+  const consul = new FakeConsul(names.slice(0, 10));
+  consul.watchSlots = 4;
+  const { feed } = await watchingFeed(consul);
+  assert.equal(feed.watchedServices.size, 4);
+  assert.equal(consul.watchSlots, 0);
+  await feed.close();
+  assert.equal(consul.watchSlots, 4);
 });
 
 test('a source that joins a running feed gets its own services read and a complete view', async () => {
