@@ -108,7 +108,7 @@ function compareEndpoints(a: Endpoint, b: Endpoint): number {
   );
 }
 
-/** The items in order: a copy sorted only when they are not in order already (providers list endpoints by id). */
+/** The items in order: a copy, sorted only when they are not in order already. */
 function sortedBy<T>(items: readonly T[], order: (a: T, b: T) => number): T[] {
   for (let i = 1; i < items.length; i++) {
     if (order(items[i - 1] as T, items[i] as T) > 0) return [...items].sort(order);
