@@ -267,6 +267,12 @@ spec: {address: 10.9.2.99}
     assert.match(condition(s, 'Synced')?.message ?? '', /not made because of the policy/);
 
     await cluster.kubectl(['patch', 'vmrs', 'p', '-n', 'policy', '--type=merge', '-p', '{"spec":{"policy":"create-only"}}']);
+    // The registry changes only once the operator has synced the new spec: a sync of the old
+    // one (upsert-only) would still update vm-2.
+    await eventually('the create-only spec synced', async () => {
+      const src = await getSource(cluster, 'policy', 'p');
+      return src.status?.observedGeneration === src.metadata.generation;
+    });
     reg.set('vm-2', '10.5.0.23');
     reg.set('vm-3', '10.5.0.3');
     await waitFor('policy', { 'vm-1': '10.5.0.1', 'vm-2': '10.5.0.22', 'vm-3': '10.5.0.3' });
