@@ -68,6 +68,7 @@ export class Operator {
       client: this.client,
       getSource: (ns, name) => this.sourceInformers.map((i) => i.get(name, ns)).find((s) => s !== undefined),
       listManaged: (ns) => this.entryInformers.flatMap((i) => i.list(ns)),
+      getManaged: (ns, name) => this.entryInformers.map((i) => i.get(name, ns)).find((e) => e !== undefined),
       listServiceEntries: (ns) => this.serviceEntryInformers.flatMap((i) => i.list(ns)),
       factories: options.factories,
       metrics: options.metrics,
@@ -112,6 +113,7 @@ export class Operator {
             const source = e.metadata.labels?.[SOURCE_LABEL];
             if (!source) return;
             const key = `${e.metadata.namespace}/${source}`;
+            this.reconciler.noteEntry(key, e.metadata.name);
             if (!this.reconciler.isSettled(key, event, e)) this.queue.add(key);
           },
         }),

@@ -14,7 +14,8 @@ import type { Snapshot } from '../providers/provider.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { applyPlan, type ApplyResult, type WriteError } from '../apply/apply.ts';
 import { heldBackTotal } from '../plan/decide.ts';
-import { MappingMemo } from '../mapping/desired.ts';
+import { endpointMapper, MappingMemo } from '../mapping/desired.ts';
+import { GroupedMapping } from '../mapping/grouped.ts';
 import { afterApply, inventoryOf, type Inventory } from '../plan/inventory.ts';
 import { WORKLOAD_ENTRY_KIND } from '../plan/kinds.ts';
 import { mapEndpoints } from '../mapping/mapping.ts';
@@ -23,7 +24,7 @@ import { isAdoptable, isOwnedBy, sourceSelector, UNMANAGED_SELECTOR } from '../a
 import { changedFields, healthyStatus, HOLD_REASONS, plan as makePlan, type AdoptionInput, type Plan } from '../plan/plan.ts';
 import { lookUpNames } from '../apply/read.ts';
 import { serviceLabelOf } from '../plan/twins.ts';
-import type { DesiredEntry, DesiredState } from '../mapping/types.ts';
+import type { DesiredEntry, DesiredState, SkippedEndpoint } from '../mapping/types.ts';
 import type { ObjectWriter } from '../apply/writer.ts';
 import { WORKLOAD_ENTRIES, type WorkloadEntry } from '../api/istio.ts';
 import { slimWorkloadEntry } from '../apply/slim.ts';
@@ -54,6 +55,8 @@ export interface ReconcilerDeps {
   readonly getSource: (namespace: string, name: string) => VmRegistrySource | undefined;
   /** Managed WorkloadEntries in a namespace (from the informer cache). */
   readonly listManaged: (namespace: string) => readonly WorkloadEntry[];
+  /** One managed WorkloadEntry from the informer cache. With it, a sync plans only the names that changed (see Ledger). */
+  readonly getManaged?: (namespace: string, name: string) => WorkloadEntry | undefined;
   /** Every ServiceEntry of a namespace (from the informer cache); listed from the API when absent. */
   readonly listServiceEntries?: (namespace: string) => readonly ServiceEntry[];
   readonly factories: ProviderFactories;
@@ -72,11 +75,43 @@ interface SourceMemory {
   applied: Set<string>;
   lastDirectList: number;
   /** Mapping results for this uid/generation; a new spec starts a new memo. */
-  memo?: { readonly specKey: string; readonly memo: MappingMemo };
+  memo?: { readonly specKey: string; readonly memo: MappingMemo; readonly grouped: GroupedMapping };
   /** The desired state of the last snapshot: reconciles caused by our own writes reuse it. */
-  mapped?: { readonly specKey: string; readonly snapshot: Snapshot; readonly desired: DesiredState; byName?: ReadonlyMap<string, DesiredEntry> };
+  mapped?: MappedSnapshot;
+  /** What the last sync left, when it succeeded: the next one may plan only what changed since. */
+  ledger?: Ledger;
+  /** Names of this source's entries the informer reported changed or gone since the current sync began. */
+  touched: Set<string>;
   /** The interval tick asked for since the snapshot read at `readAt` (the earliest, as the work queue keeps it). */
   tick?: { readonly readAt: number; readonly dueAt: number };
+}
+
+/** A snapshot mapped to desired entries. */
+interface MappedSnapshot {
+  readonly specKey: string;
+  readonly snapshot: Snapshot;
+  readonly byName: ReadonlyMap<string, DesiredEntry>;
+  /** Names whose desired entry changed since the previous mapping of this spec; undefined: any may have. */
+  readonly changed: ReadonlySet<string> | undefined;
+  entries(): readonly DesiredEntry[];
+  skipped(): readonly SkippedEndpoint[];
+}
+
+/**
+ * What a successful sync leaves for the next one. A sync caused by a registry change or
+ * an informer event plans only the names that changed since (the mapping's changed
+ * names, the entries the informer reported, and what this one left to do); a whole sync
+ * runs every interval, on a new spec, after a failure, and for sources that adopt or
+ * read only part of their registry.
+ */
+interface Ledger {
+  readonly specKey: string;
+  /** Names with something left to do: a write, a conflict, an entry no longer wanted but kept (policy, guard). */
+  readonly pending: ReadonlySet<string>;
+  /** Names of the entries the source owns after the sync (as the cache shows them): the managed count and the guard's base. */
+  readonly owned: Set<string>;
+  /** When the next whole sync is due. */
+  readonly wholeDueAt: number;
 }
 
 /** The status a sync reports: conditions and, when the sync got that far, counts. */
@@ -141,12 +176,16 @@ export class Reconciler {
     const [namespace, name] = splitKey(key);
     const source = this.deps.getSource(namespace, name);
     if (mapped === undefined || source === undefined || source.spec.adopt === true || specKeyOf(source) !== mapped.specKey) return false;
-    mapped.byName ??= new Map(mapped.desired.entries.map((d) => [d.name, d]));
     const desired = mapped.byName.get(entry.metadata.name);
     if (event === 'delete') return desired === undefined;
     if (desired === undefined || entry.metadata.deletionTimestamp !== undefined || !isOwnedBy(entry, source)) return false;
     if (changedFields(desired, entry).length > 0) return false;
     return desired.healthy === undefined || healthyStatus(entry) === (desired.healthy ? 'True' : 'False');
+  }
+
+  /** An entry of this source changed or went (informer event): the next sync plans its name. */
+  noteEntry(key: string, name: string): void {
+    this.memory.get(key)?.touched.add(name);
   }
 
   /** Spec changes and failed syncs ask the registry again at the next reconcile. */
@@ -209,52 +248,69 @@ export class Reconciler {
       return { status: { provider, conditions }, error: e instanceof Error ? e : new Error(String(e)) };
     }
 
-    // 2. Map: only endpoints the last mapping has not seen (see MappingMemo).
-    let desired: DesiredState;
+    // 2. Map: only endpoints (and groups) the last mapping has not seen (MappingMemo, GroupedMapping).
+    // What the last sync left is taken, so a sync that fails or throws leaves none: the next is whole.
+    const ledger = memory.ledger;
+    memory.ledger = undefined;
+    let mapped: MappedSnapshot;
     try {
-      desired = await this.mappingOf(key, validated, snapshot);
+      mapped = await this.mappingOf(key, validated, snapshot);
     } catch (e) {
       if (!isRelabelError(e)) throw e;
       const message = `relabel rules cannot be used: ${e.message}`;
       this.deps.events.record(source, 'Warning', 'InvalidRelabelRule', message);
       return { status: { provider, conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidRelabelRule', message }] }, error: new TerminalError(message) };
     }
-    const entries = desired.entries;
+    const touched = memory.touched;
+    memory.touched = new Set();
+    const scope = this.partialScope(memory, ledger, validated, mapped, touched);
+    const entries = scope === undefined ? mapped.entries() : pick(mapped.byName, scope);
+    const skipped = mapped.skipped();
+    const desiredCount = mapped.byName.size;
 
     // 3. Plan against the inventory: owned entries, and who holds the names about to be created.
-    const { plan: thePlan, inventory } = await this.planEntries(key, validated, entries, snapshot.unknownScopes);
+    const { plan: thePlan, inventory } = await this.planEntries(key, validated, entries, snapshot.unknownScopes, scope && ledger ? { names: scope, ownedTotal: ledger.owned.size } : undefined);
 
     // 4. Apply: the WorkloadEntries, then the ServiceEntries from the same desired entries.
     const applied = await applyPlan(this.deps.client, validated, thePlan);
     const errors: WriteError[] = [...thePlan.unreadable, ...applied.errors];
     const result: ApplyResult = { ...applied, errors };
     this.countWrites(key, thePlan, result);
-    this.recordEvents(validated, thePlan, result, desired);
+    this.recordEvents(validated, thePlan, result, { entries, skipped });
     const serviceEntries = await syncServiceEntries(
       { client: this.deps.client, events: this.deps.events, ...(this.deps.listServiceEntries ? { listAll: this.deps.listServiceEntries } : {}) },
-      { source: validated, provider, entries, ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
+      // ServiceEntries are built from every desired entry (ports and addresses per service).
+      { source: validated, provider, entries: spec.serviceEntries ? mapped.entries() : [], ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
     );
+    const blocked = new Set(thePlan.conflicts.map((c) => c.name));
     if (errors.length === 0) {
-      const blocked = new Set(thePlan.conflicts.map((c) => c.name));
-      memory.applied = new Set(entries.map((d) => d.name).filter((n) => !blocked.has(n)));
+      if (scope === undefined) memory.applied = new Set(entries.map((d) => d.name).filter((n) => !blocked.has(n)));
+      else {
+        for (const n of scope) {
+          if (mapped.byName.has(n) && !blocked.has(n)) memory.applied.add(n);
+          else memory.applied.delete(n);
+        }
+      }
     }
 
     // 5. Report, counted from the inventory after the apply.
-    const managed = afterApply(inventory, result).owned.size;
+    const after = afterApply(inventory, result);
+    const owned = ownedAfter(after.owned, scope && ledger ? { names: scope, before: ledger.owned } : undefined);
+    const managed = owned.size;
     const status: StatusReport = {
       provider,
-      conditions: [providerReadyOf(snapshot, provider), withServiceEntries(syncedCondition(thePlan, result, entries.length, desired.skipped.length, spec.deletionGuard.maxDeletePercent), serviceEntries)],
+      conditions: [providerReadyOf(snapshot, provider), withServiceEntries(syncedCondition(thePlan, result, desiredCount, skipped.length, spec.deletionGuard.maxDeletePercent), serviceEntries)],
       counts: {
-        desiredEntries: entries.length,
+        desiredEntries: desiredCount,
         managedEntries: managed,
         conflicts: thePlan.conflicts.length,
-        skipped: desired.skipped.length,
+        skipped: skipped.length,
         heldBackDeletes: heldBackTotal(thePlan.heldBack),
         // Sources that never generated ServiceEntries keep a status without these counts.
         ...(serviceEntries.counts ?? (serviceEntryCountsOf(source.status) ? NO_SERVICE_ENTRIES : {})),
       },
     };
-    this.setGauges(key, thePlan, entries.length, managed, desired.skipped.length);
+    this.setGauges(key, thePlan, desiredCount, managed, skipped.length);
 
     if (errors.length > 0) {
       const first = errors[0];
@@ -268,13 +324,39 @@ export class Reconciler {
     const requeueAfterMs = jitter(intervalMs);
     const due = Date.now() + requeueAfterMs - TICK_MARGIN_MS;
     memory.tick = { readAt, dueAt: Math.min(due, memory.tick?.readAt === readAt ? memory.tick.dueAt : Infinity) };
+    memory.ledger = {
+      specKey: mapped.specKey,
+      pending: pendingAfter(thePlan, after.owned, mapped.byName, scope === undefined ? undefined : inventory.owned),
+      owned,
+      wholeDueAt: scope === undefined || ledger === undefined ? Date.now() + intervalMs : ledger.wholeDueAt,
+    };
     return { status, requeueAfterMs };
   }
 
+  /**
+   * The names this sync must plan, or undefined when it plans every one: the names whose
+   * desired entry changed, the entries the informer reported, and what the last sync left.
+   */
+  private partialScope(memory: SourceMemory, ledger: Ledger | undefined, source: VmRegistrySource, mapped: MappedSnapshot, touched: ReadonlySet<string>): Set<string> | undefined {
+    const now = Date.now();
+    const period = this.deps.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS;
+    if (this.deps.getManaged === undefined || ledger === undefined || mapped.changed === undefined) return undefined;
+    if (ledger.specKey !== mapped.specKey || now >= ledger.wholeDueAt || now - memory.lastDirectList > period) return undefined;
+    // Twins and unreadable scopes are decided over the whole source.
+    if (source.spec.adopt === true || mapped.snapshot.unknownScopes.length > 0) return undefined;
+    return new Set([...mapped.changed, ...touched, ...ledger.pending]);
+  }
+
   /** The inventory of WorkloadEntries (owned, and the holders of names to create) and the plan against it. */
-  private async planEntries(key: string, source: VmRegistrySource, entries: readonly DesiredEntry[], unknownScopes: readonly string[]): Promise<{ plan: Plan; inventory: Inventory<WorkloadEntry> }> {
+  private async planEntries(
+    key: string,
+    source: VmRegistrySource,
+    entries: readonly DesiredEntry[],
+    unknownScopes: readonly string[],
+    partial?: { readonly names: ReadonlySet<string>; readonly ownedTotal: number },
+  ): Promise<{ plan: Plan; inventory: Inventory<WorkloadEntry> }> {
     const owned = new Map<string, WorkloadEntry>();
-    for (const e of await this.ownedEntries(key, source)) owned.set(e.metadata.name, e);
+    for (const e of partial ? this.cachedOwned(source, partial.names) : await this.ownedEntries(key, source)) owned.set(e.metadata.name, e);
     const toCreate = entries.filter((d) => !owned.has(d.name)).map((d) => d.name);
     const holders = await lookUpNames(this.deps.client, WORKLOAD_ENTRY_KIND, source, toCreate, { keep: slimWorkloadEntry });
     // Entries of those names that are ours: the cache lagged behind.
@@ -288,9 +370,20 @@ export class Reconciler {
       policy: spec.policy,
       unknownScopes,
       guard: spec.deletionGuard,
+      ...(partial ? { ownedTotal: partial.ownedTotal } : {}),
       ...(adoption ? { adoption } : {}),
     });
     return { plan, inventory };
+  }
+
+  /** The source's entries of these names in the informer cache. */
+  private cachedOwned(source: VmRegistrySource, names: Iterable<string>): WorkloadEntry[] {
+    const out: WorkloadEntry[] = [];
+    for (const name of names) {
+      const e = this.deps.getManaged?.(source.metadata.namespace, name);
+      if (e !== undefined && isOwnedBy(e, source)) out.push(e);
+    }
+    return out;
   }
 
   private setGauges(key: string, p: Plan, desired: number, managed: number, skipped: number): void {
@@ -302,29 +395,50 @@ export class Reconciler {
     for (const reason of HOLD_REASONS) metrics.heldBackDeletes.set({ source: key, reason }, p.heldBack.get(reason) ?? 0);
   }
 
-  private memoFor(key: string, source: VmRegistrySource): MappingMemo {
+  /** The mapping memo of this spec; a new spec starts anew (its rules are compiled once). */
+  private async memoFor(key: string, source: VmRegistrySource): Promise<{ readonly memo: MappingMemo; readonly grouped: GroupedMapping }> {
     const memory = this.memoryOf(key);
     const specKey = specKeyOf(source);
-    if (memory.memo?.specKey !== specKey) memory.memo = { specKey, memo: new MappingMemo() };
-    return memory.memo.memo;
+    if (memory.memo?.specKey !== specKey) {
+      const factory = await this.deps.factories.load(providerOf(source.spec));
+      const memo = new MappingMemo();
+      const mapOne = endpointMapper({
+        sourceName: source.metadata.name,
+        spec: source.spec,
+        providerRules: factory?.defaultMapping(source.spec) ?? [],
+        providerAnnotations: factory?.entryAnnotations?.(source.spec) ?? {},
+        memo,
+      });
+      memory.memo = { specKey, memo, grouped: new GroupedMapping(mapOne) };
+    }
+    return memory.memo;
   }
 
-  /** The desired state of this snapshot and spec, built once. */
-  private async mappingOf(key: string, source: VmRegistrySource, snapshot: Snapshot): Promise<DesiredState> {
+  /** The desired state of this snapshot and spec, built once; grouped snapshots map only the groups that changed. */
+  private async mappingOf(key: string, source: VmRegistrySource, snapshot: Snapshot): Promise<MappedSnapshot> {
     const memory = this.memoryOf(key);
     const specKey = specKeyOf(source);
     const last = memory.mapped;
-    if (last !== undefined && last.snapshot === snapshot && last.specKey === specKey) return last.desired;
-    const factory = await this.deps.factories.load(providerOf(source.spec));
-    const desired = mapEndpoints({ sourceName: source.metadata.name, spec: source.spec, endpoints: snapshot.endpoints, mapping: factory, memo: this.memoFor(key, source) });
-    memory.mapped = { specKey, snapshot, desired };
-    return desired;
+    // The same snapshot again (a reconcile caused by our own writes): nothing changed since.
+    if (last !== undefined && last.snapshot === snapshot && last.specKey === specKey) return (memory.mapped = { ...last, changed: last.changed && NOTHING });
+    const { memo, grouped } = await this.memoFor(key, source);
+    let mapped: MappedSnapshot;
+    if (snapshot.groups !== undefined) {
+      const { byName, changed } = grouped.update(snapshot.groups);
+      mapped = { specKey, snapshot, byName, changed, entries: () => grouped.state().entries, skipped: () => grouped.state().skipped };
+    } else {
+      const factory = await this.deps.factories.load(providerOf(source.spec));
+      const desired = mapEndpoints({ sourceName: source.metadata.name, spec: source.spec, endpoints: snapshot.endpoints, mapping: factory, memo });
+      mapped = { specKey, snapshot, byName: new Map(desired.entries.map((d) => [d.name, d])), changed: undefined, entries: () => desired.entries, skipped: () => desired.skipped };
+    }
+    memory.mapped = mapped;
+    return mapped;
   }
 
   private memoryOf(key: string): SourceMemory {
     let m = this.memory.get(key);
     if (!m) {
-      m = { applied: new Set(), lastDirectList: Date.now() };
+      m = { applied: new Set(), lastDirectList: Date.now(), touched: new Set() };
       this.memory.set(key, m);
     }
     return m;
@@ -332,7 +446,7 @@ export class Reconciler {
 
   private async ownedEntries(key: string, source: VmRegistrySource): Promise<WorkloadEntry[]> {
     const memory = this.memoryOf(key);
-    const period = this.deps.resyncPeriodMs ?? 10 * 60_000;
+    const period = this.deps.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS;
     let candidates: readonly WorkloadEntry[];
     if (Date.now() - memory.lastDirectList > period) {
       candidates = await this.deps.client.list<WorkloadEntry>(WORKLOAD_ENTRIES, source.metadata.namespace, { labelSelector: sourceSelector(source.metadata.name), keep: slimWorkloadEntry });
@@ -418,6 +532,45 @@ export class Reconciler {
   async close(): Promise<void> {
     await this.providers.closeAll();
   }
+}
+
+const DEFAULT_RESYNC_PERIOD_MS = 10 * 60_000;
+const NOTHING: ReadonlySet<string> = new Set();
+
+/** The owned names after a sync: those of the inventory after a whole one; after a partial one, the names it planned updated in the set before. */
+function ownedAfter(after: ReadonlyMap<string, WorkloadEntry>, partial?: { readonly names: ReadonlySet<string>; readonly before: Set<string> }): Set<string> {
+  if (partial === undefined) return new Set(after.keys());
+  for (const name of partial.names) {
+    if (after.has(name)) partial.before.add(name);
+    else partial.before.delete(name);
+  }
+  return partial.before;
+}
+
+/** The desired entries of these names. */
+function pick(byName: ReadonlyMap<string, DesiredEntry>, names: Iterable<string>): DesiredEntry[] {
+  const out: DesiredEntry[] = [];
+  for (const name of names) {
+    const d = byName.get(name);
+    if (d !== undefined) out.push(d);
+  }
+  return out;
+}
+
+/**
+ * The names a sync leaves with something to do: every name it planned a change or
+ * found a conflict for, and owned entries no longer desired but kept (policy, guard,
+ * unreadable scope). Only the owned entries it looked at are walked (all of them in a
+ * whole sync).
+ */
+function pendingAfter(p: Plan, ownedAfter: ReadonlyMap<string, WorkloadEntry>, desired: ReadonlyMap<string, DesiredEntry>, lookedAt?: ReadonlyMap<string, WorkloadEntry>): Set<string> {
+  const pending = new Set<string>();
+  for (const d of [...p.creates, ...p.adopts]) pending.add(d.name);
+  for (const u of p.updates) pending.add(u.desired.name);
+  for (const c of [...p.deletes, ...p.replaces.map((r) => r.twin), ...p.kept]) pending.add(c.metadata.name);
+  for (const x of [...p.conflicts, ...p.unreadable, ...p.healthUpdates]) pending.add(x.name);
+  for (const name of (lookedAt ?? ownedAfter).keys()) if (ownedAfter.has(name) && !desired.has(name)) pending.add(name);
+  return pending;
 }
 
 const NO_SERVICE_ENTRIES = { desiredServiceEntries: 0, managedServiceEntries: 0, serviceEntryConflicts: 0, unselectedEntries: 0 } as const;

@@ -232,7 +232,7 @@ export function outputLabels(labels: ReadonlyMap<string, string>, serviceLabel: 
   return { labels: sorted, dropped };
 }
 
-interface Mapped {
+export interface Mapped {
   readonly entry: DesiredEntry;
   /** Network and canonical address: two entries with the same key are the same host. */
   readonly addressKey: string;
@@ -305,17 +305,18 @@ function mapEndpoint(
   };
 }
 
-/**
- * Maps a source's endpoints to the WorkloadEntries it should have. When two endpoints
- * clash (same id, name or address) the first in endpoint id order wins, so the result
- * does not depend on the order the registry listed them in. Throws RelabelError when a
- * rule set is invalid; never throws on endpoint data.
- */
-export function buildDesiredState(input: BuildInput): DesiredState {
+/** What one endpoint maps to: an entry (with the keys clashes are checked on), null (dropped by a rule), or a skip reason. */
+export type MapResult = Mapped | null | { readonly skip: string };
+
+/** Maps one endpoint with compiled rules and settings, remembering results in the memo when there is one. */
+export type EndpointMapper = (endpoint: Endpoint) => MapResult;
+
+/** Compiles the rule sets once and returns the mapper of one endpoint. Throws RelabelError when a rule set is invalid. */
+export function endpointMapper(input: Omit<BuildInput, 'endpoints'>): EndpointMapper {
   const providerRules = compileRuleSet(input.providerRules, { field: PROVIDER_RULES_FIELD });
   const userRules = compileRuleSet(input.spec.workloadEntry.relabelings ?? [], { field: USER_RULES_FIELD });
   const settings = settingsOf(input.spec, input.providerAnnotations);
-  const mapOne = (endpoint: Endpoint): MapResult => {
+  return (endpoint) => {
     const remembered = input.memo?.lookup(endpoint);
     if (remembered !== undefined) return remembered;
     let result: MapResult;
@@ -329,16 +330,34 @@ export function buildDesiredState(input: BuildInput): DesiredState {
     input.memo?.remember(endpoint, result);
     return result;
   };
-  // Without a clash the order does not matter: one pass as listed, sorting only the
-  // results. A clash is settled in endpoint id order, which needs the endpoints sorted.
-  const { entries, skipped } = collect(input.endpoints, mapOne, true) ?? (collect(sortedBy(input.endpoints, compareEndpoints), mapOne, false) as DesiredState);
-  return { entries: sortedBy(entries, (a, b) => compare(a.name, b.name)), skipped: sortedBy(skipped, (a, b) => compare(a.endpointId, b.endpointId) || compare(a.reason, b.reason)) };
 }
 
-type MapResult = Mapped | null | { readonly skip: string };
+/**
+ * Maps a source's endpoints to the WorkloadEntries it should have. When two endpoints
+ * clash (same id, name or address) the first in endpoint id order wins, so the result
+ * does not depend on the order the registry listed them in. Throws RelabelError when a
+ * rule set is invalid; never throws on endpoint data.
+ */
+export function buildDesiredState(input: BuildInput): DesiredState {
+  const { entries, skipped } = mapInIdOrder(input.endpoints, endpointMapper(input));
+  return { entries: sortedBy(entries, (a, b) => compare(a.name, b.name)), skipped: sortedSkips(skipped) };
+}
+
+/**
+ * The entries of these endpoints, clashes settled in endpoint id order. Without a clash
+ * the order does not matter: one pass as listed. A clash needs the endpoints sorted.
+ */
+export function mapInIdOrder(endpoints: readonly Endpoint[], mapOne: EndpointMapper): DesiredState {
+  return collect(endpoints, mapOne, true) ?? (collect(sortedBy(endpoints, compareEndpoints), mapOne, false) as DesiredState);
+}
+
+export function sortedSkips(skipped: readonly SkippedEndpoint[]): SkippedEndpoint[] {
+  return sortedBy(skipped, (a, b) => compare(a.endpointId, b.endpointId) || compare(a.reason, b.reason));
+}
+
 
 /** The entries of the endpoints in the order given; with `stopOnClash`, undefined at the first clash. */
-function collect(endpoints: readonly Endpoint[], mapOne: (endpoint: Endpoint) => MapResult, stopOnClash: boolean): DesiredState | undefined {
+function collect(endpoints: readonly Endpoint[], mapOne: EndpointMapper, stopOnClash: boolean): DesiredState | undefined {
   const entries: DesiredEntry[] = [];
   const skipped: SkippedEndpoint[] = [];
   const byId = new Set<string>();

@@ -82,6 +82,11 @@ export interface DecideInput<D extends DesiredObject, C extends ManagedObject> {
   readonly guard: DeletionGuard;
   /** When false (the feature was turned off in the spec), deletions bypass the deletion guard. */
   readonly guarded?: boolean;
+  /**
+   * How many objects the source owns in all, when the inventory holds only some of them
+   * (a sync of what changed): the deletion guard weighs deletions against all.
+   */
+  readonly ownedTotal?: number;
   /** Take over adoptable unowned objects of a desired name (spec.adopt). */
   readonly adopt?: boolean;
   /** Owned objects without a desired counterpart that must stay anyway (e.g. a service with no healthy instance). */
@@ -103,7 +108,7 @@ export function decide<D extends DesiredObject, C extends ManagedObject>(kind: K
     ...(input.unknownScopes ? [holdUnknownScopes<D, C>(input.unknownScopes.scopeOf, input.unknownScopes.scopes)] : []),
     ...(input.twins ? [replaceTwins<D, C>(input.twins)] : []),
     applyPolicy<D, C>(input.policy),
-    guardDeletions<D, C>(input.guard, input.guarded ?? true, input.inventory.owned.size),
+    guardDeletions<D, C>(input.guard, input.guarded ?? true, input.ownedTotal ?? input.inventory.owned.size),
   ];
   return filters.reduce((changes, filter) => filter(changes), diff(kind, input.desired, input.inventory));
 }

@@ -23,6 +23,8 @@ export interface PlanInput {
   /** Entries this source owns now (see ownership.isOwnedBy); or, instead of these three, the inventory built of them. */
   readonly owned?: readonly WorkloadEntry[];
   readonly inventory?: Inventory<WorkloadEntry>;
+  /** How many entries the source owns in all, when desired and inventory cover only the names that changed. */
+  readonly ownedTotal?: number;
   /**
    * Entries this source does not own that hold a name it wants (looked up by the
    * reconciler before planning): each is a conflict, or taken over when the source
@@ -120,6 +122,7 @@ export function plan(input: PlanInput): Plan {
     inventory,
     policy: input.policy,
     guard: input.guard,
+    ...(input.ownedTotal !== undefined ? { ownedTotal: input.ownedTotal } : {}),
     adopt: adoption !== undefined,
     unknownScopes: { scopeOf: (e) => e.metadata.annotations?.[SCOPE_ANNOTATION], scopes: input.unknownScopes },
     ...(adoption ? { twins: () => twinsToReplace(input.desired, inventory.owned, adoption) } : {}),

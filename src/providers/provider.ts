@@ -1,6 +1,6 @@
 /**
  * The one interface every registry implements. A provider only reads its registry and
- * describes endpoints; mapping, planning and writing live in src/reconcile.
+ * describes endpoints; mapping, planning and writing live in src/mapping, src/plan and src/apply.
  */
 import type { ProviderName, RelabelRule, VmRegistrySourceSpec } from '../api/types.ts';
 import type { ProviderMetrics } from '../metrics/provider-metrics.ts';
@@ -38,6 +38,12 @@ export interface Endpoint {
  */
 export interface Snapshot {
   readonly endpoints: readonly Endpoint[];
+  /**
+   * The same endpoints in groups that keep their identity while unchanged (Consul: one
+   * array per service answer), so a sync maps and plans only the groups that changed
+   * (mapping/grouped.ts). Omitted by providers that read everything afresh.
+   */
+  readonly groups?: readonly (readonly Endpoint[])[];
   readonly unknownScopes: readonly string[];
   /** Why scopes are unknown (e.g. a GCE zone warning), for the status message. */
   readonly warnings: readonly string[];

@@ -122,15 +122,16 @@ export class ConsulProvider implements Provider, FeedSubscriber {
       view = feed.viewFor(this);
     }
     if (!view) throw new ProviderError('consul', 'BadResponse', 'the catalog changed while it was read; retrying');
-    const endpoints: Endpoint[] = [];
-    for (const answer of view.answers.values()) endpoints.push(...this.endpointsOf(answer));
+    const groups: Endpoint[][] = [];
+    for (const answer of view.answers.values()) groups.push(this.endpointsOf(answer));
+    const endpoints = groups.flat();
     this.lastSelected = new Set(view.answers.keys());
     // Consul drops what the token may not read and says so only in a header: pass it on.
     const warnings = view.filteredByAcls ? [ACL_FILTERED_WARNING] : [];
     // Every selected service, also one none of whose instances passed: its ServiceEntry is kept.
     const services = [...view.answers.keys()].sort();
     // In the order of the answers: the mapping orders what it needs to.
-    return { endpoints, unknownScopes: [], warnings, services };
+    return { endpoints, groups, unknownScopes: [], warnings, services };
   }
 
   watch(onChange: () => void): void {

@@ -28,16 +28,29 @@ interface Rig {
   /** Reconciles once; the source's status then holds what was written (as the informer would show it). */
   readonly run: () => Promise<unknown>;
   readonly status: () => VmRegistrySourceStatus | undefined;
+  /** How often the whole cache of the namespace's entries was read (a whole sync). */
+  readonly wholeReads: () => number;
 }
 
-function rig(spec: Partial<VmRegistrySourceSpecInput> = {}, consul: Record<string, unknown> = {}): Rig {
+/**
+ * `partial`: the registry reports its endpoints in groups (one per service, as Consul's
+ * provider does) and the reconciler can look up single entries in the cache, so a sync
+ * may plan only what changed. Informer events are told by the test (noteEntry).
+ */
+function rig(spec: Partial<VmRegistrySourceSpecInput> = {}, consul: Record<string, unknown> = {}, options: { partial?: boolean } = {}): Rig {
   const cluster = new MemoryCluster();
   const registry = new MemoryRegistry();
+  registry.grouped = options.partial === true;
+  let wholeReads = 0;
   let current: VmRegistrySource = source('web').namespace('apps').uid('uid-web').consul({ address: ADDRESS, ...consul }).spec({ interval: '30s', ...spec }).build();
   const reconciler = new Reconciler({
     client: cluster,
     getSource: (ns, name) => (ns === 'apps' && name === 'web' ? current : undefined),
-    listManaged: (ns) => cluster.all<WorkloadEntry>(WORKLOAD_ENTRIES, ns, MANAGED_SELECTOR),
+    listManaged: (ns) => {
+      wholeReads++;
+      return cluster.all<WorkloadEntry>(WORKLOAD_ENTRIES, ns, MANAGED_SELECTOR);
+    },
+    ...(options.partial ? { getManaged: (ns: string, name: string) => cluster.peek<WorkloadEntry>(WORKLOAD_ENTRIES, ns, name) } : {}),
     listServiceEntries: () => [],
     factories: factoriesOf([memoryProviderFactory(new Map([[ADDRESS, registry]]), { watch: false, servedAs: 'consul' })]),
     metrics: new ControllerMetrics(new Registry(), { defaultMetrics: false }),
@@ -54,7 +67,7 @@ function rig(spec: Partial<VmRegistrySourceSpecInput> = {}, consul: Record<strin
       if (s !== undefined) current = { ...current, status: s };
     }
   };
-  return { cluster, registry, reconciler, run, status };
+  return { cluster, registry, reconciler, run, status, wholeReads: () => wholeReads };
 }
 
 const entries = (r: Rig): WorkloadEntry[] => r.cluster.all<WorkloadEntry>(WORKLOAD_ENTRIES, 'apps');
@@ -199,5 +212,113 @@ describe('Reconciler', () => {
     await assert.rejects(r.run(), { name: 'TerminalError' });
     assert.equal(r.cluster.writesOf('mergeStatus').length, 1);
     assert.equal(condition(r, 'Synced')?.reason, 'InvalidSpec');
+  });
+});
+
+describe('Reconciler: a sync plans only what changed', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date'], now: Date.parse('2026-01-01T00:00:00Z') }));
+  afterEach(() => mock.timers.reset());
+
+  /** Three services of two instances each; the first sync is whole. */
+  async function fleet(spec: Partial<VmRegistrySourceSpecInput> = {}): Promise<Rig> {
+    const r = rig(spec, {}, { partial: true });
+    for (const s of [1, 2, 3]) for (const i of [1, 2]) r.registry.set(`vm-${s}-${i}`, `10.0.${s}.${i}`, { service: `svc-${s}` });
+    await r.run();
+    assert.equal(r.wholeReads(), 1, 'the first sync reads the whole cache');
+    assert.equal(entries(r).length, 6);
+    return r;
+  }
+
+  test('a registry change in one service is applied without reading the whole cache, and status still counts all', async () => {
+    const r = await fleet();
+    r.registry.set('vm-2-1', '10.9.2.1', { service: 'svc-2' });
+    r.registry.set('vm-2-3', '10.0.2.3', { service: 'svc-2' });
+    r.reconciler.markStale(KEY);
+    await r.run();
+    assert.equal(r.wholeReads(), 1, 'no whole read: only the names of svc-2 were planned');
+    assert.deepEqual(
+      entries(r).map((e) => e.spec?.address).sort(),
+      ['10.0.1.1', '10.0.1.2', '10.0.2.2', '10.0.2.3', '10.0.3.1', '10.0.3.2', '10.9.2.1'],
+    );
+    assert.deepEqual([r.status()?.desiredEntries, r.status()?.managedEntries], [7, 7]);
+
+    r.registry.remove('vm-3-2');
+    r.reconciler.markStale(KEY);
+    await r.run();
+    assert.equal(r.wholeReads(), 1);
+    assert.deepEqual([entries(r).length, r.status()?.desiredEntries, r.status()?.managedEntries], [6, 6, 6]);
+  });
+
+  test('an entry deleted or edited by hand, as the informer reports it, is put back by a partial sync', async () => {
+    const r = await fleet();
+    const [first, second] = entries(r);
+    assert.ok(first && second);
+    r.cluster.remove(WORKLOAD_ENTRIES, 'apps', first.metadata.name);
+    r.reconciler.noteEntry(KEY, first.metadata.name);
+    r.cluster.seed(WORKLOAD_ENTRIES, { ...second, spec: { ...second.spec, address: '10.6.6.6' } });
+    r.reconciler.noteEntry(KEY, second.metadata.name);
+    await r.run();
+    assert.equal(r.wholeReads(), 1);
+    assert.equal(r.cluster.peek<WorkloadEntry>(WORKLOAD_ENTRIES, 'apps', first.metadata.name)?.spec?.address, first.spec?.address, 'recreated');
+    assert.equal(r.cluster.peek<WorkloadEntry>(WORKLOAD_ENTRIES, 'apps', second.metadata.name)?.spec?.address, second.spec?.address, 'edit undone');
+  });
+
+  test('the deletion guard weighs a partial sync against every owned entry, and held-back deletions stay counted', async () => {
+    const r = await fleet({ deletionGuard: { enabled: true, maxDeletePercent: 40 } });
+    for (const id of ['vm-3-1', 'vm-3-2']) r.registry.remove(id);
+    r.reconciler.markStale(KEY);
+    await r.run();
+    // 2 of 6 (33%) is within 40%: a partial sync that saw only 2 owned entries would have tripped.
+    assert.deepEqual([entries(r).length, r.status()?.heldBackDeletes], [4, 0]);
+
+    for (const id of ['vm-1-1', 'vm-1-2', 'vm-2-1']) r.registry.remove(id);
+    r.reconciler.markStale(KEY);
+    await r.run();
+    assert.deepEqual([entries(r).length, r.status()?.heldBackDeletes, r.status()?.managedEntries], [4, 3, 4], '3 of 4 is over 40%');
+    assert.equal(condition(r, 'Synced')?.reason, 'DeletionGuard');
+
+    // Another change elsewhere: the held-back names are planned again, still held, still reported.
+    r.registry.set('vm-2-2', '10.8.2.2', { service: 'svc-2' });
+    r.reconciler.markStale(KEY);
+    await r.run();
+    assert.equal(r.wholeReads(), 1);
+    assert.deepEqual([r.status()?.heldBackDeletes, r.status()?.managedEntries], [3, 4]);
+    assert.equal(condition(r, 'Synced')?.reason, 'DeletionGuard');
+  });
+
+  test('a conflict stays reported by partial syncs until the foreign entry goes', async () => {
+    const r = await fleet();
+    const [first] = entries(r);
+    assert.ok(first);
+    const name = first.metadata.name;
+    r.cluster.remove(WORKLOAD_ENTRIES, 'apps', name);
+    r.cluster.seed(WORKLOAD_ENTRIES, { ...handWritten(name, '10.9.9.9'), metadata: { name, namespace: 'apps', labels: { [MANAGED_BY_LABEL]: 'helm' } } });
+    r.reconciler.noteEntry(KEY, name);
+    await r.run();
+    assert.deepEqual([r.status()?.conflicts, r.status()?.managedEntries], [1, 5]);
+    r.registry.set('vm-3-3', '10.0.3.3', { service: 'svc-3' });
+    r.reconciler.markStale(KEY);
+    await r.run();
+    assert.deepEqual([r.status()?.conflicts, r.status()?.managedEntries, r.status()?.desiredEntries], [1, 6, 7]);
+    r.cluster.remove(WORKLOAD_ENTRIES, 'apps', name);
+    await r.run();
+    assert.deepEqual([r.status()?.conflicts, r.status()?.managedEntries], [0, 7]);
+    assert.equal(r.wholeReads(), 1);
+  });
+
+  test('a whole sync still comes every interval, and after a failed sync', async () => {
+    const r = await fleet();
+    r.cluster.fail('apply', () => new Error('admission denied'));
+    r.registry.set('vm-1-1', '10.7.1.1', { service: 'svc-1' });
+    r.reconciler.markStale(KEY);
+    await assert.rejects(r.run());
+    const afterFailure = r.wholeReads();
+    await r.run();
+    assert.equal(r.wholeReads(), afterFailure + 1, 'the sync after a failure is whole');
+    await r.run();
+    assert.equal(r.wholeReads(), afterFailure + 1);
+    mock.timers.tick(30_000);
+    await r.run();
+    assert.equal(r.wholeReads(), afterFailure + 2, 'the interval brings a whole sync');
   });
 });
