@@ -71,8 +71,12 @@ export interface ReconcilerDeps {
 }
 
 interface SourceMemory {
-  /** Names applied by the last successful sync: a create of one of these is a hand deletion put back. */
-  applied: Set<string>;
+  /**
+   * Names of the entries the source owned after the last sync's apply (the cache's view
+   * with what the sync wrote): the managed count, the deletion guard's base in a partial
+   * sync, and a create of one of these is a hand deletion put back.
+   */
+  owned?: Set<string>;
   lastDirectList: number;
   /** Mapping results for this uid/generation; a new spec starts a new memo. */
   memo?: { readonly specKey: string; readonly memo: MappingMemo; readonly grouped: GroupedMapping };
@@ -108,8 +112,6 @@ interface Ledger {
   readonly specKey: string;
   /** Names with something left to do: a write, a conflict, an entry no longer wanted but kept (policy, guard). */
   readonly pending: ReadonlySet<string>;
-  /** Names of the entries the source owns after the sync (as the cache shows them): the managed count and the guard's base. */
-  readonly owned: Set<string>;
   /** When the next whole sync is due. */
   readonly wholeDueAt: number;
 }
@@ -269,7 +271,7 @@ export class Reconciler {
     const desiredCount = mapped.byName.size;
 
     // 3. Plan against the inventory: owned entries, and who holds the names about to be created.
-    const { plan: thePlan, inventory } = await this.planEntries(key, validated, entries, snapshot.unknownScopes, scope && ledger ? { names: scope, ownedTotal: ledger.owned.size } : undefined);
+    const { plan: thePlan, inventory } = await this.planEntries(key, validated, entries, snapshot.unknownScopes, scope && memory.owned ? { names: scope, ownedTotal: memory.owned.size } : undefined);
 
     // 4. Apply: the WorkloadEntries, then the ServiceEntries from the same desired entries.
     const applied = await applyPlan(this.deps.client, validated, thePlan);
@@ -282,21 +284,11 @@ export class Reconciler {
       // ServiceEntries are built from every desired entry (ports and addresses per service).
       { source: validated, provider, entries: spec.serviceEntries ? mapped.entries() : [], ...(snapshot.services ? { knownServices: snapshot.services } : {}) },
     );
-    const blocked = new Set(thePlan.conflicts.map((c) => c.name));
-    if (errors.length === 0) {
-      if (scope === undefined) memory.applied = new Set(entries.map((d) => d.name).filter((n) => !blocked.has(n)));
-      else {
-        for (const n of scope) {
-          if (mapped.byName.has(n) && !blocked.has(n)) memory.applied.add(n);
-          else memory.applied.delete(n);
-        }
-      }
-    }
 
     // 5. Report, counted from the inventory after the apply.
     const after = afterApply(inventory, result);
-    const owned = ownedAfter(after.owned, scope && ledger ? { names: scope, before: ledger.owned } : undefined);
-    const managed = owned.size;
+    memory.owned = ownedAfter(after.owned, scope && memory.owned ? { names: scope, before: memory.owned } : undefined);
+    const managed = memory.owned.size;
     const status: StatusReport = {
       provider,
       conditions: [providerReadyOf(snapshot, provider), withServiceEntries(syncedCondition(thePlan, result, desiredCount, skipped.length, spec.deletionGuard.maxDeletePercent), serviceEntries)],
@@ -327,7 +319,6 @@ export class Reconciler {
     memory.ledger = {
       specKey: mapped.specKey,
       pending: pendingAfter(thePlan, after.owned, mapped.byName, scope === undefined ? undefined : inventory.owned),
-      owned,
       wholeDueAt: scope === undefined || ledger === undefined ? Date.now() + intervalMs : ledger.wholeDueAt,
     };
     return { status, requeueAfterMs };
@@ -340,7 +331,7 @@ export class Reconciler {
   private partialScope(memory: SourceMemory, ledger: Ledger | undefined, source: VmRegistrySource, mapped: MappedSnapshot, touched: ReadonlySet<string>): Set<string> | undefined {
     const now = Date.now();
     const period = this.deps.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS;
-    if (this.deps.getManaged === undefined || ledger === undefined || mapped.changed === undefined) return undefined;
+    if (this.deps.getManaged === undefined || ledger === undefined || memory.owned === undefined || mapped.changed === undefined) return undefined;
     if (ledger.specKey !== mapped.specKey || now >= ledger.wholeDueAt || now - memory.lastDirectList > period) return undefined;
     // Twins and unreadable scopes are decided over the whole source.
     if (source.spec.adopt === true || mapped.snapshot.unknownScopes.length > 0) return undefined;
@@ -438,7 +429,7 @@ export class Reconciler {
   private memoryOf(key: string): SourceMemory {
     let m = this.memory.get(key);
     if (!m) {
-      m = { applied: new Set(), lastDirectList: Date.now(), touched: new Set() };
+      m = { lastDirectList: Date.now(), touched: new Set() };
       this.memory.set(key, m);
     }
     return m;
@@ -469,8 +460,8 @@ export class Reconciler {
     m.entryWrites.inc({ operation: 'update' }, result.updated.length);
     m.entryWrites.inc({ operation: 'delete' }, result.deleted.length + result.replaced.length);
     m.entryWrites.inc({ operation: 'status' }, result.healthWrites);
-    const applied = this.memoryOf(key).applied;
-    const recreated = result.created.filter((n) => applied.has(n)).length;
+    const ownedBefore = this.memoryOf(key).owned;
+    const recreated = result.created.filter((n) => ownedBefore?.has(n) === true).length;
     // An update whose desired content did not change means someone edited the object.
     const edited = p.updates.filter((u) => !u.fields.includes('applied-hash') && result.updated.includes(u.desired.name)).length;
     if (recreated > 0) m.driftCorrections.inc({ source: key, kind: 'deleted' }, recreated);

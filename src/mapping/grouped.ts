@@ -17,8 +17,28 @@ import type { DesiredEntry, DesiredState, SkippedEndpoint } from './types.ts';
 interface GroupResult {
   readonly entries: readonly DesiredEntry[];
   readonly skipped: readonly SkippedEndpoint[];
-  /** Endpoint id, entry name and workload of each entry, prefixed so the three kinds never meet. */
-  readonly keys: readonly string[];
+  /** The workload key of each entry, in the order of entries (its endpoint id and name are on the entry). */
+  readonly workloads: readonly string[];
+}
+
+/** How many groups hold each value of one key; the strings are the entries' own, so counting them costs no copies. */
+class KeyCounts {
+  private readonly counts = new Map<string, number>();
+
+  /** Counts one more holder; true when it makes a clash (a second holder). */
+  add(key: string): boolean {
+    const n = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, n);
+    return n === 2;
+  }
+
+  /** Counts one holder less; true when it ends a clash. */
+  remove(key: string): boolean {
+    const n = (this.counts.get(key) ?? 0) - 1;
+    if (n <= 0) this.counts.delete(key);
+    else this.counts.set(key, n);
+    return n === 1;
+  }
 }
 
 export interface GroupedUpdate {
@@ -34,8 +54,10 @@ export class GroupedMapping {
   /** The groups of the latest update, in its order. */
   private groups = new Map<readonly Endpoint[], GroupResult>();
   private readonly byName = new Map<string, DesiredEntry>();
-  /** How many groups hold each key; above one is a clash between groups. */
-  private readonly keyCount = new Map<string, number>();
+  /** Endpoint ids, entry names and workloads held by more than one group are clashes. */
+  private readonly ids = new KeyCounts();
+  private readonly names = new KeyCounts();
+  private readonly workloads = new KeyCounts();
   private clashes = 0;
   private skippedGroups = 0;
   private entryList: readonly DesiredEntry[] | undefined;
@@ -95,24 +117,22 @@ export class GroupedMapping {
       return r as MapResult;
     };
     const { entries, skipped } = mapInIdOrder(group, mapOnce);
-    const winners = new Set(entries);
-    const keys: string[] = [];
+    const workloadOf = new Map<DesiredEntry, string>();
     for (const endpoint of group) {
       const mapped = mapOnce(endpoint);
-      if (mapped === null || 'skip' in mapped || !winners.has(mapped.entry)) continue;
-      keys.push(`i\0${endpoint.id}`, `n\0${mapped.entry.name}`, `w\0${mapped.workloadKey}`);
+      if (mapped !== null && !('skip' in mapped)) workloadOf.set(mapped.entry, mapped.workloadKey);
     }
-    const result = { entries, skipped, keys };
+    const result = { entries, skipped, workloads: entries.map((e) => workloadOf.get(e) as string) };
     this.results.set(group, result);
     return result;
   }
 
   private add(result: GroupResult, before: Map<string, DesiredEntry | undefined>): void {
-    for (const key of result.keys) {
-      const n = (this.keyCount.get(key) ?? 0) + 1;
-      this.keyCount.set(key, n);
-      if (n === 2) this.clashes++;
-    }
+    result.entries.forEach((entry, i) => {
+      if (this.ids.add(entry.endpointId)) this.clashes++;
+      if (this.names.add(entry.name)) this.clashes++;
+      if (this.workloads.add(result.workloads[i] as string)) this.clashes++;
+    });
     for (const entry of result.entries) {
       if (!before.has(entry.name)) before.set(entry.name, this.byName.get(entry.name));
       this.byName.set(entry.name, entry);
@@ -121,12 +141,11 @@ export class GroupedMapping {
   }
 
   private remove(group: readonly Endpoint[], result: GroupResult, before: Map<string, DesiredEntry | undefined>): void {
-    for (const key of result.keys) {
-      const n = (this.keyCount.get(key) ?? 0) - 1;
-      if (n === 1) this.clashes--;
-      if (n <= 0) this.keyCount.delete(key);
-      else this.keyCount.set(key, n);
-    }
+    result.entries.forEach((entry, i) => {
+      if (this.ids.remove(entry.endpointId)) this.clashes--;
+      if (this.names.remove(entry.name)) this.clashes--;
+      if (this.workloads.remove(result.workloads[i] as string)) this.clashes--;
+    });
     for (const entry of result.entries) {
       if (!before.has(entry.name)) before.set(entry.name, this.byName.get(entry.name));
       // Another group may hold the name too (a clash): it stays until that group goes.
