@@ -38,10 +38,15 @@ export interface RequestOptions {
   readonly timeoutMs: number;
   readonly token?: string;
   readonly blocking?: { readonly index: number; readonly waitMs: number };
+  /** The body as the bytes Consul sent (a Buffer), not parsed: for MB-sized answers read by a scan. */
+  readonly raw?: boolean;
 }
 
 export interface ConsulResponse {
-  /** null for a blocking answer whose index did not move: it only says nothing changed, so its body is not read. */
+  /**
+   * The parsed JSON; the bytes (a Buffer) for a raw request; null for a blocking answer
+   * whose index did not move: it only says nothing changed, so its body is not read.
+   */
   readonly body: unknown;
   readonly index: number;
   /** Consul hid part of the answer because the token may not read it (X-Consul-Results-Filtered-By-ACLs). */
@@ -164,11 +169,16 @@ export class ConsulClient {
         res.on('error', fail);
         res.on('end', () => {
           clearTimeout(timer);
-          const text = Buffer.concat(chunks).toString('utf8');
+          const bytes = Buffer.concat(chunks);
           if (status < 200 || status >= 300) {
-            reject(errorForStatus(status, text, what));
+            reject(errorForStatus(status, bytes.toString('utf8'), what));
             return;
           }
+          if (req.raw === true) {
+            resolve({ body: bytes, ...meta });
+            return;
+          }
+          const text = bytes.toString('utf8');
           try {
             resolve({ body: JSON.parse(text) as unknown, ...meta });
           } catch (e) {

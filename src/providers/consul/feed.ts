@@ -470,7 +470,10 @@ export class CatalogFeed {
     this.loops = loops;
     this.pool.feedQueriesChanged(FEED_QUERIES);
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
-    const watch = (path: string, operation: string, query = this.query) => (index: number, s: AbortSignal) => this.block(path, operation, query, index, s);
+    const watch =
+      (path: string, operation: string, query = this.query, raw = false) =>
+      (index: number, s: AbortSignal) =>
+        this.block(path, operation, query, index, s, raw);
     this.track(
       runBlockingLoop({
         signal,
@@ -495,7 +498,8 @@ export class CatalogFeed {
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes'),
+        // MBs per answer at fleet size, on every node change: scanned as bytes (node-changes.ts).
+        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes', this.query, true),
         onAnswer: (res, sent) => this.onNodes(res, sent),
         onError: (e, failures) => this.onLoopError('node-list', e, failures),
       }),
@@ -520,13 +524,13 @@ export class CatalogFeed {
   }
 
   /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */
-  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal): Promise<ConsulResponse> {
+  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal, raw = false): Promise<ConsulResponse> {
     for (;;) {
       const cut = this.waitCut.signal;
       const waitMs = this.waitMs();
       this.sentWaitMs = Math.max(this.sentWaitMs, waitMs);
       try {
-        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs });
+        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs, ...(raw ? { raw } : {}) });
       } catch (e) {
         if (signal.aborted || !cut.aborted) throw e;
       }

@@ -40,6 +40,8 @@ export interface PoolRequest {
   readonly signal: AbortSignal;
   readonly timeoutMs: number;
   readonly token?: string;
+  /** The body as bytes, not parsed (ConsulClient's raw mode). */
+  readonly raw?: boolean;
 }
 
 const STATUS_TIMEOUT_FLOOR_MS = 200;
