@@ -9,7 +9,7 @@ import type { VmRegistrySource } from '../api/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../api/istio.ts';
 import { ValuePool } from '../runtime/value-pool.ts';
 
-/** Values repeated across cached entries (owner references, label keys and values, ports) are kept once. */
+/** Values repeated across cached entries (owner references, label sets, label keys and values, ports) are kept once. */
 const pool = new ValuePool();
 
 /** kubectl's copy of the whole object: never read by the operator and as large as the object. */
@@ -34,7 +34,7 @@ export function slimWorkloadEntry(e: WorkloadEntry): WorkloadEntry {
       ...(m.uid !== undefined ? { uid: m.uid } : {}),
       // The informer resumes its watch from the last object's resourceVersion.
       ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
-      ...(m.labels !== undefined ? { labels: pool.record(m.labels) } : {}),
+      ...(m.labels !== undefined ? { labels: pool.shared(pool.record(m.labels)) } : {}),
       ...(annotations !== undefined ? { annotations: pool.record(annotations) } : {}),
       ...(m.ownerReferences !== undefined ? { ownerReferences: pool.shared(m.ownerReferences) } : {}),
       ...(m.deletionTimestamp !== undefined ? { deletionTimestamp: m.deletionTimestamp } : {}),
@@ -48,7 +48,7 @@ export function slimWorkloadEntry(e: WorkloadEntry): WorkloadEntry {
 function slimSpec(spec: WorkloadEntrySpec): WorkloadEntrySpec {
   if (spec === undefined || spec === null) return spec;
   const out: WorkloadEntrySpec = { ...spec };
-  if (spec.labels !== undefined) out.labels = pool.record(spec.labels);
+  if (spec.labels !== undefined) out.labels = pool.shared(pool.record(spec.labels));
   if (spec.ports !== undefined) out.ports = pool.shared(spec.ports);
   if (spec.serviceAccount !== undefined) out.serviceAccount = pool.string(spec.serviceAccount);
   if (spec.network !== undefined) out.network = pool.string(spec.network);

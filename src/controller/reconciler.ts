@@ -10,7 +10,7 @@ import { providerOf, SOURCES, type ProviderName, type VmRegistrySource, type VmR
 import { ValidationError } from '../api/validate.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import type { Logger } from '../metrics/logger.ts';
-import type { Snapshot } from '../providers/provider.ts';
+import { endpointCount, type Snapshot } from '../providers/provider.ts';
 import type { ProviderFactories } from '../providers/registry.ts';
 import { applyPlan, type ApplyResult, type WriteError } from '../apply/apply.ts';
 import { heldBackTotal } from '../plan/decide.ts';
@@ -393,12 +393,12 @@ export class Reconciler {
     if (memory.memo?.specKey !== specKey) {
       const factory = await this.deps.factories.load(providerOf(source.spec));
       const memo = new MappingMemo();
+      // Grouped snapshots build their endpoints anew when a group changes: no per-endpoint memo.
       const mapOne = endpointMapper({
         sourceName: source.metadata.name,
         spec: source.spec,
         providerRules: factory?.defaultMapping(source.spec) ?? [],
         providerAnnotations: factory?.entryAnnotations?.(source.spec) ?? {},
-        memo,
       });
       memory.memo = { specKey, memo, grouped: new GroupedMapping(mapOne) };
     }
@@ -586,7 +586,7 @@ function tickOf(memory: SourceMemory, readAt: number, intervalMs: number): numbe
 
 function providerReadyOf(snapshot: Snapshot, provider: ProviderName): ConditionInput {
   if (snapshot.unknownScopes.length === 0) {
-    return { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${snapshot.endpoints.length} endpoints read from ${provider}` };
+    return { type: 'ProviderReady', status: 'True', reason: 'SnapshotReceived', message: `${endpointCount(snapshot)} endpoints read from ${provider}` };
   }
   return {
     type: 'ProviderReady',

@@ -20,6 +20,7 @@ import {
 } from './sanitize.ts';
 import type { DesiredEntry, DesiredState, SkippedEndpoint } from './types.ts';
 import type { WorkloadEntrySpec } from '../api/istio.ts';
+import { ValuePool } from '../runtime/value-pool.ts';
 
 /** The output labels of the pipeline (docs/mapping.md, "Output"). */
 export const OutputLabel = {
@@ -39,6 +40,8 @@ export function portLabel(name: string): string {
 }
 
 const PORT_LABEL = /^__port_(.+)__$/s;
+/** Label sets repeat across a service's instances: each distinct set is kept once. */
+const labelPool = new ValuePool();
 const DEFAULT_PORT_NAME = 'tcp';
 const MAX_WEIGHT = 1_000_000;
 // Ownership labels are set by the engine alone; a mapped label must not pose as one.
@@ -284,13 +287,15 @@ function mapEndpoint(
     spec.serviceAccount = serviceAccount;
   }
   const mapped = outputLabels(labels, settings.serviceLabel);
-  spec.labels = { ...mapped.labels };
+  // One object for both, shared by the instances with the same labels: entries are never edited.
+  const entryLabels = labelPool.shared(Object.freeze(mapped.labels));
+  spec.labels = entryLabels;
 
   const entry: DesiredEntry = {
     name: workloadEntryName(sourceName, endpoint.id, get(labels, OutputLabel.service)),
     endpointId: endpoint.id,
     scope: endpoint.scope,
-    labels: mapped.labels,
+    labels: entryLabels,
     annotations: { [ENDPOINT_ANNOTATION]: endpoint.id, [SCOPE_ANNOTATION]: endpoint.scope, ...settings.annotations },
     spec,
     ...(endpoint.healthy === undefined ? {} : { healthy: endpoint.healthy }),

@@ -2,15 +2,17 @@
  * A source's desired state kept between syncs and updated per group of endpoints, so a
  * registry change maps only the groups it touched and says which entry names changed.
  * Providers that watch (Consul: one group per service answer) hand back the same group
- * array while a group does not change; a changed group is a new array.
+ * object while a group does not change; a changed group is a new object. Only the
+ * entries are kept: a group's endpoints are asked for when it is new, and then dropped.
  *
  * The result equals buildDesiredState over all endpoints (desired.ts) as long as no two
  * groups clash (same endpoint id, entry name or workload): clashes inside one group are
  * settled in endpoint id order as there. A clash between groups is rare (a registry
- * error or relabel rules that merge services); it maps the whole source the old way and
- * reports every name as changed.
+ * error or relabel rules that merge services); while it lasts every update maps the
+ * whole source in endpoint id order, as buildDesiredState does, and reports every name
+ * as changed.
  */
-import type { Endpoint } from '../providers/provider.ts';
+import type { Endpoint, EndpointGroup } from '../providers/provider.ts';
 import { mapInIdOrder, sortedSkips, type EndpointMapper, type MapResult } from './desired.ts';
 import type { DesiredEntry, DesiredState, SkippedEndpoint } from './types.ts';
 
@@ -50,9 +52,9 @@ export interface GroupedUpdate {
 
 export class GroupedMapping {
   private readonly mapOne: EndpointMapper;
-  private readonly results = new WeakMap<readonly Endpoint[], GroupResult>();
+  private readonly results = new WeakMap<EndpointGroup, GroupResult>();
   /** The groups of the latest update, in its order. */
-  private groups = new Map<readonly Endpoint[], GroupResult>();
+  private groups = new Map<EndpointGroup, GroupResult>();
   private readonly byName = new Map<string, DesiredEntry>();
   /** Endpoint ids, entry names and workloads held by more than one group are clashes. */
   private readonly ids = new KeyCounts();
@@ -69,11 +71,11 @@ export class GroupedMapping {
     this.mapOne = mapOne;
   }
 
-  update(groups: readonly (readonly Endpoint[])[]): GroupedUpdate {
+  update(groups: readonly EndpointGroup[]): GroupedUpdate {
     const before = new Map<string, DesiredEntry | undefined>();
     const next = new Set(groups);
     for (const [group, result] of this.groups) if (!next.has(group)) this.remove(group, result, before);
-    const order = new Map<readonly Endpoint[], GroupResult>();
+    const order = new Map<EndpointGroup, GroupResult>();
     for (const group of groups) {
       let result = this.groups.get(group);
       if (result === undefined) {
@@ -106,9 +108,10 @@ export class GroupedMapping {
     return { entries: this.entryList, skipped: this.skippedList };
   }
 
-  private resultOf(group: readonly Endpoint[]): GroupResult {
+  private resultOf(group: EndpointGroup): GroupResult {
     const known = this.results.get(group);
     if (known) return known;
+    const endpoints = group.endpoints();
     // Each endpoint mapped once, so the entries below are the winners' own objects.
     const results = new Map<Endpoint, MapResult>();
     const mapOnce: EndpointMapper = (endpoint) => {
@@ -116,9 +119,9 @@ export class GroupedMapping {
       if (r === undefined && !results.has(endpoint)) results.set(endpoint, (r = this.mapOne(endpoint)));
       return r as MapResult;
     };
-    const { entries, skipped } = mapInIdOrder(group, mapOnce);
+    const { entries, skipped } = mapInIdOrder(endpoints, mapOnce);
     const workloadOf = new Map<DesiredEntry, string>();
-    for (const endpoint of group) {
+    for (const endpoint of endpoints) {
       const mapped = mapOnce(endpoint);
       if (mapped !== null && !('skip' in mapped)) workloadOf.set(mapped.entry, mapped.workloadKey);
     }
@@ -140,7 +143,7 @@ export class GroupedMapping {
     if (result.skipped.length > 0) this.skippedGroups++;
   }
 
-  private remove(group: readonly Endpoint[], result: GroupResult, before: Map<string, DesiredEntry | undefined>): void {
+  private remove(group: EndpointGroup, result: GroupResult, before: Map<string, DesiredEntry | undefined>): void {
     result.entries.forEach((entry, i) => {
       if (this.ids.remove(entry.endpointId)) this.clashes--;
       if (this.names.remove(entry.name)) this.clashes--;
@@ -156,8 +159,11 @@ export class GroupedMapping {
   }
 
   /** Groups clash: the whole source is mapped in endpoint id order, as buildDesiredState does. */
-  private mapWhole(groups: readonly (readonly Endpoint[])[]): GroupedUpdate {
-    const { entries, skipped } = mapInIdOrder(groups.flat(), this.mapOne);
+  private mapWhole(groups: readonly EndpointGroup[]): GroupedUpdate {
+    const { entries, skipped } = mapInIdOrder(
+      groups.flatMap((g) => g.endpoints()),
+      this.mapOne,
+    );
     this.whole = { entries, skipped: sortedSkips(skipped) };
     // byName answers for the whole mapping until the clash is gone.
     this.byName.clear();

@@ -40,10 +40,10 @@ export interface Snapshot {
   readonly endpoints: readonly Endpoint[];
   /**
    * The same endpoints in groups that keep their identity while unchanged (Consul: one
-   * array per service answer), so a sync maps and plans only the groups that changed
+   * per service answer), so a sync maps and plans only the groups that changed
    * (mapping/grouped.ts). Omitted by providers that read everything afresh.
    */
-  readonly groups?: readonly (readonly Endpoint[])[];
+  readonly groups?: readonly EndpointGroup[];
   readonly unknownScopes: readonly string[];
   /** Why scopes are unknown (e.g. a GCE zone warning), for the status message. */
   readonly warnings: readonly string[];
@@ -59,6 +59,22 @@ export interface Snapshot {
    * the snapshot. The reconciler compares the age with the source's interval.
    */
   readonly readAt?: number;
+}
+
+/**
+ * Endpoints that change together (a Consul service's instances). The group object stays
+ * the same while its endpoints do; they are built when asked for and not kept, so a
+ * source's labels are not held in memory beside the registry's answer they come from.
+ */
+export interface EndpointGroup {
+  /** How many endpoints endpoints() returns. */
+  readonly size: number;
+  endpoints(): readonly Endpoint[];
+}
+
+/** How many endpoints a snapshot holds, without building grouped ones. */
+export function endpointCount(snapshot: Snapshot): number {
+  return snapshot.groups === undefined ? snapshot.endpoints.length : snapshot.groups.reduce((n, g) => n + g.size, 0);
 }
 
 export interface Provider {

@@ -69,6 +69,15 @@ export function parseAddress(address: string): URL {
   return base;
 }
 
+/** The JSON of an answer's bytes; a BadResponse when it is not JSON. `what` names the request. */
+export function parseJsonBytes(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch (e) {
+    throw new ProviderError('consul', 'BadResponse', `${what}: answer is not JSON`, { cause: e });
+  }
+}
+
 export class ConsulClient {
   /** The address without credentials or query, for messages. */
   readonly address: string;
@@ -178,11 +187,10 @@ export class ConsulClient {
             resolve({ body: bytes, ...meta });
             return;
           }
-          const text = bytes.toString('utf8');
           try {
-            resolve({ body: JSON.parse(text) as unknown, ...meta });
+            resolve({ body: parseJsonBytes(bytes, what), ...meta });
           } catch (e) {
-            reject(new ProviderError('consul', 'BadResponse', `${what}: answer is not JSON`, { cause: e }));
+            reject(e as Error);
           }
         });
       });

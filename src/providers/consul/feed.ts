@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../../metrics/logger.ts';
 import { parseCatalogServices, parseCheckStates, parseHealthEntries, type CatalogServices, type HealthEntry } from './api-types.ts';
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
-import type { ConsulResponse, Query } from './client.ts';
+import { parseJsonBytes, type ConsulResponse, type Query } from './client.ts';
 import { changedChecks, nonPassingSet, NON_PASSING_FILTER, type NonPassingSet } from './check-fingerprints.ts';
 import { NodeIndex } from './node-index.ts';
 import { nodesChangedSince, servicesOfNode } from './node-changes.ts';
@@ -131,6 +131,8 @@ export class CatalogFeed {
   private readonly running = new Set<Promise<unknown>>();
   private catalog: CatalogServices | undefined;
   private catalogFiltered = false;
+  /** A digest of the latest catalog answer's bytes: an answer equal to it changes no selection. */
+  private catalogDigest: string | undefined;
   private catalogAt = 0;
   private catalogRun: Promise<void> | undefined;
   private wanted = new Set<string>();
@@ -149,6 +151,8 @@ export class CatalogFeed {
   private trustedFrom = 0;
   private loops: AbortController | undefined;
   private catalogLive = false;
+  /** The health-state and node-list queries whose last attempt failed. */
+  private readonly failedQueries = new Set<'health-state' | 'node-list'>();
   private stateLive = false;
   private nodesLive = false;
   /** When each blocking query last answered (also without a change). */
@@ -206,6 +210,8 @@ export class CatalogFeed {
   subscribe(sub: FeedSubscriber): () => void {
     const selected = new Set(this.catalog ? sub.select(this.catalog) : []);
     this.subs.set(sub, selected);
+    // The next catalog answer selects for every source again, even if the list is the same.
+    this.catalogDigest = undefined;
     // A source joining a running feed wants its services read too (store keeps only wanted answers).
     for (const name of selected) this.wanted.add(name);
     if (sub.watching) this.startWatching();
@@ -214,6 +220,7 @@ export class CatalogFeed {
     this.schedule.periodChanged();
     return () => {
       this.subs.delete(sub);
+      this.catalogDigest = undefined;
       this.fullReadAt.delete(sub);
       if (![...this.subs.keys()].some((s) => s.watching)) this.stopWatching();
     };
@@ -329,7 +336,7 @@ export class CatalogFeed {
     if (!this.catalogRun) {
       const started = this.now();
       const run = this.pool
-        .read('/v1/catalog/services', this.query, this.request('catalog_services'))
+        .read('/v1/catalog/services', this.query, { ...this.request('catalog_services'), raw: true })
         .then((res) => this.takeCatalog(res, started))
         .finally(() => {
           if (this.catalogRun === run) this.catalogRun = undefined;
@@ -342,10 +349,15 @@ export class CatalogFeed {
   /** Takes a catalog answer: every source's selection; services gone are dropped, services new are read. */
   private takeCatalog(res: ConsulResponse, at: number): void {
     const hadCatalog = this.catalog !== undefined;
-    const catalog = parseCatalogServices(res.body);
-    this.catalog = catalog;
     this.catalogFiltered = res.filteredByAcls;
     this.catalogAt = Math.max(this.catalogAt, at);
+    const bytes = Buffer.isBuffer(res.body) ? res.body : undefined;
+    const digest = bytes && createHash('sha256').update(bytes).digest('base64');
+    // The same list as before (an instance added or removed moves the index, not the list): no selection changes.
+    if (hadCatalog && digest !== undefined && digest === this.catalogDigest) return;
+    const catalog = parseCatalogServices(bytes ? parseJsonBytes(bytes, 'GET /v1/catalog/services') : res.body);
+    this.catalogDigest = digest;
+    this.catalog = catalog;
     const wanted = new Set<string>();
     for (const sub of this.subs.keys()) {
       const selected = new Set(sub.select(catalog));
@@ -478,7 +490,8 @@ export class CatalogFeed {
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        query: watch('/v1/catalog/services', 'watch_catalog_services'),
+        // Most moves (an instance added or removed) leave the list as it was: compared as bytes first.
+        query: watch('/v1/catalog/services', 'watch_catalog_services', this.query, true),
         onAnswer: (res, sent) => this.onCatalog(res, sent),
         onError: (e, failures) => this.onLoopError('catalog', e, failures),
       }),
@@ -623,6 +636,7 @@ export class CatalogFeed {
 
   private onNodes(res: ConsulResponse, sent: number): void {
     this.nodesAnsweredAt = this.now();
+    this.noticeRecovery('node-list', sent);
     this.nodesLive = true;
     if (sent === 0 || res.index === sent) return;
     // Nodes that changed since the last answer: their services are read at once (a few at a
@@ -645,6 +659,7 @@ export class CatalogFeed {
 
   private onChecks(res: ConsulResponse, sent: number): void {
     this.stateAnsweredAt = this.now();
+    this.noticeRecovery('health-state', sent);
     this.stateLive = true;
     if (sent !== 0 && res.index === sent) return;
     const next = nonPassingSet(parseCheckStates(res.body));
@@ -656,6 +671,16 @@ export class CatalogFeed {
     this.nonPassing = next;
   }
 
+  /**
+   * The first answer of a query after it failed: its error made every cache untrusted, so
+   * sources look again (their snapshots read afresh). The catalog query does the same in
+   * onCatalog; each query tells on its own, since after a short outage (the agent
+   * restarted with the same indexes) only some of them may have failed.
+   */
+  private noticeRecovery(which: 'health-state' | 'node-list', sent: number): void {
+    if (this.failedQueries.delete(which) && sent === 0) this.notify(undefined);
+  }
+
   private onLoopError(which: 'catalog' | 'health-state' | 'node-list', e: unknown, failures: number): void {
     if (failures > 1) return;
     if (which === 'node-list') this.log.debug('Consul node-list watch failed; retrying with backoff', { err: e });
@@ -663,8 +688,11 @@ export class CatalogFeed {
     // The non-passing set stays: the first answer after the error is compared with it,
     // so a flip made while the watch was down is still read.
     if (which === 'catalog') this.catalogLive = false;
-    else if (which === 'health-state') this.stateLive = false;
-    else this.nodesLive = false;
+    else {
+      this.failedQueries.add(which);
+      if (which === 'health-state') this.stateLive = false;
+      else this.nodesLive = false;
+    }
     this.distrust();
     this.notify(undefined);
   }

@@ -10,7 +10,7 @@ import { parseDuration } from '../../api/duration.ts';
 import type { ConsulSpec } from './spec-schema.ts';
 import type { Logger } from '../../metrics/logger.ts';
 import { ProviderError } from '../errors.ts';
-import { secretKey, type Endpoint, type Provider, type ProviderContext, type Snapshot } from '../provider.ts';
+import { secretKey, type EndpointGroup, type Provider, type ProviderContext, type Snapshot } from '../provider.ts';
 import type { CatalogServices, HealthEntry } from './api-types.ts';
 import type { FeedLease, ConsulHub } from './hub.ts';
 import type { FeedSubscriber, ServiceAnswer } from './feed.ts';
@@ -59,7 +59,7 @@ export class ConsulProvider implements Provider, FeedSubscriber {
   private closed = false;
   private lastSelected: ReadonlySet<string> = new Set();
   /** Keyed by the answer's entries, which the feed keeps while a service's answer does not change. */
-  private readonly endpointsMemo = new WeakMap<readonly HealthEntry[], Endpoint[]>();
+  private readonly groupMemo = new WeakMap<readonly HealthEntry[], EndpointGroup>();
 
   constructor(ctx: ProviderContext, hub: ConsulHub) {
     this.spec = consulSpecOf(ctx);
@@ -122,16 +122,24 @@ export class ConsulProvider implements Provider, FeedSubscriber {
       view = feed.viewFor(this);
     }
     if (!view) throw new ProviderError('consul', 'BadResponse', 'the catalog changed while it was read; retrying');
-    const groups: Endpoint[][] = [];
-    for (const answer of view.answers.values()) groups.push(this.endpointsOf(answer));
-    const endpoints = groups.flat();
+    const groups: EndpointGroup[] = [];
+    for (const answer of view.answers.values()) groups.push(this.groupOf(answer));
     this.lastSelected = new Set(view.answers.keys());
     // Consul drops what the token may not read and says so only in a header: pass it on.
     const warnings = view.filteredByAcls ? [ACL_FILTERED_WARNING] : [];
     // Every selected service, also one none of whose instances passed: its ServiceEntry is kept.
     const services = [...view.answers.keys()].sort();
     // In the order of the answers: the mapping orders what it needs to.
-    return { endpoints, groups, unknownScopes: [], warnings, services };
+    return {
+      // Built on each use and not kept: the operator maps the groups (preview reads this).
+      get endpoints() {
+        return groups.flatMap((g) => g.endpoints());
+      },
+      groups,
+      unknownScopes: [],
+      warnings,
+      services,
+    };
   }
 
   watch(onChange: () => void): void {
@@ -150,13 +158,15 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     await this.lease.release();
   }
 
-  private endpointsOf(answer: ServiceAnswer): Endpoint[] {
-    let eps = this.endpointsMemo.get(answer.entries);
-    if (!eps) {
-      eps = endpointsOf(answer.entries, this.spec);
-      this.endpointsMemo.set(answer.entries, eps);
+  private groupOf(answer: ServiceAnswer): EndpointGroup {
+    let group = this.groupMemo.get(answer.entries);
+    if (!group) {
+      const { entries } = answer;
+      const spec = this.spec;
+      group = { size: endpointsOf(entries, spec).length, endpoints: () => endpointsOf(entries, spec) };
+      this.groupMemo.set(entries, group);
     }
-    return eps;
+    return group;
   }
 
   /** Once per turn of the event loop: the changes the feed tells in one go make one call. */

@@ -131,9 +131,13 @@ class FakeConsul implements FeedPool {
   /** The wait each blocking query was sent with, by operation. */
   readonly waits: Array<{ operation: string; waitMs: number }> = [];
 
+  /** Blocking queries (by operation) whose next attempt fails as if the agent were unreachable. */
+  readonly failNext = new Set<string>();
+
   async block(path: string, query: Query, req: PoolRequest & { index: number; waitMs: number }): Promise<ConsulResponse> {
     this.operations.push(req.operation);
     this.queries.push({ path, query });
+    if (this.failNext.delete(req.operation)) throw new ProviderError('consul', 'Unreachable', `GET ${path}: connection refused`);
     this.waits.push({ operation: req.operation, waitMs: req.waitMs });
     const generation = this.expiries;
     for (;;) {
@@ -623,4 +627,19 @@ test('blocking waits are 0.4 x the smallest interval; a source with a shorter on
   assert.ok(consul.waits.every((w) => w.waitMs === 2_000), `waits of 0.4 x 5 s: ${JSON.stringify(consul.waits)}`);
   assert.deepEqual(sub.seen, [], 'no error was told to the sources');
   await feed.close();
+});
+
+test('each blocking query that failed tells sources again when it answers, even when the others never failed', async () => {
+  // An agent restarted within one wait: the catalog and node-list queries may see the same index
+  // before and after, and only the health query failed. Its recovery alone must send sources to look.
+  for (const operation of ['watch_health_state', 'watch_catalog_nodes']) {
+    const consul = new FakeConsul(names);
+    const { feed, sub } = await watchingFeed(consul);
+    consul.failNext.add(operation);
+    consul.expireWaits();
+    // The retry waits for the loop's backoff, a real timer.
+    for (let i = 0; i < 400 && sub.seen.filter((s) => s === 'all').length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(sub.seen, ['all', 'all'], `${operation}: told once when it failed and once when it answered again`);
+    await feed.close();
+  }
 });

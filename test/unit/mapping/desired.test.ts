@@ -54,10 +54,12 @@ describe('buildDesiredState: the whole entry', () => {
     assert.equal(only(build(consul(), [endpoint('a').address('10.0.0.1').healthy(false).build()])).healthy, false);
   });
 
-  test('spec.labels is a copy of the labels', () => {
-    const entry = only(build(consul().labels({ team: 'pay' }), [endpoint('a').address('10.0.0.1').build()]));
-    assert.deepEqual(entry.spec.labels, entry.labels);
-    assert.notEqual(entry.spec.labels, entry.labels);
+  test('spec.labels are the labels: one frozen object, shared by entries with the same labels', () => {
+    const [a, b] = build(consul().labels({ team: 'pay' }), [endpoint('a').address('10.0.0.1').build(), endpoint('b').address('10.0.0.2').build()]).entries;
+    assert.ok(a && b);
+    assert.equal(a.spec.labels, a.labels);
+    assert.equal(a.labels, b.labels, 'the same label set is kept once');
+    assert.ok(Object.isFrozen(a.labels), 'entries are never edited');
   });
 });
 

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildDesiredState, endpointMapper, MappingMemo, type EndpointMapper } from '../../../src/mapping/desired.ts';
+import { buildDesiredState, endpointMapper, type EndpointMapper } from '../../../src/mapping/desired.ts';
 import { GroupedMapping } from '../../../src/mapping/grouped.ts';
 import type { DesiredState } from '../../../src/mapping/types.ts';
 import type { Endpoint } from '../../../src/providers/provider.ts';
 import { endpoint, source } from '../../fixtures/builders.ts';
+import { groupsOf } from '../../fixtures/groups.ts';
 
 const spec = source('fleet').build().spec;
 const rules = [{ action: 'replace' as const, sourceLabels: ['__meta_svc'], targetLabel: '__service__' }];
@@ -40,37 +41,36 @@ test('a single-service change maps only that service, and names only what change
   const groups = Array.from({ length: 50 }, (_, s) => service(s, 5));
   const { mapOne, calls } = counting();
   const grouped = new GroupedMapping(mapOne);
-  const first = grouped.update(groups);
+  const first = grouped.update(groupsOf(groups));
   assert.equal(first.byName.size, 250);
   assert.equal(first.changed?.size, 250, 'everything is new at first');
 
   const before = calls();
   // Service 7 is re-addressed: its provider hands a new group; every other group is the same array.
   groups[7] = service(7, 5, 2);
-  const second = grouped.update(groups);
+  const second = grouped.update(groupsOf(groups));
   assert.ok(calls() - before <= 2 * 5, `only the 5 endpoints of service 7 were looked at (${calls() - before} calls)`);
   assert.deepEqual([...(second.changed ?? [])].sort(), [...byName(whole([service(7, 5, 2)])).keys()].sort());
   assert.deepEqual(new Map(second.byName), byName(whole(groups)), 'the same entries as mapping everything');
 
-  const unchanged = grouped.update(groups);
+  const unchanged = grouped.update(groupsOf(groups));
   assert.equal(unchanged.changed?.size, 0, 'the same groups again: nothing changed');
 });
 
-test('added, removed and partly changed groups: changed holds exactly the names whose entry differs', () => {
+test('added, removed and changed groups: changed names every entry of those groups, and nothing else', () => {
   const a = service(1, 3);
   const b = service(2, 3);
-  // With the memo the reconciler gives it: an unchanged endpoint in a changed group keeps its entry.
-  const grouped = new GroupedMapping(endpointMapper({ sourceName: 'fleet', spec, providerRules: rules, memo: new MappingMemo() }));
-  grouped.update([a, b]);
-  // b loses its last instance and keeps the others as they were; c appears; a goes.
+  const d = service(4, 2);
+  const grouped = new GroupedMapping(endpointMapper({ sourceName: 'fleet', spec, providerRules: rules }));
+  grouped.update(groupsOf([a, b, d]));
+  // b loses its last instance (a new group: its endpoints are mapped anew); c appears; a goes; d stays.
   const b2 = b.slice(0, 2);
   const c = service(3, 1);
-  const next = grouped.update([b2, c]);
+  const next = grouped.update(groupsOf([b2, d, c]));
   const names = (eps: Endpoint[]) => [...byName(whole([eps])).keys()];
-  const expected = [...names(a), ...names(b.slice(2)), ...names(c)].sort();
-  assert.deepEqual([...(next.changed ?? [])].sort(), expected);
-  assert.deepEqual(byName(grouped.state()), byName(whole([b2, c])), 'state() holds the same entries');
-  assert.deepEqual(new Map(next.byName), byName(whole([b2, c])));
+  assert.deepEqual([...(next.changed ?? [])].sort(), [...names(a), ...names(b), ...names(c)].sort());
+  assert.deepEqual(byName(grouped.state()), byName(whole([b2, d, c])), 'state() holds the same entries');
+  assert.deepEqual(new Map(next.byName), byName(whole([b2, d, c])));
 });
 
 test('groups that clash fall back to mapping everything in endpoint id order, and come back when the clash is gone', () => {
@@ -78,25 +78,25 @@ test('groups that clash fall back to mapping everything in endpoint id order, an
   // The same endpoint id in another group: a registry error the whole-source mapping settles by id order.
   const dup = [endpoint('svc-1-0').address('10.9.9.9').port(8080).scope('svc-9').meta({ __meta_svc: 'svc-9' }).build()];
   const grouped = new GroupedMapping(endpointMapper({ sourceName: 'fleet', spec, providerRules: rules }));
-  grouped.update([a]);
-  const clashing = grouped.update([a, dup]);
+  grouped.update(groupsOf([a]));
+  const clashing = grouped.update(groupsOf([a, dup]));
   assert.equal(clashing.changed, undefined, 'a clash between groups: any name may have changed');
   const expected = whole([a, dup]);
   assert.deepEqual(new Map(clashing.byName), byName(expected));
   assert.deepEqual(grouped.state().skipped, expected.skipped);
   assert.equal(grouped.state().skipped.length, 1);
 
-  const healed = grouped.update([a]);
+  const healed = grouped.update(groupsOf([a]));
   assert.equal(healed.changed, undefined, 'leaving the fallback re-plans everything once');
   assert.deepEqual(new Map(healed.byName), byName(whole([a])));
-  assert.deepEqual(grouped.update([a]).changed?.size, 0);
+  assert.deepEqual(grouped.update(groupsOf([a])).changed?.size, 0);
 });
 
 test('skipped endpoints of every group are reported, sorted as buildDesiredState sorts them', () => {
   const bad = [endpoint('z-no-address').meta({ __meta_svc: 'web' }).build(), endpoint('a-no-address').meta({ __meta_svc: 'web' }).build()];
   const grouped = new GroupedMapping(endpointMapper({ sourceName: 'fleet', spec, providerRules: rules }));
-  grouped.update([service(1, 2), bad]);
+  grouped.update(groupsOf([service(1, 2), bad]));
   assert.deepEqual(grouped.state().skipped, whole([service(1, 2), bad]).skipped);
-  grouped.update([service(1, 2)]);
+  grouped.update(groupsOf([service(1, 2)]));
   assert.deepEqual(grouped.state().skipped, []);
 });
