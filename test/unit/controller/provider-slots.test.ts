@@ -128,3 +128,32 @@ describe('ProviderSlots and consent', () => {
     assert.equal(log.created.length, 1);
   });
 });
+
+describe('ProviderSlots: snapshots', () => {
+  test('a change reported while a snapshot is being read asks for another read, so it is not lost until the tick', async () => {
+    let slots: ProviderSlots | undefined;
+    let reads = 0;
+    const factory: ProviderFactory = {
+      ...recordingFactory({ created: [], closed: 0 }),
+      create: () => ({
+        name: 'consul',
+        snapshot: async () => {
+          reads++;
+          // The registry changes under the first read (a watch reports it before the read returns).
+          if (reads === 1) slots?.markStale('team-a/s');
+          return { endpoints: [], unknownScopes: [], warnings: [] };
+        },
+        close: async () => {},
+      }),
+    };
+    slots = new ProviderSlots({ factories: factoriesOf([factory]), client: new MemorySecrets(), metrics: new ProviderMetrics(new Registry()), log: silentLogger, onChange: () => {} });
+    const source = sourceOf({ address: 'http://consul.test:8500' });
+    const notStale = (): boolean => false;
+    await slots.snapshot('team-a/s', source, signal(), notStale);
+    await slots.snapshot('team-a/s', source, signal(), notStale);
+    assert.equal(reads, 2, 'the change during the first read made the next reconcile read again');
+    await slots.snapshot('team-a/s', source, signal(), notStale);
+    assert.equal(reads, 2, 'without another change the snapshot is reused');
+    await slots.closeAll();
+  });
+});
