@@ -672,13 +672,17 @@ export class CatalogFeed {
   }
 
   /**
-   * The first answer of a query after it failed: its error made every cache untrusted, so
-   * sources look again (their snapshots read afresh). The catalog query does the same in
-   * onCatalog; each query tells on its own, since after a short outage (the agent
-   * restarted with the same indexes) only some of them may have failed.
+   * The first answer of a query after it failed: sources are told to look again (the
+   * failure made them read afresh; now their cache may serve again). Each query tells on
+   * its own, since after a short outage (an agent that restarted with the same indexes)
+   * only some of them may have failed. The health answer is compared with the last one,
+   * so flips made meanwhile are read; the node list's first answer is compared with
+   * nothing, so nodes changed meanwhile are left to a sweep, at once.
    */
   private noticeRecovery(which: 'health-state' | 'node-list', sent: number): void {
-    if (this.failedQueries.delete(which) && sent === 0) this.notify(undefined);
+    if (!this.failedQueries.delete(which) || sent !== 0) return;
+    if (which === 'node-list') this.schedule.moved(true);
+    this.notify(undefined);
   }
 
   private onLoopError(which: 'catalog' | 'health-state' | 'node-list', e: unknown, failures: number): void {

@@ -635,11 +635,13 @@ test('each blocking query that failed tells sources again when it answers, even 
   for (const operation of ['watch_health_state', 'watch_catalog_nodes']) {
     const consul = new FakeConsul(names);
     const { feed, sub } = await watchingFeed(consul);
+    const probes = consul.count('probe_health_service');
     consul.failNext.add(operation);
     consul.expireWaits();
     // The retry waits for the loop's backoff, a real timer.
     for (let i = 0; i < 400 && sub.seen.filter((s) => s === 'all').length < 2; i++) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(sub.seen, ['all', 'all'], `${operation}: told once when it failed and once when it answered again`);
+    if (operation === 'watch_catalog_nodes') await until('a sweep for the nodes changed while the list was down', () => consul.count('probe_health_service') > probes);
     await feed.close();
   }
 });
