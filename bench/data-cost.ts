@@ -19,6 +19,7 @@ import { toAppliedObject } from '../src/apply/apply.ts';
 import { buildDesiredState, endpointMapper, MappingMemo } from '../src/mapping/desired.ts';
 import { GroupedMapping } from '../src/mapping/grouped.ts';
 import type { EndpointGroup } from '../src/providers/provider.ts';
+import { groupOf } from '../test/fixtures/groups.ts';
 import { plan } from '../src/plan/plan.ts';
 import type { WorkloadEntry } from '../src/api/istio.ts';
 import { mib, round, table, type Row } from './report.ts';
@@ -29,14 +30,6 @@ const gc = runInNewContext('gc') as () => void;
 const SERVICES = Number(process.env['BENCH_SERVICES'] ?? 4000);
 const INSTANCES = Number(process.env['BENCH_INSTANCES'] ?? 5);
 const TOTAL = SERVICES * INSTANCES;
-
-/** One group per array, the same while the array is (as the Consul provider keeps a service's group while its answer does not change). */
-const groups = new WeakMap<readonly Endpoint[], EndpointGroup>();
-function groupOf(endpoints: readonly Endpoint[]): EndpointGroup {
-  let group = groups.get(endpoints);
-  if (group === undefined) groups.set(endpoints, (group = { size: endpoints.length, endpoints: () => endpoints }));
-  return group;
-}
 
 function heapNow(): number {
   gc();
