@@ -25,8 +25,9 @@
  * BENCH_HEAP_MB (160, the operator's --max-old-space-size), BENCH_QPS/BENCH_BURST (the
  * lifted limit of phase 2, 1000/2000), BENCH_TEN_LIMIT=lifted to run phase 7 at the lifted
  * limit instead of the default one (50/100, what an install gets), BENCH_SKIP_TEN=1 to skip phase 7,
- * BENCH_SKIP_ISTIOD=1 to skip phase 1b,
- * BENCH_SKIP_BUILD=1 to run an existing dist/ instead of compiling it first.
+ * BENCH_SKIP_ISTIOD=1 to skip phase 1b, BENCH_OPERATOR_NODE_OPTIONS (more Node options for the
+ * operator's process, for profiling: e.g. --trace-gc or --cpu-prof, which NODE_OPTIONS refuses or
+ * would also apply to the benchmark), BENCH_SKIP_BUILD=1 to run an existing dist/ instead of compiling it first.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -88,6 +89,7 @@ const CHANGE_TIMEOUT_MS = 120_000;
 const NS = { raw: 'bench-raw-apply', one: 'bench-one', small: 'bench-small', ten: 'bench-ten', mesh: 'bench-istiod' } as const;
 const ISTIOD_FLIPS = envInt('BENCH_ISTIOD_FLIPS', 20);
 const SKIP_ISTIOD = process.env['BENCH_SKIP_ISTIOD'] === '1';
+const OPERATOR_NODE_OPTIONS = (process.env['BENCH_OPERATOR_NODE_OPTIONS'] ?? '').split(' ').filter(Boolean);
 const SMALL_TAG = 'small';
 
 const say = (s = ''): void => void process.stdout.write(s + '\n');
@@ -160,6 +162,7 @@ async function startOperator(env: Env, namespaces: readonly string[], limit: { q
     maxOldSpaceMb: HEAP_MB,
     ...limit,
     workDir: env.workDir,
+    nodeOptions: OPERATOR_NODE_OPTIONS,
     onStderr: (line) => {
       if (/"level":"(error|fatal)"|heap|FATAL/i.test(line)) say(`  operator: ${line.slice(0, 300)}`);
     },
