@@ -8,12 +8,17 @@
  *   that changed says which service to read, or for a node-level check which node
  *   (node-index.ts knows the cached services on it).
  * - /v1/catalog/services: its index moves on every registration, deregistration or
- *   change of a service instance, with or without checks. Each move reads the catalog
- *   summary (ui-summary.ts, one request, coalesced) and reads the services whose
- *   instances were added or removed. In-place edits (same node and count) are left to
- *   the sweep (sweep.ts), run at most once per sweepEveryMs (sweep-schedule.ts).
- * - /v1/catalog/nodes: the nodes that changed (added, re-addressed) are looked up and
- *   their services read.
+ *   change of a service instance, with or without checks. Each move reads the service
+ *   list and the catalog summary (ui-summary.ts, one request, coalesced) and reads the
+ *   services whose instances were added or removed. In-place edits (same node and count)
+ *   are left to the sweep (sweep.ts), run at most once per sweepEveryMs (sweep-schedule.ts).
+ * - /v1/catalog/nodes: each move reads the node list; the nodes that changed (added,
+ *   re-addressed) are looked up and their services read.
+ *
+ * The service and node lists are MBs at fleet size, and a blocking query answers with the
+ * whole list also when its wait runs out unchanged. Their blocking queries therefore ask
+ * with a filter that matches nothing (INDEX_ONLY): the answer is empty and only its index
+ * says whether the list moved; the list itself is read once per move, one read at a time.
  *
  * Changed services are read one by one, never behind a sweep or another source's full
  * read, and sources are told per service (FeedSubscriber.changed). The blocking queries
@@ -135,6 +140,12 @@ export class CatalogFeed {
   private catalogDigest: string | undefined;
   private catalogAt = 0;
   private catalogRun: Promise<void> | undefined;
+  /** The service list moved while it was being read: read it once more after. */
+  private catalogAgain = false;
+  /** The index of the node list last scanned (or of the first answer): later changes have a higher ModifyIndex. */
+  private nodesSeen = 0;
+  private nodesRunning = false;
+  private nodesAgain = false;
   private wanted = new Set<string>();
   /** Services of small sources, probed first on every catalog move. */
   private firstToProbe: string[] = [];
@@ -340,10 +351,30 @@ export class CatalogFeed {
         .then((res) => this.takeCatalog(res, started))
         .finally(() => {
           if (this.catalogRun === run) this.catalogRun = undefined;
+          if (!this.catalogAgain || this.closed.signal.aborted) return;
+          this.catalogAgain = false;
+          this.refreshCatalog();
         });
       this.catalogRun = run;
     }
     return this.catalogRun;
+  }
+
+  /** Reads the service list after a move; a move while a read runs reads it once more after that one. */
+  private refreshCatalog(): void {
+    if (this.catalogRun) {
+      this.catalogAgain = true;
+      return;
+    }
+    this.track(
+      this.readCatalog().catch((e: unknown) => {
+        if (this.closed.signal.aborted) return;
+        // Selections may be stale: nothing is trusted until a source's full read reads the list again.
+        this.log.debug('reading the Consul service list after a move failed; sources read it again', { err: e });
+        this.distrust();
+        this.notify(undefined);
+      }),
+    );
   }
 
   /** Takes a catalog answer: every source's selection; services gone are dropped, services new are read. */
@@ -483,15 +514,14 @@ export class CatalogFeed {
     this.pool.feedQueriesChanged(FEED_QUERIES);
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
     const watch =
-      (path: string, operation: string, query = this.query, raw = false) =>
+      (path: string, operation: string, query = this.query) =>
       (index: number, s: AbortSignal) =>
-        this.block(path, operation, query, index, s, raw);
+        this.block(path, operation, query, index, s);
     this.track(
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        // Most moves (an instance added or removed) leave the list as it was: compared as bytes first.
-        query: watch('/v1/catalog/services', 'watch_catalog_services', this.query, true),
+        query: watch('/v1/catalog/services', 'watch_catalog_services', [...this.query, ['filter', INDEX_ONLY.services]]),
         onAnswer: (res, sent) => this.onCatalog(res, sent),
         onError: (e, failures) => this.onLoopError('catalog', e, failures),
       }),
@@ -511,8 +541,7 @@ export class CatalogFeed {
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        // MBs per answer at fleet size, on every node change: scanned as bytes (node-changes.ts).
-        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes', this.query, true),
+        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes', [...this.query, ['filter', INDEX_ONLY.nodes]]),
         onAnswer: (res, sent) => this.onNodes(res, sent),
         onError: (e, failures) => this.onLoopError('node-list', e, failures),
       }),
@@ -537,13 +566,13 @@ export class CatalogFeed {
   }
 
   /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */
-  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal, raw = false): Promise<ConsulResponse> {
+  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal): Promise<ConsulResponse> {
     for (;;) {
       const cut = this.waitCut.signal;
       const waitMs = this.waitMs();
       this.sentWaitMs = Math.max(this.sentWaitMs, waitMs);
       try {
-        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs, ...(raw ? { raw } : {}) });
+        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs });
       } catch (e) {
         if (signal.aborted || !cut.aborted) throw e;
       }
@@ -572,7 +601,7 @@ export class CatalogFeed {
     this.catalogLive = true;
     // The wait ended without a change: the answer only confirms the cache.
     if (sent !== 0 && res.index === sent) return;
-    this.takeCatalog(res, this.catalogAnsweredAt);
+    this.refreshCatalog();
     // Regained Consul: sources look again (a snapshot reads everything when nothing is trusted).
     if (recovered && sent === 0) this.notify(undefined);
     // The first answer (sent 0) may follow changes made since the services were read: the
@@ -638,10 +667,42 @@ export class CatalogFeed {
     this.nodesAnsweredAt = this.now();
     this.noticeRecovery('node-list', sent);
     this.nodesLive = true;
-    if (sent === 0 || res.index === sent) return;
-    // Nodes that changed since the last answer: their services are read at once (a few at a
-    // time; a bulk change is left to the sweep).
-    const nodes = nodesChangedSince(res.body, sent);
+    // The first answer is the baseline (a recovery's gap is swept, see noticeRecovery).
+    if (sent === 0) this.nodesSeen = res.index;
+    else if (res.index !== sent) this.scanNodes();
+  }
+
+  /** Reads the node list after a move; a move while a read runs reads it once more after that one. */
+  private scanNodes(): void {
+    if (this.nodesRunning) {
+      this.nodesAgain = true;
+      return;
+    }
+    this.nodesRunning = true;
+    this.nodesAgain = false;
+    this.track(
+      this.readChangedNodes().finally(() => {
+        this.nodesRunning = false;
+        if (this.nodesAgain && !this.closed.signal.aborted) this.scanNodes();
+      }),
+    );
+  }
+
+  /** Nodes changed since the last list read: their services are read at once (a few at a time; a bulk change is left to the sweep). */
+  private async readChangedNodes(): Promise<void> {
+    const since = this.nodesSeen;
+    let nodes: string[];
+    try {
+      // MBs at fleet size: scanned as bytes (node-changes.ts).
+      const res = await this.pool.read('/v1/catalog/nodes', this.query, { ...this.request('catalog_nodes'), raw: true });
+      nodes = nodesChangedSince(res.body, since);
+      this.nodesSeen = res.index;
+    } catch (e) {
+      if (this.closed.signal.aborted) return;
+      this.log.debug('reading the Consul node list after a move failed; the sweep finds the changed nodes', { err: e });
+      this.schedule.moved(true);
+      return;
+    }
     if (nodes.length <= MAX_NODE_LOOKUPS) for (const node of nodes) this.track(this.readNodeServices(node));
     else this.schedule.moved(true);
   }
@@ -707,6 +768,11 @@ export class CatalogFeed {
   }
 }
 
+/**
+ * Filters no entry matches (no node or service has an empty name): the catalog-wide
+ * blocking queries answer with their index and an empty list.
+ */
+export const INDEX_ONLY = { services: 'ServiceName == ""', nodes: 'Node == ""' } as const;
 /** The longest pause between two catalog summaries under a stream of changes. */
 const MAX_SUMMARY_PAUSE_MS = 2000;
 /** The feed's own blocking queries: the service list, the non-passing checks, the node list. */

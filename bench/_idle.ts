@@ -1,0 +1,20 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startLocalCluster } from '../src/dev/cluster.ts';
+import { OperatorProcess } from './operator-process.ts';
+const work = await mkdtemp(join(tmpdir(), 'idle-'));
+const cluster = await startLocalCluster({});
+const kubeconfig = cluster.cp.kubeconfig;
+
+const flags = (process.env['EXP_FLAGS'] ?? '').split(' ').filter(Boolean);
+const op = await OperatorProcess.start({ main: join(process.cwd(), 'dist/cli/main.js'), kubeconfig, namespaces: [], qps: 50, burst: 100, workDir: work, nodeOptions: flags });
+await sleep(5000);
+console.log(JSON.stringify(await op.memory()));
+console.log(execFileSync('node', ['/tmp/smapseg.mjs', String(op.pid)]).toString());
+console.log(execFileSync('node', ['/tmp/smapsum.mjs', String(op.pid)]).toString());
+await op.stop();
+await cluster.stop();
+process.exit(0);
