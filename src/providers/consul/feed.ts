@@ -39,7 +39,7 @@ import type { AgentPool, PoolRequest } from './pool.ts';
 import { Sweeper } from './sweep.ts';
 import { ServiceWatches } from './service-watches.ts';
 import { SweepSchedule } from './sweep-schedule.ts';
-import { changedSummaries, parseServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
+import { changedSummaries, parseServiceSummaries, scanServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
 export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots' | 'claimWatches' | 'releaseWatches' | 'feedQueriesChanged'>;
@@ -640,8 +640,9 @@ export class CatalogFeed {
     let next: ServiceSummaries;
     try {
       // The summary takes no node-meta: a change outside the scope costs one read that finds nothing new.
-      const res = await this.pool.read(UI_SERVICES_PATH, this.query.filter(([k]) => k !== 'node-meta'), this.request('ui_services'));
-      next = parseServiceSummaries(res.body);
+      // MBs at fleet size, on every catalog move: scanned as bytes.
+      const res = await this.pool.read(UI_SERVICES_PATH, this.query.filter(([k]) => k !== 'node-meta'), { ...this.request('ui_services'), raw: true });
+      next = Buffer.isBuffer(res.body) ? scanServiceSummaries(res.body) : parseServiceSummaries(res.body);
     } catch (e) {
       if (this.closed.signal.aborted) return;
       if (!this.summaryFailureLogged) this.log.debug('reading the Consul catalog summary failed; catalog moves are swept instead', { err: e });

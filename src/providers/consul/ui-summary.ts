@@ -6,7 +6,9 @@
  * An in-place change of an instance on the same node (address, port, meta) does not
  * change the summary: the sweep (sweep.ts) is left for those.
  */
+import { createHash } from 'node:crypto';
 import { ProviderError } from '../errors.ts';
+import { forEachElement, stringAt } from './json-bytes.ts';
 
 export const UI_SERVICES_PATH = '/v1/internal/ui/services';
 
@@ -45,6 +47,32 @@ export function parseServiceSummaries(body: unknown): ServiceSummaries {
     // Several entries per name (namespaces or partitions listed together) count as one.
     const before = out.get(name);
     out.set(name, before === undefined ? digest : `${before};${digest}`);
+  });
+  return out;
+}
+
+const SUMMARY_KEYS = ['Name', 'Nodes', ...COUNTS].map((k) => Buffer.from(k));
+
+/**
+ * parseServiceSummaries over the raw answer (MBs at fleet size, read on every catalog
+ * move): one pass over its bytes (json-bytes.ts), with a digest of each entry's bytes in
+ * place of the parsed fields. Consul lists nodes and tags sorted, so an unchanged
+ * service's entry keeps its bytes; any change to it (also one the parsed digest would
+ * ignore) only reads the service once more.
+ */
+export function scanServiceSummaries(buf: Buffer): ServiceSummaries {
+  const out = new Map<string, string>();
+  let i = 0;
+  forEachElement(buf, SUMMARY_KEYS, `GET ${UI_SERVICES_PATH}`, (values, entry) => {
+    const name = stringAt(buf, values[0]);
+    if (name === undefined) throw missing(i, 'Name');
+    values.forEach((v, k) => {
+      if (v === undefined) throw missing(i, SUMMARY_KEYS[k]?.toString() ?? '');
+    });
+    const digest = createHash('sha1').update(buf.subarray(entry.start, entry.end)).digest('base64');
+    const before = out.get(name);
+    out.set(name, before === undefined ? digest : `${before};${digest}`);
+    i += 1;
   });
   return out;
 }
