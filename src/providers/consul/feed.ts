@@ -8,17 +8,19 @@
  *   that changed says which service to read, or for a node-level check which node
  *   (node-index.ts knows the cached services on it).
  * - /v1/catalog/services: its index moves on every registration, deregistration or
- *   change of a service instance, with or without checks. Each move reads the service
- *   list and the catalog summary (ui-summary.ts, one request, coalesced) and reads the
- *   services whose instances were added or removed. In-place edits (same node and count)
- *   are left to the sweep (sweep.ts), run at most once per sweepEveryMs (sweep-schedule.ts).
+ *   change of a service instance, with or without checks. Each move reads the catalog
+ *   summary (ui-summary.ts, one request, coalesced) and reads the services whose
+ *   instances were added or removed. In-place edits (same node and count) are left to
+ *   the sweep (sweep.ts), run at most once per sweepEveryMs (sweep-schedule.ts).
  * - /v1/catalog/nodes: each move reads the node list; the nodes that changed (added,
  *   re-addressed) are looked up and their services read.
  *
- * The service and node lists are MBs at fleet size, and a blocking query answers with the
- * whole list also when its wait runs out unchanged. Their blocking queries therefore ask
- * with a filter that matches nothing (INDEX_ONLY): the answer is empty and only its index
- * says whether the list moved; the list itself is read once per move, one read at a time.
+ * The node list is MBs at fleet size, and a blocking query answers with its whole result
+ * also when its wait runs out unchanged. Its blocking query therefore asks with a filter
+ * that matches nothing (NODES_INDEX_ONLY): the answer is empty and only its index says
+ * whether the list moved; the list itself is read once per move, one read at a time.
+ * (The service list is a tenth of its size, and Consul answers it filtered three times
+ * slower than whole: its blocking query answers with the list.)
  *
  * Changed services are read one by one, never behind a sweep or another source's full
  * read, and sources are told per service (FeedSubscriber.changed). The blocking queries
@@ -140,8 +142,6 @@ export class CatalogFeed {
   private catalogDigest: string | undefined;
   private catalogAt = 0;
   private catalogRun: Promise<void> | undefined;
-  /** The service list moved while it was being read: read it once more after. */
-  private catalogAgain = false;
   /** The index of the node list last scanned (or of the first answer): later changes have a higher ModifyIndex. */
   private nodesSeen = 0;
   private nodesRunning = false;
@@ -351,30 +351,10 @@ export class CatalogFeed {
         .then((res) => this.takeCatalog(res, started))
         .finally(() => {
           if (this.catalogRun === run) this.catalogRun = undefined;
-          if (!this.catalogAgain || this.closed.signal.aborted) return;
-          this.catalogAgain = false;
-          this.refreshCatalog();
         });
       this.catalogRun = run;
     }
     return this.catalogRun;
-  }
-
-  /** Reads the service list after a move; a move while a read runs reads it once more after that one. */
-  private refreshCatalog(): void {
-    if (this.catalogRun) {
-      this.catalogAgain = true;
-      return;
-    }
-    this.track(
-      this.readCatalog().catch((e: unknown) => {
-        if (this.closed.signal.aborted) return;
-        // Selections may be stale: nothing is trusted until a source's full read reads the list again.
-        this.log.debug('reading the Consul service list after a move failed; sources read it again', { err: e });
-        this.distrust();
-        this.notify(undefined);
-      }),
-    );
   }
 
   /** Takes a catalog answer: every source's selection; services gone are dropped, services new are read. */
@@ -514,14 +494,15 @@ export class CatalogFeed {
     this.pool.feedQueriesChanged(FEED_QUERIES);
     const signal = AbortSignal.any([loops.signal, this.closed.signal]);
     const watch =
-      (path: string, operation: string, query = this.query) =>
+      (path: string, operation: string, query = this.query, raw = false) =>
       (index: number, s: AbortSignal) =>
-        this.block(path, operation, query, index, s);
+        this.block(path, operation, query, index, s, raw);
     this.track(
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        query: watch('/v1/catalog/services', 'watch_catalog_services', [...this.query, ['filter', INDEX_ONLY.services]]),
+        // Most moves (an instance added or removed) leave the list as it was: compared as bytes first.
+        query: watch('/v1/catalog/services', 'watch_catalog_services', this.query, true),
         onAnswer: (res, sent) => this.onCatalog(res, sent),
         onError: (e, failures) => this.onLoopError('catalog', e, failures),
       }),
@@ -541,7 +522,7 @@ export class CatalogFeed {
       runBlockingLoop({
         signal,
         tuning: this.tuning,
-        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes', [...this.query, ['filter', INDEX_ONLY.nodes]]),
+        query: watch('/v1/catalog/nodes', 'watch_catalog_nodes', [...this.query, ['filter', NODES_INDEX_ONLY]]),
         onAnswer: (res, sent) => this.onNodes(res, sent),
         onError: (e, failures) => this.onLoopError('node-list', e, failures),
       }),
@@ -566,13 +547,13 @@ export class CatalogFeed {
   }
 
   /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */
-  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal): Promise<ConsulResponse> {
+  private async block(path: string, operation: string, query: Query, index: number, signal: AbortSignal, raw = false): Promise<ConsulResponse> {
     for (;;) {
       const cut = this.waitCut.signal;
       const waitMs = this.waitMs();
       this.sentWaitMs = Math.max(this.sentWaitMs, waitMs);
       try {
-        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs });
+        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs, ...(raw ? { raw } : {}) });
       } catch (e) {
         if (signal.aborted || !cut.aborted) throw e;
       }
@@ -601,7 +582,7 @@ export class CatalogFeed {
     this.catalogLive = true;
     // The wait ended without a change: the answer only confirms the cache.
     if (sent !== 0 && res.index === sent) return;
-    this.refreshCatalog();
+    this.takeCatalog(res, this.catalogAnsweredAt);
     // Regained Consul: sources look again (a snapshot reads everything when nothing is trusted).
     if (recovered && sent === 0) this.notify(undefined);
     // The first answer (sent 0) may follow changes made since the services were read: the
@@ -769,11 +750,8 @@ export class CatalogFeed {
   }
 }
 
-/**
- * Filters no entry matches (no node or service has an empty name): the catalog-wide
- * blocking queries answer with their index and an empty list.
- */
-export const INDEX_ONLY = { services: 'ServiceName == ""', nodes: 'Node == ""' } as const;
+/** A filter no node matches (none has an empty name): the node list's blocking query answers with its index and `[]`. */
+export const NODES_INDEX_ONLY = 'Node == ""';
 /** The longest pause between two catalog summaries under a stream of changes. */
 const MAX_SUMMARY_PAUSE_MS = 2000;
 /** The feed's own blocking queries: the service list, the non-passing checks, the node list. */
