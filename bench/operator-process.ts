@@ -33,6 +33,37 @@ export interface MemoryReading {
   readonly heapTotalBytes: number;
   /** Memory of C++ objects bound to JavaScript objects (buffers included), after the collection. */
   readonly externalBytes: number;
+  /** Where the resident memory is, from /proc/<pid>/smaps. */
+  readonly resident: ResidentBreakdown;
+}
+
+/** Resident memory by kind of mapping. */
+export interface ResidentBreakdown {
+  /** Pages of the node binary (code and read-only data). */
+  readonly nodeBinaryBytes: number;
+  /** malloc's main arena ([heap]). */
+  readonly brkBytes: number;
+  /** Anonymous mappings: V8's heap, other malloc arenas and large mallocs. */
+  readonly anonymousBytes: number;
+  /** Every other file mapping (shared libraries). */
+  readonly otherFilesBytes: number;
+}
+
+/** Sums the Rss of each mapping in smaps by kind. */
+export function residentBreakdown(smaps: string): ResidentBreakdown {
+  const sums = { nodeBinaryBytes: 0, brkBytes: 0, anonymousBytes: 0, otherFilesBytes: 0 };
+  let kind: keyof ResidentBreakdown = 'anonymousBytes';
+  for (const line of smaps.split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping) {
+      const name = mapping[1] ?? '';
+      kind = name === '' || name.startsWith('[anon') ? 'anonymousBytes' : name === '[heap]' ? 'brkBytes' : name.endsWith('/node') ? 'nodeBinaryBytes' : name.startsWith('[') ? 'anonymousBytes' : 'otherFilesBytes';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) sums[kind] += Number(rss[1]) * 1024;
+  }
+  return sums;
 }
 
 const CLOCK_TICKS = 100;
@@ -146,7 +177,8 @@ export class OperatorProcess {
     }
     const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
     const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), heapUsedBytes: heap?.heapUsed ?? NaN, heapTotalBytes: heap?.heapTotal ?? NaN, externalBytes: heap?.external ?? NaN };
+    const resident = residentBreakdown(await readFile(`/proc/${this.pid}/smaps`, 'utf8'));
+    return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), heapUsedBytes: heap?.heapUsed ?? NaN, heapTotalBytes: heap?.heapTotal ?? NaN, externalBytes: heap?.external ?? NaN, resident };
   }
 
   /** Sum of a counter (all label sets) on the operator's /metrics. */

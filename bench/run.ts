@@ -145,7 +145,9 @@ async function waitSourcesReady(kc: KubeConfig, namespace: string, sources: numb
 }
 
 function memoryText(m: MemoryReading, endpoints: number): string {
-  return `RSS ${mib(m.rssBytes)} MiB (peak ${mib(m.peakRssBytes)}), heap after GC ${mib(m.heapUsedBytes)} MiB = ${round(mib(m.heapUsedBytes) / (endpoints / 1000), 2)} MiB per 1,000 endpoints`;
+  const r = m.resident;
+  const where = `node binary ${mib(r.nodeBinaryBytes)}, anonymous ${mib(r.anonymousBytes)} (V8 heap committed ${mib(m.heapTotalBytes)}), malloc main arena ${mib(r.brkBytes)}, other files ${mib(r.otherFilesBytes)}; external ${mib(m.externalBytes)} MiB`;
+  return `RSS ${mib(m.rssBytes)} MiB (peak ${mib(m.peakRssBytes)}), heap after GC ${mib(m.heapUsedBytes)} MiB = ${round(mib(m.heapUsedBytes) / (endpoints / 1000), 2)} MiB per 1,000 endpoints\n    resident: ${where}`;
 }
 
 function latencyText(ts: readonly Timed[]): string {
