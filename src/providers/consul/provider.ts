@@ -10,7 +10,7 @@ import { parseDuration } from '../../api/duration.ts';
 import type { ConsulSpec } from './spec-schema.ts';
 import type { Logger } from '../../metrics/logger.ts';
 import { ProviderError } from '../errors.ts';
-import { secretKey, type EndpointGroup, type Provider, type ProviderContext, type Snapshot } from '../provider.ts';
+import { secretKey, type Endpoint, type EndpointGroup, type Provider, type ProviderContext, type Snapshot } from '../provider.ts';
 import type { CatalogServices, HealthEntry } from './api-types.ts';
 import type { FeedLease, ConsulHub } from './hub.ts';
 import type { FeedSubscriber, ServiceAnswer } from './feed.ts';
@@ -163,7 +163,16 @@ export class ConsulProvider implements Provider, FeedSubscriber {
     if (!group) {
       const { entries } = answer;
       const spec = this.spec;
-      group = { size: endpointsOf(entries, spec).length, endpoints: () => endpointsOf(entries, spec) };
+      // Built once for the count and handed to the first caller (the mapping), then not kept.
+      let built: Endpoint[] | undefined = endpointsOf(entries, spec);
+      group = {
+        size: built.length,
+        endpoints: () => {
+          const endpoints = built ?? endpointsOf(entries, spec);
+          built = undefined;
+          return endpoints;
+        },
+      };
       this.groupMemo.set(entries, group);
     }
     return group;
