@@ -36,6 +36,7 @@ import { syncServiceEntries, type ServiceEntrySyncOutcome } from './service-entr
 import type { KubeClient } from '../runtime/kube-client.ts';
 import type { InformerEvent } from '../runtime/informer.ts';
 import { ProviderSlots, type SecretReader } from './provider-slots.ts';
+import { nextLedger, ownedAfter, partialScope, pick, type Ledger } from './partial-sync.ts';
 import type { AmbientPolicy } from './consent.ts';
 
 export { HEALTH_CHECKS_ANNOTATION } from '../api/istio.ts';
@@ -99,21 +100,6 @@ interface MappedSnapshot {
   readonly changed: ReadonlySet<string> | undefined;
   entries(): readonly DesiredEntry[];
   skipped(): readonly SkippedEndpoint[];
-}
-
-/**
- * What a successful sync leaves for the next one. A sync caused by a registry change or
- * an informer event plans only the names that changed since (the mapping's changed
- * names, the entries the informer reported, and what this one left to do); a whole sync
- * runs every interval, on a new spec, after a failure, and for sources that adopt or
- * read only part of their registry.
- */
-interface Ledger {
-  readonly specKey: string;
-  /** Names with something left to do: a write, a conflict, an entry no longer wanted but kept (policy, guard). */
-  readonly pending: ReadonlySet<string>;
-  /** When the next whole sync is due. */
-  readonly wholeDueAt: number;
 }
 
 /** The status a sync reports: conditions and, when the sync got that far, counts. */
@@ -265,7 +251,17 @@ export class Reconciler {
     }
     const touched = memory.touched;
     memory.touched = new Set();
-    const scope = this.partialScope(memory, ledger, validated, mapped, touched);
+    const scope = partialScope({
+      ledger,
+      owned: memory.owned,
+      cacheByName: this.deps.getManaged !== undefined,
+      specKey: mapped.specKey,
+      changed: mapped.changed,
+      touched,
+      wholeSourceDecisions: spec.adopt === true || snapshot.unknownScopes.length > 0,
+      directListDue: Date.now() - memory.lastDirectList > (this.deps.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS),
+      now: Date.now(),
+    });
     const entries = scope === undefined ? mapped.entries() : pick(mapped.byName, scope);
     const skipped = mapped.skipped();
     const desiredCount = mapped.byName.size;
@@ -316,26 +312,9 @@ export class Reconciler {
     const requeueAfterMs = jitter(intervalMs);
     const due = Date.now() + requeueAfterMs - TICK_MARGIN_MS;
     memory.tick = { readAt, dueAt: Math.min(due, memory.tick?.readAt === readAt ? memory.tick.dueAt : Infinity) };
-    memory.ledger = {
-      specKey: mapped.specKey,
-      pending: pendingAfter(thePlan, after.owned, mapped.byName, scope === undefined ? undefined : inventory.owned),
-      wholeDueAt: scope === undefined || ledger === undefined ? Date.now() + intervalMs : ledger.wholeDueAt,
-    };
+    const partial = scope !== undefined && ledger !== undefined ? { lookedAt: inventory.owned, wholeDueAt: ledger.wholeDueAt } : undefined;
+    memory.ledger = nextLedger(mapped.specKey, thePlan, after.owned, mapped.byName, partial, intervalMs);
     return { status, requeueAfterMs };
-  }
-
-  /**
-   * The names this sync must plan, or undefined when it plans every one: the names whose
-   * desired entry changed, the entries the informer reported, and what the last sync left.
-   */
-  private partialScope(memory: SourceMemory, ledger: Ledger | undefined, source: VmRegistrySource, mapped: MappedSnapshot, touched: ReadonlySet<string>): Set<string> | undefined {
-    const now = Date.now();
-    const period = this.deps.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS;
-    if (this.deps.getManaged === undefined || ledger === undefined || memory.owned === undefined || mapped.changed === undefined) return undefined;
-    if (ledger.specKey !== mapped.specKey || now >= ledger.wholeDueAt || now - memory.lastDirectList > period) return undefined;
-    // Twins and unreadable scopes are decided over the whole source.
-    if (source.spec.adopt === true || mapped.snapshot.unknownScopes.length > 0) return undefined;
-    return new Set([...mapped.changed, ...touched, ...ledger.pending]);
   }
 
   /** The inventory of WorkloadEntries (owned, and the holders of names to create) and the plan against it. */
@@ -527,42 +506,6 @@ export class Reconciler {
 
 const DEFAULT_RESYNC_PERIOD_MS = 10 * 60_000;
 const NOTHING: ReadonlySet<string> = new Set();
-
-/** The owned names after a sync: those of the inventory after a whole one; after a partial one, the names it planned updated in the set before. */
-function ownedAfter(after: ReadonlyMap<string, WorkloadEntry>, partial?: { readonly names: ReadonlySet<string>; readonly before: Set<string> }): Set<string> {
-  if (partial === undefined) return new Set(after.keys());
-  for (const name of partial.names) {
-    if (after.has(name)) partial.before.add(name);
-    else partial.before.delete(name);
-  }
-  return partial.before;
-}
-
-/** The desired entries of these names. */
-function pick(byName: ReadonlyMap<string, DesiredEntry>, names: Iterable<string>): DesiredEntry[] {
-  const out: DesiredEntry[] = [];
-  for (const name of names) {
-    const d = byName.get(name);
-    if (d !== undefined) out.push(d);
-  }
-  return out;
-}
-
-/**
- * The names a sync leaves with something to do: every name it planned a change or
- * found a conflict for, and owned entries no longer desired but kept (policy, guard,
- * unreadable scope). Only the owned entries it looked at are walked (all of them in a
- * whole sync).
- */
-function pendingAfter(p: Plan, ownedAfter: ReadonlyMap<string, WorkloadEntry>, desired: ReadonlyMap<string, DesiredEntry>, lookedAt?: ReadonlyMap<string, WorkloadEntry>): Set<string> {
-  const pending = new Set<string>();
-  for (const d of [...p.creates, ...p.adopts]) pending.add(d.name);
-  for (const u of p.updates) pending.add(u.desired.name);
-  for (const c of [...p.deletes, ...p.replaces.map((r) => r.twin), ...p.kept]) pending.add(c.metadata.name);
-  for (const x of [...p.conflicts, ...p.unreadable, ...p.healthUpdates]) pending.add(x.name);
-  for (const name of (lookedAt ?? ownedAfter).keys()) if (ownedAfter.has(name) && !desired.has(name)) pending.add(name);
-  return pending;
-}
 
 const NO_SERVICE_ENTRIES = { desiredServiceEntries: 0, managedServiceEntries: 0, serviceEntryConflicts: 0, unselectedEntries: 0 } as const;
 
