@@ -3,8 +3,12 @@
  * leaves a Ledger; the next one, caused by a registry change or an informer event, plans
  * the names whose desired entry changed, the entries the informer reported and what the
  * last sync left to do, against the cache's entries of those names. A whole sync runs on
- * the first sync, a new spec, after a failure, every interval and every direct LIST
- * period, and for sources that adopt or read only part of their registry.
+ * the first sync, a new spec, after a failure, with every direct LIST of the owned
+ * entries (every 10 minutes), and for sources that adopt or read only part of their
+ * registry. The interval's tick reads the registry again but plans what changed: a whole
+ * plan of a large source each interval promoted MBs of short-lived maps to the old
+ * generation and set off a full collection of the heap each time, for nothing the
+ * change tracking had not already planned.
  */
 import type { WorkloadEntry } from '../api/istio.ts';
 import type { DesiredEntry } from '../mapping/types.ts';
@@ -15,8 +19,6 @@ export interface Ledger {
   readonly specKey: string;
   /** Names with something left to do: a write, a conflict, an entry no longer wanted but kept (policy, guard). */
   readonly pending: ReadonlySet<string>;
-  /** When the next whole sync is due. */
-  readonly wholeDueAt: number;
 }
 
 /** What decides whether a sync may be partial. */
@@ -36,31 +38,19 @@ export interface ScopeInput {
   readonly wholeSourceDecisions: boolean;
   /** A direct LIST of the owned entries is due (it replaces the cache's view). */
   readonly directListDue: boolean;
-  readonly now: number;
 }
 
 /** The names this sync must plan, or undefined when it plans every one. */
 export function partialScope(s: ScopeInput): Set<string> | undefined {
   const { ledger, changed } = s;
   if (!s.cacheByName || ledger === undefined || s.owned === undefined || changed === undefined) return undefined;
-  if (ledger.specKey !== s.specKey || s.now >= ledger.wholeDueAt || s.directListDue || s.wholeSourceDecisions) return undefined;
+  if (ledger.specKey !== s.specKey || s.directListDue || s.wholeSourceDecisions) return undefined;
   return new Set([...changed, ...s.touched, ...ledger.pending]);
 }
 
-/** The ledger a successful sync leaves: a whole sync sets the next whole one an interval ahead; a partial one keeps it. */
-export function nextLedger(
-  specKey: string,
-  p: Plan,
-  owned: ReadonlyMap<string, WorkloadEntry>,
-  desired: ReadonlyMap<string, DesiredEntry>,
-  partial: { readonly lookedAt: ReadonlyMap<string, WorkloadEntry>; readonly wholeDueAt: number } | undefined,
-  intervalMs: number,
-): Ledger {
-  return {
-    specKey,
-    pending: pendingAfter(p, owned, desired, partial?.lookedAt),
-    wholeDueAt: partial === undefined ? Date.now() + intervalMs : partial.wholeDueAt,
-  };
+/** The ledger a successful sync leaves; `lookedAt`: the owned entries a partial sync planned against. */
+export function nextLedger(specKey: string, p: Plan, owned: ReadonlyMap<string, WorkloadEntry>, desired: ReadonlyMap<string, DesiredEntry>, lookedAt?: ReadonlyMap<string, WorkloadEntry>): Ledger {
+  return { specKey, pending: pendingAfter(p, owned, desired, lookedAt) };
 }
 
 /** The owned names after a sync: those of the inventory after a whole one; after a partial one, the names it planned updated in the set before. */

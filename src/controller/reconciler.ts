@@ -260,7 +260,6 @@ export class Reconciler {
       touched,
       wholeSourceDecisions: spec.adopt === true || snapshot.unknownScopes.length > 0,
       directListDue: Date.now() - memory.lastDirectList > (this.deps.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS),
-      now: Date.now(),
     });
     const entries = scope === undefined ? mapped.entries() : pick(mapped.byName, scope);
     const skipped = mapped.skipped();
@@ -312,8 +311,7 @@ export class Reconciler {
     const requeueAfterMs = jitter(intervalMs);
     const due = Date.now() + requeueAfterMs - TICK_MARGIN_MS;
     memory.tick = { readAt, dueAt: Math.min(due, memory.tick?.readAt === readAt ? memory.tick.dueAt : Infinity) };
-    const partial = scope !== undefined && ledger !== undefined ? { lookedAt: inventory.owned, wholeDueAt: ledger.wholeDueAt } : undefined;
-    memory.ledger = nextLedger(mapped.specKey, thePlan, after.owned, mapped.byName, partial, intervalMs);
+    memory.ledger = nextLedger(mapped.specKey, thePlan, after.owned, mapped.byName, scope === undefined ? undefined : inventory.owned);
     return { status, requeueAfterMs };
   }
 

@@ -5,7 +5,7 @@ import { ownedAfter, partialScope, type ScopeInput } from '../../../src/controll
 import type { WorkloadEntry } from '../../../src/api/istio.ts';
 
 const base: ScopeInput = {
-  ledger: { specKey: 'uid/1', pending: new Set(['left-over']), wholeDueAt: 2_000 },
+  ledger: { specKey: 'uid/1', pending: new Set(['left-over']) },
   owned: new Set(['a', 'b']),
   cacheByName: true,
   specKey: 'uid/1',
@@ -13,7 +13,6 @@ const base: ScopeInput = {
   touched: new Set(['touched']),
   wholeSourceDecisions: false,
   directListDue: false,
-  now: 1_000,
 };
 
 test('a partial sync plans the changed names, the entries the informer reported and what the last sync left', () => {
@@ -27,8 +26,7 @@ test('every reason for a whole sync makes one', () => {
     ['no cache to read by name', { cacheByName: false }],
     ['a mapping that cannot say what changed', { changed: undefined }],
     ['a new spec', { specKey: 'uid/2' }],
-    ['the interval came', { now: 2_000 }],
-    ['a direct LIST is due', { directListDue: true }],
+    ['a direct LIST is due (every 10 minutes)', { directListDue: true }],
     ['twins or unreadable scopes', { wholeSourceDecisions: true }],
   ];
   for (const [why, change] of whole) assert.equal(partialScope({ ...base, ...change }), undefined, why);

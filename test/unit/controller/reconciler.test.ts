@@ -306,7 +306,7 @@ describe('Reconciler: a sync plans only what changed', () => {
     assert.equal(r.wholeReads(), 1);
   });
 
-  test('a whole sync still comes every interval, and after a failed sync', async () => {
+  test('a whole sync still comes with each direct LIST (not each interval), and after a failed sync', async () => {
     const r = await fleet();
     r.cluster.fail('apply', () => new Error('admission denied'));
     r.registry.set('vm-1-1', '10.7.1.1', { service: 'svc-1' });
@@ -317,8 +317,13 @@ describe('Reconciler: a sync plans only what changed', () => {
     assert.equal(r.wholeReads(), afterFailure + 1, 'the sync after a failure is whole');
     await r.run();
     assert.equal(r.wholeReads(), afterFailure + 1);
+    const directLists = (): number => r.cluster.calls.filter((c) => c.op === 'list' && c.plural === WORKLOAD_ENTRIES.plural).length;
+    const listed = directLists();
     mock.timers.tick(30_000);
     await r.run();
-    assert.equal(r.wholeReads(), afterFailure + 2, 'the interval brings a whole sync');
+    assert.deepEqual([r.wholeReads(), directLists()], [afterFailure + 1, listed], 'the interval reads the registry and plans only what changed');
+    mock.timers.tick(10 * 60_000);
+    await r.run();
+    assert.equal(directLists(), listed + 1, 'the direct LIST of the owned entries brings a whole sync');
   });
 });
