@@ -69,7 +69,7 @@ export function residentBreakdown(smaps: string): ResidentBreakdown {
 const CLOCK_TICKS = 100;
 /** What config/manager's Deployment sets besides the heap cap, so the bench measures what an install gets. */
 export const DEPLOYMENT_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
-export const DEPLOYMENT_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' } as const;
+export const DEPLOYMENT_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072' } as const;
 const BENCH_DIR = new URL('.', import.meta.url).pathname;
 
 async function freePort(): Promise<number> {

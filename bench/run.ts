@@ -331,6 +331,10 @@ async function steady(r: Running): Promise<void> {
   say(`  the churn's sweeps done after ${drained} s; then ${writes} writes, ${requests} Consul requests (blocking answers included); CPU ${round(cpuPct, 2)}% of one core`);
   row('steady state writes', writes, `in ${STEADY_S} s (goal 0)`);
   row('steady state CPU', `${round(cpuPct, 2)}% of a core`, `goal < 1%; measured once the churn's last sweep ended (${drained} s after it)`);
+  // After the CPU window, so its full collections do not count: what a quiet operator keeps.
+  const mem = await r.op.memory();
+  say(`  at the end of the steady state: ${memoryText(mem, TOTAL + SMALL_TOTAL)}`);
+  row('memory at the end of the steady state', `${mib(mem.rssBytes)} MiB RSS`, `heap after GC ${mib(mem.heapUsedBytes)} MiB; ${round((drained + STEADY_S), 0)} s after the churn`);
 }
 
 /** Phase 6: a restart with every entry present. */
