@@ -181,7 +181,7 @@ export class OperatorProcess {
     return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), heapUsedBytes: heap?.heapUsed ?? NaN, heapTotalBytes: heap?.heapTotal ?? NaN, externalBytes: heap?.external ?? NaN, resident };
   }
 
-  /** Sum of a counter (all label sets) on the operator's /metrics. */
+  /** Sum of a counter over the label sets that match (a value `!x`: any value but x) on the operator's /metrics. */
   async counter(name: string, match: Readonly<Record<string, string>> = {}): Promise<number> {
     const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
     let sum = 0;
@@ -190,7 +190,8 @@ export class OperatorProcess {
       const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
       if (!m || m[1] !== name) continue;
       const labels = m[2] ?? '';
-      if (Object.entries(match).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(m[3]);
+      const matches = ([k, v]: [string, string]): boolean => (v.startsWith('!') ? !labels.includes(`${k}="${v.slice(1)}"`) : labels.includes(`${k}="${v}"`));
+      if (Object.entries(match).every(matches)) sum += Number(m[3]);
     }
     return sum;
   }
