@@ -43,6 +43,8 @@ class FakeConsul implements FeedPool {
   maxProbesInFlight = 0;
   /** The catalog summary fails (an older Consul, or a token that may not read it). */
   summaryFails = false;
+  /** Requests in raw mode get their body as bytes, as the real client gives it. */
+  rawBodies = false;
 
   constructor(names: readonly string[]) {
     for (const n of names) this.services.set(n, { index: 10, instances: [{ id: `${n}-1`, address: '10.0.0.1' }] });
@@ -117,7 +119,7 @@ class FakeConsul implements FeedPool {
     this.operations.push(req.operation);
     this.queries.push({ path, query });
     if (path === '/v1/internal/ui/services' && this.summaryFails) throw new ProviderError('consul', 'BadResponse', 'GET /v1/internal/ui/services: 403 Permission denied');
-    if (req.operation !== 'probe_health_service') return this.answer(path, query);
+    if (req.operation !== 'probe_health_service') return this.shaped(this.answer(path, query), req);
     this.probesInFlight += 1;
     this.maxProbesInFlight = Math.max(this.maxProbesInFlight, this.probesInFlight);
     try {
@@ -141,7 +143,7 @@ class FakeConsul implements FeedPool {
     this.waits.push({ operation: req.operation, waitMs: req.waitMs });
     const generation = this.expiries;
     for (;;) {
-      const res = this.answer(path, query);
+      const res = this.shaped(this.answer(path, query), req);
       if (res.index !== req.index || generation !== this.expiries) return res;
       await new Promise<void>((resolve, reject) => {
         const w = (): void => {
@@ -175,6 +177,10 @@ class FakeConsul implements FeedPool {
 
   feedQueriesChanged(delta: number): void {
     this.feedQueries += delta;
+  }
+
+  private shaped(res: ConsulResponse, req: PoolRequest): ConsulResponse {
+    return this.rawBodies && req.raw === true ? { ...res, body: Buffer.from(JSON.stringify(res.body)) } : res;
   }
 
   private changed(): void {
@@ -612,6 +618,28 @@ test('the node list is read once per move, never for a wait that ran out: its wa
   await until('the node change to be told', () => told(sub, 'svc-012'));
   assert.equal(consul.count('catalog_nodes'), 1, 'one read of the node list for the move');
   assert.equal(consul.count('node_services'), 1, 'and one lookup of the node it shows changed');
+  await feed.close();
+});
+
+test('answers read as bytes: an unchanged service list is not parsed again; the summary and the node list scanned as bytes find what changed', async () => {
+  const consul = new FakeConsul(names);
+  consul.rawBodies = true;
+  const feed = new CatalogFeed(consul, { nodeMeta: {} }, silentLogger, tuning);
+  const sub = subscriber();
+  let selections = 0;
+  feed.subscribe({ ...sub, select: (catalog) => (selections++, sub.select(catalog)) });
+  await feed.fullRead(AbortSignal.timeout(5000), sub);
+  await until('the first summary and sweep to end', () => consul.count('ui_services') >= 1 && !feed.sweepPassRunning && consul.probesInFlight === 0);
+  const before = selections;
+
+  consul.upsert('svc-042', { id: 'svc-042-2', address: '10.0.0.2' });
+  await until('the add to be told', () => told(sub, 'svc-042'));
+  assert.equal(selections, before, 'the same list (as bytes) selects nothing again');
+  consul.upsert('svc-new', { id: 'svc-new-1', address: '10.0.0.3' });
+  await until('the new service to be told', () => told(sub, 'svc-new'));
+  assert.equal(selections, before + 1, 'a changed list is parsed and selects again');
+  consul.moveNode('vm-9', 'svc-009', '10.9.0.9');
+  await until('the node change to be told', () => told(sub, 'svc-009'));
   await feed.close();
 });
 
