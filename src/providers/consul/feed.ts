@@ -41,6 +41,7 @@ import type { AgentPool, PoolRequest } from './pool.ts';
 import { Sweeper } from './sweep.ts';
 import { ServiceWatches } from './service-watches.ts';
 import { SweepSchedule } from './sweep-schedule.ts';
+import { OneAtATime } from './one-at-a-time.ts';
 import { changedSummaries, parseServiceSummaries, scanServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
@@ -144,17 +145,15 @@ export class CatalogFeed {
   private catalogRun: Promise<void> | undefined;
   /** The index of the node list last scanned (or of the first answer): later changes have a higher ModifyIndex. */
   private nodesSeen = 0;
-  private nodesRunning = false;
-  private nodesAgain = false;
+  /** Node-list reads after moves: one at a time, once more if the list moved during one. */
+  private readonly nodeScans: OneAtATime;
   private wanted = new Set<string>();
   /** Services of small sources, probed first on every catalog move. */
   private firstToProbe: string[] = [];
   /** The latest catalog summary; undefined before the first or after a failed read. */
   private summary: ServiceSummaries | undefined;
-  private summaryRunning = false;
-  private summaryAgain = false;
-  /** Set while the next summary waits (see readSummary). */
-  private summaryPause: NodeJS.Timeout | undefined;
+  /** Summaries under a stream of changes: one at a time, each pausing as long as the last took. */
+  private readonly summaries: OneAtATime;
   private summaryFailureLogged = false;
   /** The last summary read failed: the next answer is only a baseline, so its move is swept at once. */
   private summaryFailed = false;
@@ -199,6 +198,16 @@ export class CatalogFeed {
       everyMs: () => this.waitMs(),
       startPass: () => this.sweeper.enqueue(this.answers.keys(), this.firstToProbe),
     });
+    this.summaries = new OneAtATime({
+      run: () => this.compareSummary(),
+      track: (p) => this.track(p),
+      closed: () => this.closed.signal.aborted,
+      now: this.now,
+      // Back to back, summaries would keep the agent busy with the whole catalog under a
+      // stream of changes: the next one waits as long as this one took.
+      pauseMs: (tookMs) => Math.min(MAX_SUMMARY_PAUSE_MS, tookMs),
+    });
+    this.nodeScans = new OneAtATime({ run: () => this.readChangedNodes(), track: (p) => this.track(p), closed: () => this.closed.signal.aborted, now: this.now });
     this.watches = new ServiceWatches(
       {
         query: (name, index, signal) => this.block(`/v1/health/service/${encodeURIComponent(name)}`, 'watch_health_service', this.query, index, signal),
@@ -318,7 +327,7 @@ export class CatalogFeed {
   /** Stops every query; resolves when none is in flight any more. */
   async close(): Promise<void> {
     this.closed.abort(new Error('feed closed'));
-    clearTimeout(this.summaryPause);
+    this.summaries.cancel();
     this.stopWatching();
     this.stopLiveness();
     this.schedule.stop();
@@ -587,33 +596,8 @@ export class CatalogFeed {
     if (recovered && sent === 0) this.notify(undefined);
     // The first answer (sent 0) may follow changes made since the services were read: the
     // summary has nothing to compare with yet, so the sweep looks at once.
-    this.readSummary();
+    this.summaries.request();
     this.schedule.moved(sent === 0);
-  }
-
-  /** One summary read at a time; a move while it runs reads it once more after it. */
-  private readSummary(): void {
-    if (this.summaryRunning || this.summaryPause !== undefined) {
-      this.summaryAgain = true;
-      return;
-    }
-    this.summaryRunning = true;
-    this.summaryAgain = false;
-    const started = this.now();
-    this.track(
-      this.compareSummary().finally(() => {
-        this.summaryRunning = false;
-        if (!this.summaryAgain || this.closed.signal.aborted) return;
-        // Back to back, summaries would keep the agent busy with the whole catalog under a
-        // stream of changes: the next one waits as long as this one took.
-        const pauseMs = Math.min(MAX_SUMMARY_PAUSE_MS, Math.max(0, this.now() - started));
-        this.summaryPause = setTimeout(() => {
-          this.summaryPause = undefined;
-          this.readSummary();
-        }, pauseMs);
-        this.summaryPause.unref();
-      }),
-    );
   }
 
   /** Reads the services whose instances were added or removed since the previous summary. */
@@ -651,23 +635,7 @@ export class CatalogFeed {
     this.nodesLive = true;
     // The first answer is the baseline (a recovery's gap is swept, see noticeRecovery).
     if (sent === 0) this.nodesSeen = res.index;
-    else if (res.index !== sent) this.scanNodes();
-  }
-
-  /** Reads the node list after a move; a move while a read runs reads it once more after that one. */
-  private scanNodes(): void {
-    if (this.nodesRunning) {
-      this.nodesAgain = true;
-      return;
-    }
-    this.nodesRunning = true;
-    this.nodesAgain = false;
-    this.track(
-      this.readChangedNodes().finally(() => {
-        this.nodesRunning = false;
-        if (this.nodesAgain && !this.closed.signal.aborted) this.scanNodes();
-      }),
-    );
+    else if (res.index !== sent) this.nodeScans.request();
   }
 
   /** Nodes changed since the last list read: their services are read at once (a few at a time; a bulk change is left to the sweep). */
