@@ -51,7 +51,8 @@ export function parseServiceSummaries(body: unknown): ServiceSummaries {
   return out;
 }
 
-const SUMMARY_KEYS = ['Name', 'Nodes', ...COUNTS].map((k) => Buffer.from(k));
+const SUMMARY_FIELDS = ['Name', 'Nodes', ...COUNTS];
+const SUMMARY_KEYS = SUMMARY_FIELDS.map((k) => Buffer.from(k));
 
 /**
  * parseServiceSummaries over the raw answer (MBs at fleet size, read on every catalog
@@ -67,7 +68,7 @@ export function scanServiceSummaries(buf: Buffer): ServiceSummaries {
     const name = stringAt(buf, values[0]);
     if (name === undefined) throw missing(i, 'Name');
     values.forEach((v, k) => {
-      if (v === undefined) throw missing(i, SUMMARY_KEYS[k]?.toString() ?? '');
+      if (v === undefined) throw missing(i, SUMMARY_FIELDS[k] as string);
     });
     const digest = createHash('sha1').update(buf.subarray(entry.start, entry.end)).digest('base64');
     const before = out.get(name);
