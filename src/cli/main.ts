@@ -3,6 +3,7 @@
 import type { ValidationError } from '../api/validate.ts';
 import type { ProviderError } from '../providers/errors.ts';
 import { UsageError } from './errors.ts';
+import { registerLeanClientNode } from '../runtime/lean-client-node.ts';
 
 const HELP = `vmreg — keeps Istio WorkloadEntries in step with VM registries (Consul, AWS EC2, Google Compute Engine)
 
@@ -16,6 +17,8 @@ Run "vmreg <command> --help" for the options of a command.
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // Before any command (and so client-node) is loaded: KubeConfig without the generated API layer.
+  registerLeanClientNode();
   const [command, ...rest] = argv;
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   switch (command) {

@@ -4,7 +4,7 @@
  * (when leader election is on) starts them. Stopping finishes in-flight reconciles
  * before returning, then releases the lease.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { SERVICE_ENTRIES, WORKLOAD_ENTRIES, type ServiceEntry, type WorkloadEntry } from '../api/istio.ts';
 import { SOURCES, type VmRegistrySource } from '../api/types.ts';
 import type { ControllerMetrics } from '../metrics/controller-metrics.ts';
@@ -265,6 +265,6 @@ export class Operator {
       this.client.fence.close('shutting down');
       await settled();
     }
-    await this.client.connections.close();
+    await this.client.close();
   }
 }

@@ -3,7 +3,7 @@
  * Established: what the demo, `vmreg dev` and the integration tests start from.
  */
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { LocalControlPlane, type ControlPlaneOptions } from './controlplane.ts';
 import { istioCrdsYaml } from './istio-crds.ts';
 import { REPO_ROOT } from './paths.ts';

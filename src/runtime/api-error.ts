@@ -1,5 +1,4 @@
 /** Errors of the Kubernetes API, with the Status reason parsed out of the answer. */
-import { ApiException } from '@kubernetes/client-node';
 
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
@@ -12,12 +11,9 @@ export class KubeApiError extends Error {
   }
 }
 
-/** Parses ApiException bodies (a JSON Status as a string) without logging headers. */
-export function toKubeError(operation: string, e: unknown): Error {
+/** Any failure of a request as a KubeApiError (code 0 when there was no HTTP answer). */
+export function toKubeError(operation: string, e: unknown): KubeApiError {
   if (e instanceof KubeApiError) return e;
-  if (e instanceof ApiException) {
-    return statusError(operation, e.code, e.body, { cause: e });
-  }
   const err = e as { code?: string; message?: string };
   return new KubeApiError(operation, 0, err.code ?? 'ConnectionError', err.message ?? String(e), { cause: e });
 }

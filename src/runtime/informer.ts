@@ -1,25 +1,34 @@
 /**
- * A list-watch cache that keeps going. client-node's informer relists on 410 Gone and
- * re-watches after a quiet timeout, but stops for good on any other error (an apiserver
- * restart, a refused connection): this wrapper restarts it with exponential backoff.
- * Handlers only enqueue keys, so nothing async runs inside informer callbacks.
+ * A list-watch cache that keeps going, like client-go's reflector: it lists (in pages,
+ * slimming each object), then watches from the list's resourceVersion with bookmarks,
+ * watches again from the last version when a watch ends, lists again on 410 Gone, and
+ * retries any other failure (an apiserver restart, a refused connection) with
+ * exponential backoff. Handlers only enqueue keys, so nothing async runs inside them.
  */
-import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../metrics/logger.ts';
+import { KubeApiError } from './api-error.ts';
+import type { WatchEvent } from './api-watch.ts';
 import type { KubeClient } from './kube-client.ts';
-import { resourcePath, type ResourceType } from './resource.ts';
+import type { ResourceType } from './resource.ts';
 import { backoffDelay } from './backoff.ts';
 
-/** A failed watch is restarted after 0.5 s, 1 s, 2 s, … up to 30 s. */
+/** A failed list or watch is retried after 0.5 s, 1 s, 2 s, … up to 30 s. */
 const RESTART_BACKOFF = { baseMs: 500, maxMs: 30_000, jitter: 0.2 } as const;
+/** The server ends each watch after 5 to 10 minutes (spread, as client-go does, so watches do not end together). */
+const WATCH_SECONDS = { min: 300, spread: 300 } as const;
+/** Bookmarks come about every minute: a watch silent for two is taken as hung. */
+const WATCH_IDLE_MS = 120_000;
+/** A watch ended by the server sooner than this, with no event, counts as a failure (no tight loop behind a proxy). */
+const SHORTEST_WATCH_MS = 1_000;
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
-/** Objects come from JSON: timestamps are strings, so our types are not client-node's classes. */
-export type WatchedObject = { metadata?: { name?: string; namespace?: string } };
+/** Objects come from JSON: timestamps are strings. */
+export type WatchedObject = { metadata?: { name?: string; namespace?: string; resourceVersion?: string } };
 
 export interface InformerOptions<T extends WatchedObject> {
-  /** Lists go through the client (rate-limited and counted); the watch uses its KubeConfig. */
+  /** Lists and watches go through the client (rate-limited and counted). */
   readonly client: KubeClient;
   readonly type: ResourceType;
   /** One namespace, or undefined for the whole cluster. */
@@ -55,90 +64,150 @@ export async function listInPages<T>(fetchPage: (limit: number, cont: string | u
   return { items, metadata: { ...(resourceVersion !== undefined ? { resourceVersion } : {}) } };
 }
 
-type WatchCallback = (phase: string, obj: unknown, raw: unknown) => void;
-
-/** A Watch that hands the informer slimmed objects and drops the raw event. */
-function slimmingWatch<T>(kc: KubeConfig, slim: (obj: T) => T): Watch {
-  const inner = new Watch(kc);
-  const wrapper = {
-    watch(path: string, params: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void) {
-      const slimmed: WatchCallback = (phase, obj, _raw) => {
-        const keep = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED';
-        callback(phase, keep && obj !== null && typeof obj === 'object' ? slim(obj as T) : obj, undefined);
-      };
-      return inner.watch(path, params, slimmed, done);
-    },
-  };
-  return wrapper as unknown as Watch;
-}
-
 export class ResilientInformer<T extends WatchedObject> {
-  private readonly inner: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
-  private readonly log: Logger;
-  private stopped = false;
-  /** Restarts since the watch last connected. */
-  private restarts = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly o: InformerOptions<T>;
+  private readonly slim: (obj: T) => T;
+  /** namespace → name → object, as the last list and the watch since left them. */
+  private objects = new Map<string, Map<string, T>>();
+  private resourceVersion = '';
+  /** Failures since the last list or watch that went well. */
+  private failures = 0;
   private hasSynced = false;
+  private stopping = new AbortController();
+  private running: Promise<void> | undefined;
 
   constructor(options: InformerOptions<T>) {
-    this.log = options.log;
-    const { client, type, namespace, labelSelector, slim } = options;
-    const list = (() =>
-      listInPages<T>(
-        (limit, cont) => client.listPage<T>(type, namespace, { limit, ...(labelSelector ? { labelSelector } : {}), ...(cont ? { continue: cont } : {}) }),
-        slim ?? ((o) => o),
-      )) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
-    const watch = slim === undefined ? new Watch(client.kc) : slimmingWatch(client.kc, slim);
-    this.inner = new ListWatch(resourcePath(type, namespace), watch, list, false, labelSelector);
-    this.inner.on('add', (o) => options.onEvent('add', o as T));
-    this.inner.on('update', (o) => options.onEvent('update', o as T));
-    this.inner.on('delete', (o) => options.onEvent('delete', o as T));
-    this.inner.on('connect', () => {
-      this.restarts = 0;
-    });
-    this.inner.on('error', (err: unknown) => this.scheduleRestart(err));
+    this.o = options;
+    this.slim = options.slim ?? ((obj) => obj);
   }
 
-  /** Lists (filling the cache) and starts watching; resolves once the first list is in. */
+  /** Lists (filling the cache; retried until it succeeds or stop()) and starts watching. */
   async start(): Promise<void> {
-    this.stopped = false;
-    await this.inner.start();
-    this.hasSynced = true;
+    this.stopping = new AbortController();
+    const signal = this.stopping.signal;
+    while (!this.hasSynced && !signal.aborted) {
+      try {
+        await this.relist();
+        this.hasSynced = true;
+      } catch (e) {
+        await this.backOff('list failed; retrying', e, signal);
+      }
+    }
+    if (!signal.aborted) this.running = this.watchLoop(signal);
   }
 
   get synced(): boolean {
     return this.hasSynced;
   }
 
-  private scheduleRestart(err: unknown): void {
-    if (this.stopped) return;
-    const delayMs = backoffDelay(this.restarts++, RESTART_BACKOFF);
-    const status = (err as { statusCode?: number; code?: number | string } | undefined)?.statusCode ?? (err as { code?: unknown })?.code;
-    this.log.warn('watch failed; restarting', { delayMs, status, error: err });
-    clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      if (this.stopped) return;
-      this.inner.start().then(
-        () => {
-          this.hasSynced = true;
-        },
-        (e: unknown) => this.scheduleRestart(e),
-      );
-    }, delayMs);
-  }
-
   get(name: string, namespace?: string): T | undefined {
-    return this.inner.get(name, namespace) as T | undefined;
+    return this.objects.get(namespace ?? '')?.get(name);
   }
 
   list(namespace?: string): readonly T[] {
-    return this.inner.list(namespace) as readonly T[];
+    if (namespace) return [...(this.objects.get(namespace)?.values() ?? [])];
+    return [...this.objects.values()].flatMap((byName) => [...byName.values()]);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    await this.inner.stop();
+    this.stopping.abort(new Error('informer stopped'));
+    await this.running;
+    this.running = undefined;
   }
+
+  private async watchLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        if (this.resourceVersion === '') await this.relist();
+        await this.watchOnce(signal);
+      } catch (e) {
+        if (signal.aborted) return;
+        // 410 Gone: the cache's version is compacted away; list again.
+        if (e instanceof KubeApiError && e.code === 410) {
+          this.resourceVersion = '';
+          continue;
+        }
+        await this.backOff('watch failed; restarting', e, signal);
+      }
+    }
+  }
+
+  /** One watch from the cache's version; throws when it fails or ends at once with nothing. */
+  private async watchOnce(signal: AbortSignal): Promise<void> {
+    const { client, type, namespace, labelSelector } = this.o;
+    const startedAt = Date.now();
+    let events = 0;
+    const timeoutSeconds = WATCH_SECONDS.min + Math.floor(Math.random() * WATCH_SECONDS.spread);
+    const options = { resourceVersion: this.resourceVersion, timeoutSeconds, idleMs: WATCH_IDLE_MS, ...(labelSelector ? { labelSelector } : {}) };
+    await client.watch(type, namespace, options, (event) => {
+      events++;
+      this.failures = 0;
+      this.see(event);
+    }, signal);
+    if (events === 0 && Date.now() - startedAt < SHORTEST_WATCH_MS) throw new Error('the watch ended as soon as it started');
+    this.failures = 0;
+  }
+
+  private see(event: WatchEvent): void {
+    const obj = event.object as T;
+    switch (event.type) {
+      case 'ADDED':
+      case 'MODIFIED':
+        this.put(this.slim(obj));
+        break;
+      case 'DELETED':
+        this.remove(this.slim(obj));
+        break;
+      case 'BOOKMARK':
+        break;
+      default:
+        return;
+    }
+    this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+  }
+
+  /** Lists again: objects gone since are deleted, new or changed ones added or updated. */
+  private async relist(): Promise<void> {
+    const { client, type, namespace, labelSelector } = this.o;
+    const page = await listInPages<T>(
+      (limit, cont) => client.listPage<T>(type, namespace, { limit, ...(labelSelector ? { labelSelector } : {}), ...(cont ? { continue: cont } : {}) }),
+      this.slim,
+    );
+    const listed = new Set(page.items.map(key));
+    for (const byName of this.objects.values()) for (const obj of byName.values()) if (!listed.has(key(obj))) this.remove(obj);
+    for (const obj of page.items) this.put(obj);
+    this.resourceVersion = page.metadata?.resourceVersion ?? '';
+    this.failures = 0;
+  }
+
+  private put(obj: T): void {
+    const namespace = obj.metadata?.namespace ?? '';
+    const name = obj.metadata?.name ?? '';
+    let byName = this.objects.get(namespace);
+    if (byName === undefined) this.objects.set(namespace, (byName = new Map()));
+    const known = byName.get(name);
+    if (known !== undefined && known.metadata?.resourceVersion !== undefined && known.metadata.resourceVersion === obj.metadata?.resourceVersion) return;
+    byName.set(name, obj);
+    this.o.onEvent(known === undefined ? 'add' : 'update', obj);
+  }
+
+  private remove(obj: T): void {
+    const namespace = obj.metadata?.namespace ?? '';
+    const byName = this.objects.get(namespace);
+    if (!byName?.delete(obj.metadata?.name ?? '')) return;
+    if (byName.size === 0) this.objects.delete(namespace);
+    this.o.onEvent('delete', obj);
+  }
+
+  private async backOff(what: string, err: unknown, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const delayMs = backoffDelay(this.failures++, RESTART_BACKOFF);
+    const status = err instanceof KubeApiError ? err.code : undefined;
+    this.o.log.warn(what, { resource: this.o.type.plural, delayMs, status, error: err });
+    await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+  }
+}
+
+function key(obj: WatchedObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }

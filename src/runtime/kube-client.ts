@@ -1,67 +1,37 @@
 /**
- * The one door to the Kubernetes API: informers' lists, leases, objects, Secrets and
- * Events all go through it. Every call is rate-limited and counted in
+ * The one door to the Kubernetes API: informers' lists and watches, leases, objects,
+ * Secrets and Events all go through it, over one connection pool (api-channel.ts) with
+ * the credentials of client-node's KubeConfig. Every call is rate-limited and counted in
  * rest_client_requests_total (so tests and the benchmark can count writes), and API
- * errors become KubeApiError with the Status reason parsed out of the body. Every write passes the WriteFence: when leadership is not confirmed
- * no write starts, and closing the fence aborts the writes in flight.
+ * errors become KubeApiError with the Status reason parsed out of the body. Every write
+ * passes the WriteFence: when leadership is not confirmed no write starts, and closing
+ * the fence aborts the writes in flight.
  */
-import {
-  type ConfigurationOptions,
-  CoreV1Api,
-  type CoreV1Event,
-  CustomObjectsApi,
-  Observable,
-  type ObservableMiddleware,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import { isNotFound, KubeApiError, RequestAbortedError, toKubeError } from './api-error.ts';
-import { ConnectionReuse } from './connection-reuse.ts';
-import { sendDirect, serverBase, type DirectRequest } from './direct-request.ts';
-import { DispatcherHttpLibrary } from './dispatcher-http.ts';
+import { ApiChannel, type Channel } from './api-channel.ts';
+import { sendApiRequest, type ApiMethod } from './api-request.ts';
+import { streamWatch, type WatchEvent, type WatchOptions } from './api-watch.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
 import { LEASE_API, type Lease } from './lease.ts';
-import type { ListOptions, ListPage, NamedObject, ResourceType } from './resource.ts';
+import { resourcePath, type ListOptions, type ListPage, type NamedObject, type ResourceType } from './resource.ts';
 
 export { isConflict, isNotFound, KubeApiError, RequestAbortedError } from './api-error.ts';
 
-/**
- * Per-request options: the HTTP library that sends through the dispatcher
- * (dispatcher-http.ts), the shared connection pool, and (with a signal) abort of the
- * request with the signal.
- */
-function requestOptions(pool: ObservableMiddleware, signal: AbortSignal | undefined, base?: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
-  const middleware: ObservableMiddleware[] = [...(base?.middleware ?? []), pool];
-  if (signal) {
-    middleware.push({
-      pre: (context) => {
-        context.setSignal(signal);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    });
-  }
-  return { ...base, httpApi: HTTP, middleware, middlewareMergeStrategy: 'append' };
-}
-
-const HTTP = new DispatcherHttpLibrary();
-
-const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
-const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const APPLY_PATCH = 'application/apply-patch+yaml';
+const MERGE_PATCH = 'application/merge-patch+json';
+const JSON_BODY = 'application/json';
 
 const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-type RequestOptions = ConfigurationOptions<ObservableMiddleware> | undefined;
-/** One request: through the client library (with these options), or sent directly (with this signal). */
-type Send = (options: RequestOptions, signal: AbortSignal) => Promise<unknown>;
+/** One request, given the channel (pool and credentials) and the signal that bounds it. */
+type Send = (channel: Channel, signal: AbortSignal) => Promise<unknown>;
 
 interface CallOptions {
-  /** Bounds the call (lease calls: the renew deadline). */
+  /** Bounds the call (lease calls: the renew deadline; watches: the informer's stop). */
   readonly signal?: AbortSignal;
-  /** Per-request options such as the patch content type. */
-  readonly base?: RequestOptions;
   /** Lease writes skip the fence: they are how leadership is confirmed. */
   readonly unfenced?: boolean;
 }
@@ -87,33 +57,23 @@ export interface RequestMetrics {
 
 export class KubeClient {
   readonly kc: KubeConfig;
-  private readonly custom: CustomObjectsApi;
-  private readonly core: CoreV1Api;
   private readonly metrics: RequestMetrics;
   /** The field manager of every apply and status write. */
   readonly fieldManager: string;
   private readonly bucket: TokenBucket;
-  private readonly host: string;
-  private readonly server: { readonly origin: string; readonly prefix: string } | undefined;
   /** Writes pass it; the leader elector opens and closes it. Open by default (no leader election). */
   readonly fence: WriteFence;
   private readonly writesInFlight = new Set<Promise<unknown>>();
-  /** Writes sent straight through the pool (direct-request.ts), and through the client library. */
-  readonly writesSent = { direct: 0, library: 0 };
-  /** Every request shares one connection pool (client-node would open a connection per request). */
-  readonly connections = new ConnectionReuse();
+  /** The one connection pool and the credentials of every request. */
+  readonly channel: ApiChannel;
 
   constructor(kc: KubeConfig, fieldManager: string, metrics: RequestMetrics, options: KubeClientOptions = {}, fence = new WriteFence(true)) {
     this.kc = kc;
     this.fieldManager = fieldManager;
     this.fence = fence;
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-    this.core = kc.makeApiClient(CoreV1Api);
     this.metrics = metrics;
     this.bucket = new TokenBucket(options.qps ?? DEFAULT_KUBE_API_QPS, options.burst ?? DEFAULT_KUBE_API_BURST);
-    const server = kc.getCurrentCluster()?.server ?? '';
-    this.host = server.replace(/^https?:\/\//, '');
-    this.server = server === '' ? undefined : serverBase(server);
+    this.channel = new ApiChannel(kc);
   }
 
   /**
@@ -123,15 +83,15 @@ export class KubeClient {
    */
   private call<T>(method: string, operation: string, fn: Send, o: CallOptions = {}): Promise<T> {
     const fenced = WRITE_METHODS.has(method) && !o.unfenced;
-    if (!fenced) return this.send(method, operation, fn, o.signal ?? this.fence.signal, o.base, false);
-    const write = this.send<T>(method, operation, fn, this.fence.signal, o.base, true);
+    if (!fenced) return this.send(method, operation, fn, o.signal ?? this.fence.signal, false);
+    const write = this.send<T>(method, operation, fn, this.fence.signal, true);
     this.writesInFlight.add(write);
     const forget = (): void => void this.writesInFlight.delete(write);
     write.then(forget, forget);
     return write;
   }
 
-  private async send<T>(method: string, operation: string, fn: Send, signal: AbortSignal, base: RequestOptions, fenced: boolean): Promise<T> {
+  private async send<T>(method: string, operation: string, fn: Send, signal: AbortSignal, fenced: boolean): Promise<T> {
     try {
       await this.bucket.take(signal);
     } catch (e) {
@@ -139,14 +99,25 @@ export class KubeClient {
     }
     if (fenced) this.fence.check(operation);
     try {
-      const result = (await fn(requestOptions(this.connections.middleware, signal, base), signal)) as T;
-      this.metrics.restRequest(method, '200', this.host);
+      const result = (await fn(await this.channel.get(), signal)) as T;
+      this.metrics.restRequest(method, '200', this.channel.host);
       return result;
     } catch (e) {
       const err = signal.aborted ? this.aborted(operation, signal, fenced, e) : toKubeError(operation, e);
-      this.metrics.restRequest(method, err instanceof KubeApiError && err.code > 0 ? String(err.code) : '<error>', this.host);
+      if (err instanceof KubeApiError && err.code === 401) this.channel.invalidate();
+      this.metrics.restRequest(method, err instanceof KubeApiError && err.code > 0 ? String(err.code) : '<error>', this.channel.host);
       throw err;
     }
+  }
+
+  /** A request whose answer is wanted (parsed JSON). */
+  private request<T>(method: ApiMethod, operation: string, path: string, body?: { readonly json: unknown; readonly contentType: string }, o: CallOptions = {}): Promise<T> {
+    return this.call<T>(method, operation, (channel, signal) => sendApiRequest(channel, { method, path, operation, ...encoded(body) }, signal, true), o);
+  }
+
+  /** A write whose answer is not needed (the informers see the result). */
+  private async write(method: ApiMethod, operation: string, path: string, body: { readonly json: unknown; readonly contentType: string }): Promise<void> {
+    await this.call(method, operation, (channel, signal) => sendApiRequest(channel, { method, path, operation, ...encoded(body) }, signal, false));
   }
 
   private aborted(operation: string, signal: AbortSignal, fenced: boolean, cause: unknown): Error {
@@ -163,12 +134,17 @@ export class KubeClient {
     while (this.writesInFlight.size > 0) await Promise.allSettled([...this.writesInFlight]);
   }
 
+  /** Ends every connection; call after stopping the watches and settling the writes. */
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+
   // --- Leases (not fenced: they are how leadership is confirmed; bounded by the caller's deadline) ---
 
   /** The Lease, or undefined when there is none. */
   async getLease(namespace: string, name: string, signal: AbortSignal): Promise<Lease | undefined> {
     try {
-      return await this.call<Lease>('GET', `get lease ${namespace}/${name}`, (o) => this.custom.getNamespacedCustomObject({ ...LEASE_API, namespace, name }, o), { signal });
+      return await this.request<Lease>('GET', `get lease ${namespace}/${name}`, objectPath(LEASE_API, namespace, name), undefined, { signal });
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -177,34 +153,30 @@ export class KubeClient {
 
   createLease(lease: Lease, signal: AbortSignal): Promise<Lease> {
     const { namespace, name } = lease.metadata;
-    return this.call('POST', `create lease ${namespace}/${name}`, (o) => this.custom.createNamespacedCustomObject({ ...LEASE_API, namespace, body: lease }, o), { signal, unfenced: true });
+    return this.request('POST', `create lease ${namespace}/${name}`, resourcePath(LEASE_API, namespace), { json: lease, contentType: JSON_BODY }, { signal, unfenced: true });
   }
 
   /** Replaces the Lease; its metadata.resourceVersion makes a concurrent change a 409. */
   replaceLease(lease: Lease, signal: AbortSignal): Promise<Lease> {
     const { namespace, name } = lease.metadata;
-    return this.call('PUT', `replace lease ${namespace}/${name}`, (o) => this.custom.replaceNamespacedCustomObject({ ...LEASE_API, namespace, name, body: lease }, o), { signal, unfenced: true });
+    return this.request('PUT', `replace lease ${namespace}/${name}`, objectPath(LEASE_API, namespace, name), { json: lease, contentType: JSON_BODY }, { signal, unfenced: true });
   }
 
   // --- Objects of any resource type (custom resources: sources and the Istio objects) ---
 
   /** One object; KubeApiError 404 when there is none. */
   get<T>(type: ResourceType, namespace: string, name: string): Promise<T> {
-    return this.call('GET', `get ${type.plural} ${namespace}/${name}`, (o) => this.custom.getNamespacedCustomObject({ ...type, namespace, name }, o));
+    return this.request('GET', `get ${type.plural} ${namespace}/${name}`, objectPath(type, namespace, name));
   }
 
   /** One page of a list, in one namespace or (namespace undefined) the whole cluster. */
   listPage<T>(type: ResourceType, namespace: string | undefined, options: ListOptions = {}): Promise<ListPage<T>> {
-    const query = {
-      ...type,
-      ...(options.limit !== undefined ? { limit: options.limit } : {}),
-      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
-      ...(options.continue ? { _continue: options.continue } : {}),
-    };
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.labelSelector) query.set('labelSelector', options.labelSelector);
+    if (options.continue) query.set('continue', options.continue);
     const where = namespace === undefined ? 'all namespaces' : namespace;
-    return this.call('LIST', `list ${type.plural} in ${where}`, (o) =>
-      namespace === undefined ? this.custom.listClusterCustomObject(query, o) : this.custom.listNamespacedCustomObject({ ...query, namespace }, o),
-    );
+    return this.request('GET', `list ${type.plural} in ${where}`, withQuery(resourcePath(type, namespace), query));
   }
 
   /**
@@ -222,57 +194,40 @@ export class KubeClient {
     return items;
   }
 
+  /**
+   * Watches a collection from a resourceVersion until the server ends the watch, the
+   * stream stays quiet for `options.idleMs`, or `signal` aborts (or the fence closes);
+   * every event goes to `onEvent`. Rejects with the apiserver's Status (410 Gone: relist).
+   */
+  watch(type: ResourceType, namespace: string | undefined, options: WatchOptions, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+    const where = namespace === undefined ? 'all namespaces' : namespace;
+    return this.call('GET', `watch ${type.plural} in ${where}`, (channel, s) => streamWatch(channel, resourcePath(type, namespace), options, onEvent, s), {
+      signal: AbortSignal.any([signal, this.fence.signal]),
+    });
+  }
+
   /** Server-side apply of the fields this client manages, taking them over from anyone who changed them. */
   async apply<T extends NamedObject>(type: ResourceType, object: T): Promise<void> {
     const { namespace = '', name } = object.metadata;
-    const operation = `apply ${type.plural} ${namespace}/${name}`;
-    await this.call('PATCH', operation, (o, signal) =>
-      this.direct({ method: 'PATCH', path: `${objectPath(type, namespace, name)}?${this.applyQuery}`, contentType: PatchStrategy.ServerSideApply, body: JSON.stringify(object), operation }, signal) ??
-      this.custom.patchNamespacedCustomObject({ ...type, namespace, name, body: object, fieldManager: this.fieldManager, force: true }, o),
-      { base: SSA },
-    );
+    await this.write('PATCH', `apply ${type.plural} ${namespace}/${name}`, `${objectPath(type, namespace, name)}?${this.applyQuery}`, { json: object, contentType: APPLY_PATCH });
   }
 
   /** Server-side apply of the status subresource (the body holds apiVersion, kind, metadata and status). */
   async applyStatus<T extends NamedObject>(type: ResourceType, object: T): Promise<void> {
     const { namespace = '', name } = object.metadata;
-    const operation = `apply ${type.plural} status ${namespace}/${name}`;
-    await this.call('PATCH', operation, (o, signal) =>
-      this.direct({ method: 'PATCH', path: `${objectPath(type, namespace, name)}/status?${this.applyQuery}`, contentType: PatchStrategy.ServerSideApply, body: JSON.stringify(object), operation }, signal) ??
-      this.custom.patchNamespacedCustomObjectStatus({ ...type, namespace, name, body: object, fieldManager: this.fieldManager, force: true }, o),
-      { base: SSA },
-    );
+    await this.write('PATCH', `apply ${type.plural} status ${namespace}/${name}`, `${objectPath(type, namespace, name)}/status?${this.applyQuery}`, { json: object, contentType: APPLY_PATCH });
   }
 
   /** A JSON merge patch of the status subresource (a status computed in full each time). */
   mergeStatus<T>(type: ResourceType, namespace: string, name: string, status: unknown): Promise<T> {
-    return this.call(
-      'PATCH',
-      `patch ${type.plural} status ${namespace}/${name}`,
-      (o) => this.custom.patchNamespacedCustomObjectStatus({ ...type, namespace, name, body: { status }, fieldManager: this.fieldManager }, o),
-      { base: MERGE },
-    );
+    const path = `${objectPath(type, namespace, name)}/status?fieldManager=${encodeURIComponent(this.fieldManager)}`;
+    return this.request('PATCH', `patch ${type.plural} status ${namespace}/${name}`, path, { json: { status }, contentType: MERGE_PATCH });
   }
 
   /** Deletes only the object with this uid (a precondition), never a newer one of the same name. */
   async delete(type: ResourceType, namespace: string, name: string, uid: string | undefined): Promise<void> {
-    const operation = `delete ${type.plural} ${namespace}/${name}`;
-    const options = { propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) };
-    await this.call('DELETE', operation, (o, signal) =>
-      this.direct({ method: 'DELETE', path: objectPath(type, namespace, name), contentType: 'application/json', body: JSON.stringify({ apiVersion: 'v1', kind: 'DeleteOptions', ...options }), operation }, signal) ??
-      this.custom.deleteNamespacedCustomObject({ ...type, namespace, name, propagationPolicy: 'Background', ...(uid ? { body: { preconditions: { uid } } } : {}) }, o),
-    );
-  }
-
-  /** The write sent straight through the pool, when it holds current credentials; undefined: use the library. */
-  private direct(req: DirectRequest, signal: AbortSignal): Promise<void> | undefined {
-    const channel = this.connections.channel();
-    if (channel === undefined || this.server === undefined) {
-      this.writesSent.library++;
-      return undefined;
-    }
-    this.writesSent.direct++;
-    return sendDirect(channel, this.server, req, signal);
+    const options = { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) };
+    await this.write('DELETE', `delete ${type.plural} ${namespace}/${name}`, objectPath(type, namespace, name), { json: options, contentType: JSON_BODY });
   }
 
   private get applyQuery(): string {
@@ -283,9 +238,7 @@ export class KubeClient {
 
   /** One GET: the Secret's annotations (consent) and its decoded values. */
   async getSecret(namespace: string, name: string): Promise<SecretContent> {
-    const secret = await this.call<{ metadata?: { annotations?: Record<string, string> }; data?: Record<string, string> }>('GET', `get secret ${namespace}/${name}`, (o) =>
-      this.core.readNamespacedSecret({ namespace, name }, o),
-    );
+    const secret = await this.request<{ metadata?: { annotations?: Record<string, string> }; data?: Record<string, string> }>('GET', `get secret ${namespace}/${name}`, corePath('secrets', namespace, name));
     const data = new Map(Object.entries(secret.data ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64').toString('utf8')]));
     return { annotations: secret.metadata?.annotations ?? {}, data };
   }
@@ -293,20 +246,35 @@ export class KubeClient {
   // --- Events -------------------------------------------------------------------------
 
   async createEvent(namespace: string, event: CoreV1Event): Promise<void> {
-    await this.call('POST', 'create event', (o) => this.core.createNamespacedEvent({ namespace, body: event }, o));
+    await this.write('POST', 'create event', corePath('events', namespace), { json: event, contentType: JSON_BODY });
   }
 
   readEvent(namespace: string, name: string): Promise<CoreV1Event> {
-    return this.call('GET', `get event ${namespace}/${name}`, (o) => this.core.readNamespacedEvent({ namespace, name }, o));
+    return this.request('GET', `get event ${namespace}/${name}`, corePath('events', namespace, name));
   }
 
   /** A JSON merge patch of an Event (count and lastTimestamp of a repeated one). */
   async patchEvent(namespace: string, name: string, patch: Record<string, unknown>): Promise<void> {
-    await this.call('PATCH', `patch event ${namespace}/${name}`, (o) => this.core.patchNamespacedEvent({ namespace, name, body: patch }, o), { base: MERGE });
+    await this.write('PATCH', `patch event ${namespace}/${name}`, corePath('events', namespace, name), { json: patch, contentType: MERGE_PATCH });
   }
 }
 
-/** The API path of a namespaced custom object. */
+function encoded(body: { readonly json: unknown; readonly contentType: string } | undefined): { body?: string; contentType?: string } {
+  return body === undefined ? {} : { body: JSON.stringify(body.json), contentType: body.contentType };
+}
+
+function withQuery(path: string, query: URLSearchParams): string {
+  const q = query.toString();
+  return q === '' ? path : `${path}?${q}`;
+}
+
+/** The API path of a namespaced object of a group (custom resources, Leases). */
 function objectPath(type: ResourceType, namespace: string, name: string): string {
-  return `/apis/${type.group}/${type.version}/namespaces/${encodeURIComponent(namespace)}/${type.plural}/${encodeURIComponent(name)}`;
+  return `${resourcePath(type, namespace)}/${encodeURIComponent(name)}`;
+}
+
+/** The API path of a core (v1) collection in a namespace, or of one of its objects. */
+function corePath(plural: string, namespace: string, name?: string): string {
+  const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
 }
