@@ -34,6 +34,8 @@ export class ApiChannel {
   private readonly kc: KubeConfig;
   private readonly origin: string;
   private readonly prefix: string;
+  /** The server's host and port (the metrics' host label). */
+  readonly host: string;
   private readonly renewMs: number;
   private readonly now: () => number;
   private current: Channel | undefined;
@@ -50,15 +52,12 @@ export class ApiChannel {
     const url = new URL(server);
     this.kc = kc;
     this.origin = url.origin;
+    this.host = url.host;
     this.prefix = url.pathname.replace(/\/+$/, '');
     this.renewMs = options.renewMs ?? DEFAULT_RENEW_MS;
     this.now = options.now ?? Date.now;
   }
 
-  /** The server as the kubeconfig names it (for metrics). */
-  get host(): string {
-    return new URL(this.origin).host;
-  }
 
   /** The current channel; fresh credentials (and pool) once the renewal period is over. */
   get(): Promise<Channel> {
