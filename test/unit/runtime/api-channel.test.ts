@@ -6,44 +6,28 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiChannel } from '../../../src/runtime/api-channel.ts';
 import { sendApiRequest } from '../../../src/runtime/api-request.ts';
 import { streamWatch, type WatchEvent } from '../../../src/runtime/api-watch.ts';
 import { KubeApiError } from '../../../src/runtime/api-error.ts';
+import { startLoopbackServer, type LoopbackServer } from '../../fixtures/loopback-server.ts';
 
-let server: Server;
-let port = 0;
+let loopback: LoopbackServer;
 let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => void res.end('{}');
 const seen: { url: string; authorization: string | undefined; socket: unknown }[] = [];
 
 before(async () => {
-  server = createServer((req, res) => {
+  loopback = await startLoopbackServer((req, res) => {
     seen.push({ url: req.url ?? '', authorization: req.headers.authorization, socket: req.socket });
     handle(req, res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  port = address.port;
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => loopback.close());
 
-function kubeConfig(token: string, path = ''): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}${path}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  return kc;
-}
+const kubeConfig = (token: string, path?: string): KubeConfig => loopback.kubeConfig({ token, ...(path !== undefined ? { path } : {}) });
 
 const GET = { method: 'GET', path: '/api/v1/namespaces/ns/secrets/s', operation: 'get secret ns/s' } as const;
 

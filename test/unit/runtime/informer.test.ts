@@ -6,18 +6,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { ServerResponse } from 'node:http';
 import { KubeClient } from '../../../src/runtime/kube-client.ts';
 import { ResilientInformer, type InformerEvent } from '../../../src/runtime/informer.ts';
 import { silentLogger } from '../../../src/metrics/logger.ts';
+import { startLoopbackServer, type LoopbackServer } from '../../fixtures/loopback-server.ts';
 
 const TYPE = { group: 'g.io', version: 'v1', plural: 'things' };
 type Thing = { metadata: { name: string; namespace: string; resourceVersion: string } };
 const thing = (name: string, rv: string): Thing => ({ metadata: { name, namespace: 'ns', resourceVersion: rv } });
 
-let server: Server;
-let port = 0;
+let loopback: LoopbackServer;
 const lists: { resourceVersion: string; items: Thing[] }[] = [
   { resourceVersion: '10', items: [thing('a', '1'), thing('b', '2')] },
   { resourceVersion: '20', items: [thing('a', '1'), thing('c', '12')] },
@@ -26,7 +25,7 @@ const watchedFrom: string[] = [];
 const open: ServerResponse[] = [];
 
 before(async () => {
-  server = createServer((req, res) => {
+  loopback = await startLoopbackServer((req, res) => {
     const url = new URL(req.url ?? '', 'http://x');
     res.writeHead(200, { 'content-type': 'application/json' });
     if (url.searchParams.get('watch') !== '1') {
@@ -42,25 +41,16 @@ before(async () => {
     }
     open.push(res); // a quiet watch, until the informer stops
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  port = address.port;
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => loopback.close());
 
 test('list, watch, 410 → list again: the events say what changed', async () => {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
-  const client = new KubeClient(kc, 'test', { restRequest: () => undefined });
+  const client = new KubeClient(loopback.kubeConfig(), 'test', { restRequest: () => undefined });
   const events: string[] = [];
   let secondWatch: () => void = () => undefined;
   const watchingAgain = new Promise<void>((resolve) => (secondWatch = resolve));
-  server.on('request', () => {
+  loopback.server.on('request', () => {
     if (watchedFrom.length === 2) secondWatch();
   });
   const informer = new ResilientInformer<Thing>({ client, type: TYPE, namespace: 'ns', log: silentLogger, onEvent: (e: InformerEvent, t) => void events.push(`${e} ${t.metadata.name}`) });

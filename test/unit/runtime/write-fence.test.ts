@@ -6,47 +6,33 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { IncomingMessage } from 'node:http';
 import { Registry } from 'prom-client';
 import { KubeClient } from '../../../src/runtime/kube-client.ts';
 import { FencedError, WriteFence } from '../../../src/runtime/write-fence.ts';
 import { ControllerMetrics } from '../../../src/metrics/controller-metrics.ts';
+import { startLoopbackServer, type LoopbackServer } from '../../fixtures/loopback-server.ts';
 
 const ENTRIES = { group: 'networking.istio.io', version: 'v1', plural: 'workloadentries' };
 
-let server: Server;
+let loopback: LoopbackServer;
 const received: IncomingMessage[] = [];
-let port = 0;
 
 before(async () => {
-  server = createServer((req) => void received.push(req)); // never answers
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  port = address.port;
+  loopback = await startLoopbackServer((req) => void received.push(req)); // never answers
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => loopback.close());
 
 function client(fence: WriteFence): { client: KubeClient; metrics: ControllerMetrics } {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = loopback.kubeConfig();
   const metrics = new ControllerMetrics(new Registry(), { defaultMetrics: false });
   return { client: new KubeClient(kc, 'test', metrics, {}, fence), metrics };
 }
 
 async function until(what: string, ok: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
-  if (!ok()) await new Promise<void>((resolve) => server.once('request', () => resolve()));
+  if (!ok()) await new Promise<void>((resolve) => loopback.server.once('request', () => resolve()));
   assert.ok(ok(), what);
 }
 
@@ -90,7 +76,7 @@ describe('the write fence', () => {
     deadline.abort(new Error('renew deadline'));
     await assert.rejects(lease, /renew deadline/);
     // The read is still in flight: end it by closing the server's side.
-    server.closeAllConnections();
+    loopback.server.closeAllConnections();
     await assert.rejects(read);
   });
 });
