@@ -18,10 +18,9 @@ const GENERATED_BARREL = './gen/index.js';
 
 let registered = false;
 
-/** Registers the hook once; false when this Node has no synchronous module hooks. */
-export function registerLeanClientNode(): boolean {
-  if (registered) return true;
-  if (typeof registerHooks !== 'function') return false;
+/** Registers the hook (once). */
+export function registerLeanClientNode(): void {
+  if (registered) return;
   // Running from src/ (type stripping) the sibling is .ts; from dist/ it is .js.
   const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const target = new URL(`./kubeconfig-deps${extension}`, import.meta.url).href;
@@ -32,5 +31,4 @@ export function registerLeanClientNode(): boolean {
     },
   });
   registered = true;
-  return true;
 }
