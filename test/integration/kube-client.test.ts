@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WORKLOAD_ENTRIES, type WorkloadEntry } from '../../src/api/istio.ts';
 import { isNotFound, KubeApiError, KubeClient } from '../../src/runtime/kube-client.ts';
+import type { WatchEvent } from '../../src/runtime/api-watch.ts';
 import type { LocalCluster } from '../../src/dev/cluster.ts';
 import { applyYaml, startTestCluster } from '../harness/operator-env.ts';
 
@@ -62,14 +63,16 @@ describe('KubeClient writes', () => {
     const from = page.metadata?.resourceVersion ?? '';
     const stop = new AbortController();
     const seen: string[] = [];
-    const watching = client.watch(WORKLOAD_ENTRIES, NS, { resourceVersion: from, labelSelector: 'app=web', timeoutSeconds: 60, idleMs: 60_000 }, (e) => {
+    const onEvent = (e: WatchEvent): void => {
       const name = (e.object as { metadata?: { name?: string } }).metadata?.name;
       if (e.type !== 'BOOKMARK') seen.push(`${e.type} ${name}`);
       if (seen.length === 2) stop.abort(new Error('seen enough'));
-    }, stop.signal);
+    };
+    // Its rejection is awaited from the start: the watch may end before the delete's answer comes.
+    const watching = assert.rejects(client.watch(WORKLOAD_ENTRIES, NS, { resourceVersion: from, labelSelector: 'app=web', timeoutSeconds: 60, idleMs: 60_000 }, onEvent, stop.signal), /seen enough/);
     await client.apply(WORKLOAD_ENTRIES, entry('vm-4', '10.0.0.5'));
     await client.delete(WORKLOAD_ENTRIES, NS, 'vm-4', undefined);
-    await assert.rejects(watching, /seen enough/);
+    await watching;
     assert.deepEqual(seen, ['ADDED vm-4', 'DELETED vm-4']);
     const expired = client.watch(WORKLOAD_ENTRIES, NS, { resourceVersion: '1', timeoutSeconds: 60, idleMs: 60_000 }, () => undefined, AbortSignal.timeout(30_000));
     await assert.rejects(expired, (e: unknown) => e instanceof KubeApiError && e.code === 410);
