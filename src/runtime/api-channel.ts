@@ -58,7 +58,6 @@ export class ApiChannel {
     this.now = options.now ?? Date.now;
   }
 
-
   /** The current channel; fresh credentials (and pool) once the renewal period is over. */
   get(): Promise<Channel> {
     if (this.current !== undefined && this.now() - this.takenAt < this.renewMs) return Promise.resolve(this.current);

@@ -23,19 +23,14 @@ export interface ApiRequest {
   readonly operation: string;
 }
 
-/** The answer of a request: its status and, when asked for, its parsed body. */
-export interface ApiAnswer {
-  readonly statusCode: number;
-  readonly body: unknown;
-}
-
-export const USER_AGENT = 'vm-registry-operator';
+const USER_AGENT = 'vm-registry-operator';
 
 /**
- * Sends one request; resolves with the parsed answer (or undefined when `read` is false)
- * on 2xx, rejects with a KubeApiError otherwise (code 0 when no answer came).
+ * Sends one request through the channel; resolves with the answer when it is 2xx,
+ * rejects with a KubeApiError otherwise (its Status; code 0 when no answer came).
+ * Watches read the answer as a stream (api-watch.ts); the rest as one buffer.
  */
-export async function sendApiRequest(channel: Channel, req: ApiRequest, signal: AbortSignal, read: boolean): Promise<unknown> {
+export async function dispatchApiRequest(channel: Channel, req: ApiRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
   let res: Dispatcher.ResponseData;
   try {
     res = await channel.dispatcher.request({
@@ -55,6 +50,12 @@ export async function sendApiRequest(channel: Channel, req: ApiRequest, signal: 
     throw toKubeError(req.operation, e);
   }
   if (res.statusCode < 200 || res.statusCode >= 300) throw statusError(req.operation, res.statusCode, await res.body.text());
+  return res;
+}
+
+/** One request: the parsed answer, or (`read` false) undefined once the answer is drained. */
+export async function sendApiRequest(channel: Channel, req: ApiRequest, signal: AbortSignal, read: boolean): Promise<unknown> {
+  const res = await dispatchApiRequest(channel, req, signal);
   if (!read) {
     await res.body.dump();
     return undefined;

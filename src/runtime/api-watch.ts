@@ -4,9 +4,9 @@
  * for `idleMs` (the apiserver sends a bookmark about every minute to a watch that asks
  * for them, so a silent stream is a hung connection), or when the caller aborts.
  */
-import { statusError, toKubeError } from './api-error.ts';
+import { KubeApiError, statusError, toKubeError } from './api-error.ts';
 import type { Channel } from './api-channel.ts';
-import { USER_AGENT } from './api-request.ts';
+import { dispatchApiRequest } from './api-request.ts';
 
 /** One event of a watch: ADDED, MODIFIED, DELETED or BOOKMARK, and its object. */
 export interface WatchEvent {
@@ -41,14 +41,7 @@ export async function streamWatch(channel: Channel, path: string, options: Watch
   };
   quietFor();
   try {
-    const res = await channel.dispatcher.request({
-      origin: channel.origin,
-      path: `${channel.prefix}${path}?${query}`,
-      method: 'GET',
-      headers: { ...channel.headers, accept: 'application/json', 'user-agent': USER_AGENT },
-      signal: AbortSignal.any([signal, idle.signal]),
-    });
-    if (res.statusCode !== 200) throw statusError(operation, res.statusCode, await res.body.text());
+    const res = await dispatchApiRequest(channel, { method: 'GET', path: `${path}?${query}`, operation }, AbortSignal.any([signal, idle.signal]));
     res.body.setEncoding('utf8');
     let pending = '';
     for await (const chunk of res.body as AsyncIterable<string>) {
@@ -70,9 +63,15 @@ export async function streamWatch(channel: Channel, path: string, options: Watch
   }
 }
 
+/** One line of the stream as an event; a line that is not one is a KubeApiError (BadWatchEvent), not a connection failure. */
 function parseEvent(operation: string, line: string): WatchEvent {
-  const event = JSON.parse(line) as Partial<WatchEvent>;
-  if (typeof event.type !== 'string' || event.object === null || typeof event.object !== 'object') throw new Error(`${operation}: not a watch event: ${line.slice(0, 200)}`);
+  let event: Partial<WatchEvent>;
+  try {
+    event = JSON.parse(line) as Partial<WatchEvent>;
+  } catch {
+    event = {};
+  }
+  if (typeof event.type !== 'string' || event.object === null || typeof event.object !== 'object') throw new KubeApiError(operation, 0, 'BadWatchEvent', `not a watch event: ${line.slice(0, 200)}`);
   if (event.type === 'ERROR') {
     const status = event.object as { code?: number };
     throw statusError(operation, status.code ?? 0, status);

@@ -1,6 +1,6 @@
 /**
  * A list-watch cache that keeps going, like client-go's reflector: it lists (in pages,
- * slimming each object), then watches from the list's resourceVersion with bookmarks,
+ * slimming each object as its page arrives), then watches from the list's resourceVersion with bookmarks,
  * watches again from the last version when a watch ends, lists again on 410 Gone, and
  * retries any other failure (an apiserver restart, a refused connection) with
  * exponential backoff. Handlers only enqueue keys, so nothing async runs inside them.
@@ -42,26 +42,6 @@ export interface InformerOptions<T extends WatchedObject> {
    * stay referenced.
    */
   readonly slim?: (obj: T) => T;
-}
-
-type Page<T> = { items: T[]; metadata?: { resourceVersion?: string; continue?: string } };
-
-/**
- * Lists in pages of `limit` objects, slimming each page as it arrives, so a large
- * collection is never held whole (one 20,000-object response is tens of MB of JSON).
- * All pages come from one consistent snapshot; its resourceVersion starts the watch.
- */
-export async function listInPages<T>(fetchPage: (limit: number, cont: string | undefined) => Promise<Page<T>>, slim: (obj: T) => T, limit = 500): Promise<Page<T>> {
-  const items: T[] = [];
-  let cont: string | undefined;
-  let resourceVersion: string | undefined;
-  do {
-    const page = await fetchPage(limit, cont);
-    for (const item of page.items) items.push(slim(item));
-    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-    cont = page.metadata?.continue || undefined;
-  } while (cont);
-  return { items, metadata: { ...(resourceVersion !== undefined ? { resourceVersion } : {}) } };
 }
 
 export class ResilientInformer<T extends WatchedObject> {
@@ -169,10 +149,7 @@ export class ResilientInformer<T extends WatchedObject> {
   /** Lists again: objects gone since are deleted, new or changed ones added or updated. */
   private async relist(): Promise<void> {
     const { client, type, namespace, labelSelector } = this.o;
-    const page = await listInPages<T>(
-      (limit, cont) => client.listPage<T>(type, namespace, { limit, ...(labelSelector ? { labelSelector } : {}), ...(cont ? { continue: cont } : {}) }),
-      this.slim,
-    );
+    const page = await client.listAll<T>(type, namespace, { ...(labelSelector ? { labelSelector } : {}), keep: this.slim });
     const listed = new Set(page.items.map(key));
     for (const byName of this.objects.values()) for (const obj of byName.values()) if (!listed.has(key(obj))) this.remove(obj);
     for (const obj of page.items) this.put(obj);

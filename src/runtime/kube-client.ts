@@ -56,7 +56,6 @@ export interface RequestMetrics {
 }
 
 export class KubeClient {
-  readonly kc: KubeConfig;
   private readonly metrics: RequestMetrics;
   /** The field manager of every apply and status write. */
   readonly fieldManager: string;
@@ -68,7 +67,6 @@ export class KubeClient {
   readonly channel: ApiChannel;
 
   constructor(kc: KubeConfig, fieldManager: string, metrics: RequestMetrics, options: KubeClientOptions = {}, fence = new WriteFence(true)) {
-    this.kc = kc;
     this.fieldManager = fieldManager;
     this.fence = fence;
     this.metrics = metrics;
@@ -180,18 +178,18 @@ export class KubeClient {
   }
 
   /**
-   * Every object of a list, read in pages of 500; `keep` reduces each item as its page
-   * arrives, so a namespace of 20,000 objects is never held whole.
+   * Every object of a list, read in pages of 500 from one consistent snapshot (its
+   * resourceVersion starts a watch); `keep` reduces each item as its page arrives, so a
+   * namespace of 20,000 objects (tens of MB of JSON) is never held whole.
    */
+  listAll<T>(type: ResourceType, namespace: string | undefined, options: { labelSelector?: string; keep?: (item: T) => T } = {}): Promise<ListPage<T>> {
+    const { labelSelector, keep = (item: T) => item } = options;
+    return listInPages((limit, cont) => this.listPage<T>(type, namespace, { limit, ...(labelSelector ? { labelSelector } : {}), ...(cont ? { continue: cont } : {}) }), keep);
+  }
+
+  /** The items of listAll. */
   async list<T>(type: ResourceType, namespace: string | undefined, options: { labelSelector?: string; keep?: (item: T) => T } = {}): Promise<T[]> {
-    const items: T[] = [];
-    let cont: string | undefined;
-    do {
-      const page: ListPage<T> = await this.listPage<T>(type, namespace, { limit: 500, ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}), ...(cont ? { continue: cont } : {}) });
-      for (const item of page.items) items.push(options.keep ? options.keep(item) : item);
-      cont = page.metadata?.continue || undefined;
-    } while (cont);
-    return items;
+    return (await this.listAll(type, namespace, options)).items;
   }
 
   /**
@@ -257,6 +255,20 @@ export class KubeClient {
   async patchEvent(namespace: string, name: string, patch: Record<string, unknown>): Promise<void> {
     await this.write('PATCH', `patch event ${namespace}/${name}`, corePath('events', namespace, name), { json: patch, contentType: MERGE_PATCH });
   }
+}
+
+/** Follows continue tokens page by page, reducing each item as its page arrives; keeps the snapshot's resourceVersion. */
+export async function listInPages<T>(fetchPage: (limit: number, cont: string | undefined) => Promise<ListPage<T>>, keep: (item: T) => T, limit = 500): Promise<ListPage<T>> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  let resourceVersion: string | undefined;
+  do {
+    const page = await fetchPage(limit, cont);
+    for (const item of page.items) items.push(keep(item));
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return { items, metadata: resourceVersion !== undefined ? { resourceVersion } : {} };
 }
 
 function encoded(body: { readonly json: unknown; readonly contentType: string } | undefined): { body?: string; contentType?: string } {

@@ -85,7 +85,7 @@ test('a slim source keeps spec and status, drops managedFields', () => {
 });
 
 test('listInPages follows continue tokens, slims each page and keeps the snapshot resourceVersion', async () => {
-  const { listInPages } = await import('../../../src/runtime/informer.ts');
+  const { listInPages } = await import('../../../src/runtime/kube-client.ts');
   const calls: (string | undefined)[] = [];
   const pages = [
     { items: [{ n: 1, big: 'x' }, { n: 2, big: 'x' }], metadata: { resourceVersion: '7', continue: 'a' } },

@@ -133,6 +133,12 @@ describe('streamWatch', () => {
       res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
     };
     await assert.rejects(streamWatch(await channel.get(), '/apis/g/v/things', WATCH, () => undefined, AbortSignal.timeout(10_000)), expired);
+    // A line that is no watch event (a proxy's error page) is named as such, not as a broken connection.
+    handle = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('<html>bad gateway</html>\n');
+    };
+    await assert.rejects(streamWatch(await channel.get(), '/apis/g/v/things', WATCH, () => undefined, AbortSignal.timeout(10_000)), (e: unknown) => e instanceof KubeApiError && e.reason === 'BadWatchEvent' && /<html>bad gateway/.test(e.message));
     await channel.close();
   });
 });
