@@ -210,12 +210,9 @@ export class CatalogFeed {
     this.nodeScans = new OneAtATime({ run: () => this.readChangedNodes(), track: (p) => this.track(p), closed: () => this.closed.signal.aborted, now: this.now });
     this.watches = new ServiceWatches(
       {
-        query: (name, index, signal) => this.block(`/v1/health/service/${encodeURIComponent(name)}`, 'watch_health_service', this.query, index, signal),
-        // The first answer too: a change made since the cached read shows as another index.
-        answered: (name, index) => {
-          const cached = this.answers.get(name)?.index;
-          if (cached !== undefined && cached !== index) this.readChanged(name);
-        },
+        query: (name, index, signal) => this.watchService(name, index, signal),
+        answered: (name, res, sentAt) => this.takeWatchAnswer(name, res, sentAt),
+        now: this.now,
         failed: (name, e) => this.log.debug('a Consul service watch failed; retrying with backoff (the catalog-wide queries still see its changes)', { err: e, service: name }),
       },
       tuning,
@@ -553,6 +550,34 @@ export class CatalogFeed {
   /** Services watched one by one (for tests and diagnostics). */
   get watchedServices(): ReadonlySet<string> {
     return this.watches.watched;
+  }
+
+  /**
+   * One blocking query on a single service. It only brings changes sooner (isCurrent
+   * never counts on it), so it waits tuning.waitMs, not the share of the interval the
+   * feed's own queries wait, and a shorter interval never cuts it.
+   */
+  private watchService(name: string, index: number, signal: AbortSignal): Promise<ConsulResponse> {
+    return this.pool.block(`/v1/health/service/${encodeURIComponent(name)}`, this.query, { ...this.request('watch_health_service'), signal, index, waitMs: this.tuning.waitMs });
+  }
+
+  /**
+   * A service watch answered (the first answer too: a change made since the cached read
+   * shows as another index). The answer is the service's whole health, taken as it is;
+   * with a read of the service under way, which may answer older or newer, it is read once more after that.
+   */
+  private takeWatchAnswer(name: string, res: ConsulResponse, sentAt: number): void {
+    const cached = this.answers.get(name);
+    if (this.closed.signal.aborted || cached === undefined || cached.index === res.index) return;
+    if (this.reading.has(name)) {
+      this.readChanged(name);
+      return;
+    }
+    try {
+      if (this.store(name, res, sentAt)) this.notify(new Set([name]));
+    } catch (e) {
+      this.onReadFailed(name, e);
+    }
   }
 
   /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */

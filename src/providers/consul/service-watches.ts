@@ -6,6 +6,11 @@
  * source. Each watch holds a blocking connection for its whole life, so the feed starts
  * only as many as the endpoint's pool grants (AgentPool.claimWatches); the others' changes
  * arrive through the feed's catalog-wide queries, as every service's do.
+ *
+ * An answer carries the service's whole health: the feed takes it as the new cached
+ * answer, with no second read. The feed's freshness never rests on these watches (the
+ * catalog-wide queries confirm the cache), so they wait the longest time the tuning
+ * allows: a quiet watch costs one request per wait, not one per share of the interval.
  */
 import type { ConsulResponse } from './client.ts';
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
@@ -13,8 +18,10 @@ import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
 export interface WatchHooks {
   /** One blocking query on the service from `index` (0: answer at once). */
   query(service: string, index: number, signal: AbortSignal): Promise<ConsulResponse>;
-  /** Each answer's index: the feed reads the service when it differs from its cached one. */
-  answered(service: string, index: number): void;
+  /** Each answer, and when its query was sent (now()): the feed takes it when it differs from its cached one. */
+  answered(service: string, answer: ConsulResponse, sentAt: number): void;
+  /** Monotonic time in ms, the feed's clock. */
+  now(): number;
   /** A watch failed (the first of consecutive failures); it retries with backoff. */
   failed(service: string, error: unknown): void;
 }
@@ -62,11 +69,15 @@ export class ServiceWatches {
 
   private start(name: string): Watch {
     const stop = new AbortController();
+    let sentAt = 0;
     const running = runBlockingLoop({
       signal: stop.signal,
       tuning: this.tuning,
-      query: (index, signal) => this.hooks.query(name, index, signal),
-      onAnswer: (res) => this.hooks.answered(name, res.index),
+      query: (index, signal) => {
+        sentAt = this.hooks.now();
+        return this.hooks.query(name, index, signal);
+      },
+      onAnswer: (res) => this.hooks.answered(name, res, sentAt),
       onError: (e, failures) => {
         if (failures === 1) this.hooks.failed(name, e);
       },

@@ -469,6 +469,29 @@ test("a small source's services are watched one by one: a removal reaches it wit
   assert.equal(consul.watchSlots, 16, 'closing the feed gives its slots back');
 });
 
+test("a watched service's change is taken from its watch's answer: no second read, and the watch waits the whole tuning wait", async () => {
+  const small = names.slice(0, 10);
+  const consul = new FakeConsul(small);
+  consul.watchSlots = 16;
+  const { feed, sub } = await watchingFeed(consul);
+  await until('the watches to wait', () => consul.count('watch_health_service') >= 20);
+  // An in-place re-address (same node, same count): the summary sees nothing, and the sweep is held.
+  const held = gate();
+  consul.probeGate = held.promise;
+  const reads = consul.count('health_service');
+  consul.upsert('svc-004', { id: 'svc-004-1', address: '10.0.0.44' });
+  await until('the re-address to be told', () => told(sub, 'svc-004'));
+  assert.equal(consul.count('health_service'), reads, 'no read beyond the watch');
+  const entry = feed.viewFor(sub)?.answers.get('svc-004')?.entries[0];
+  assert.equal(entry?.Service.Address, '10.0.0.44', "the cached answer is the watch's");
+  const waits = (operation: string): number[] => [...new Set(consul.waits.filter((w) => w.operation === operation).map((w) => w.waitMs))];
+  assert.deepEqual(waits('watch_health_service'), [tuning.waitMs], 'service watches wait the tuning wait');
+  assert.deepEqual(waits('watch_catalog_services'), [PERIOD_MS], "the feed's own queries wait the share of the interval");
+  held.open();
+  consul.probeGate = undefined;
+  await feed.close();
+});
+
 test('only as many services are watched one by one as the pool grants', async () => {
   const consul = new FakeConsul(names.slice(0, 10));
   consul.watchSlots = 4;
