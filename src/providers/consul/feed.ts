@@ -31,6 +31,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../metrics/logger.ts';
+import { withLinkedSignal } from '../../runtime/linked-signal.ts';
 import { parseCatalogServices, parseCheckStates, parseHealthEntries, type CatalogServices, type HealthEntry } from './api-types.ts';
 import { runBlockingLoop, type BlockingTuning } from './blocking-loop.ts';
 import { parseJsonBytes, type ConsulResponse, type Query } from './client.ts';
@@ -587,7 +588,7 @@ export class CatalogFeed {
       const waitMs = this.waitMs();
       this.sentWaitMs = Math.max(this.sentWaitMs, waitMs);
       try {
-        return await this.pool.block(path, query, { ...this.request(operation), signal: AbortSignal.any([signal, cut]), index, waitMs, ...(raw ? { raw } : {}) });
+        return await withLinkedSignal([signal, cut], (linked) => this.pool.block(path, query, { ...this.request(operation), signal: linked, index, waitMs, ...(raw ? { raw } : {}) }));
       } catch (e) {
         if (signal.aborted || !cut.aborted) throw e;
       }

@@ -15,6 +15,7 @@ import { ProviderError, isProviderError } from '../errors.ts';
 import { ConsulClient, type ConsulEndpoint, type ConsulResponse, type Query } from './client.ts';
 import { Liveness } from './liveness.ts';
 import { Semaphore } from '../../runtime/concurrency.ts';
+import { withLinkedSignal } from '../../runtime/linked-signal.ts';
 
 export interface PoolLimits {
   readonly maxConnections: number;
@@ -117,13 +118,14 @@ export class AgentPool {
   /** A non-blocking GET within the read budget. */
   async read(path: string, query: Query, req: PoolRequest): Promise<ConsulResponse> {
     if (!this.alive) throw this.downError();
-    const signal = AbortSignal.any([req.signal, this.down.signal]);
-    await this.reads.acquire(signal);
-    try {
-      return await this.observe(this.client.get(path, query, { ...req, signal }));
-    } finally {
-      this.reads.release();
-    }
+    return withLinkedSignal([req.signal, this.down.signal], async (signal) => {
+      await this.reads.acquire(signal);
+      try {
+        return await this.observe(this.client.get(path, query, { ...req, signal }));
+      } finally {
+        this.reads.release();
+      }
+    });
   }
 
   /** A blocking GET within the blocking budget. */
