@@ -183,17 +183,13 @@ export class OperatorProcess {
 
   /** Sum of a counter over the label sets that match (a value `!x`: any value but x) on the operator's /metrics. */
   async counter(name: string, match: Readonly<Record<string, string>> = {}): Promise<number> {
+    return (await this.scrape()).sum(name, match);
+  }
+
+  /** One scrape of the operator's /metrics, to read several counters from (each scrape costs the operator CPU). */
+  async scrape(): Promise<Scrape> {
     const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(name)) continue;
-      const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
-      if (!m || m[1] !== name) continue;
-      const labels = m[2] ?? '';
-      const matches = ([k, v]: [string, string]): boolean => (v.startsWith('!') ? !labels.includes(`${k}="${v.slice(1)}"`) : labels.includes(`${k}="${v}"`));
-      if (Object.entries(match).every(matches)) sum += Number(m[3]);
-    }
-    return sum;
+    return { sum: (name, match = {}) => sumOf(text, name, match) };
   }
 
   /** SIGTERM, and the exit code. */
@@ -207,4 +203,22 @@ export class OperatorProcess {
     await rm(this.memoryFile, { force: true });
     return code;
   }
+}
+
+export interface Scrape {
+  /** Sum of a counter over the label sets that match (a value `!x`: any value but x). */
+  sum(name: string, match?: Readonly<Record<string, string>>): number;
+}
+
+function sumOf(text: string, name: string, match: Readonly<Record<string, string>>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels = m[2] ?? '';
+    const matches = ([k, v]: [string, string]): boolean => (v.startsWith('!') ? !labels.includes(`${k}="${v.slice(1)}"`) : labels.includes(`${k}="${v}"`));
+    if (Object.entries(match).every(matches)) sum += Number(m[3]);
+  }
+  return sum;
 }

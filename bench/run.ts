@@ -321,14 +321,18 @@ async function steady(r: Running): Promise<void> {
     last = now;
   }
   const drained = round((performance.now() - drainStart) / 1000, 1);
-  const consul = (): Promise<number> => r.op.counter('vmregistry_provider_requests_total');
-  const writes0 = await r.op.counter('vmregistry_workload_entry_writes_total');
-  const requests0 = await consul();
+  // One scrape at each end, as Prometheus scraping every STEADY_S would: the last one is in the window.
+  const reading = async (): Promise<{ writes: number; requests: number }> => {
+    const m = await r.op.scrape();
+    return { writes: m.sum('vmregistry_workload_entry_writes_total'), requests: m.sum('vmregistry_provider_requests_total') };
+  };
+  const before = await reading();
   const cpu0 = await r.op.cpuSeconds();
   await sleep(STEADY_S * 1000);
-  const writes = (await r.op.counter('vmregistry_workload_entry_writes_total')) - writes0;
-  const requests = (await consul()) - requests0;
+  const after = await reading();
   const cpuPct = (100 * ((await r.op.cpuSeconds()) - cpu0)) / Math.max(1, STEADY_S);
+  const writes = after.writes - before.writes;
+  const requests = after.requests - before.requests;
   say(`  the churn's sweeps done after ${drained} s; then ${writes} writes, ${requests} Consul requests (blocking answers included); CPU ${round(cpuPct, 2)}% of one core`);
   row('steady state writes', writes, `in ${STEADY_S} s (goal 0)`);
   row('steady state CPU', `${round(cpuPct, 2)}% of a core`, `goal < 1%; measured once the churn's last sweep ended (${drained} s after it)`);

@@ -53,7 +53,7 @@ export class Operator {
   private readonly abort = new AbortController();
   private workersStarted = false;
   private stopping: Promise<void> | undefined;
-  private longestTimer: NodeJS.Timeout | undefined;
+  private stopLongestRunning: (() => void) | undefined;
   /** Labels and annotations of each source as last seen, to tell a status-only update. */
   private readonly sourceMetadata = new Map<string, string>();
 
@@ -181,8 +181,7 @@ export class Operator {
   async start(): Promise<void> {
     // Caches fill on every replica, so a standby takes over with warm caches.
     await Promise.all([...this.entryInformers, ...this.serviceEntryInformers, ...this.sourceInformers].map((i) => i.start()));
-    this.longestTimer = setInterval(() => this.o.metrics.longestRunning.set({ name: CONTROLLER }, this.queue.longestRunningSeconds()), 1000);
-    this.longestTimer.unref();
+    this.stopLongestRunning = this.o.metrics.observeLongestRunning(CONTROLLER, () => this.queue.longestRunningSeconds());
     if (this.elector) this.elector.start();
     else this.startWorkers();
   }
@@ -252,7 +251,7 @@ export class Operator {
   private async shutDown(): Promise<void> {
     this.elector?.stopCampaigning();
     this.queue.shutDown();
-    clearInterval(this.longestTimer);
+    this.stopLongestRunning?.();
     await Promise.all([...this.inflight]);
     await Promise.all([...this.sourceInformers, ...this.entryInformers, ...this.serviceEntryInformers].map((i) => i.stop()));
     await this.reconciler.close();
