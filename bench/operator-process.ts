@@ -69,6 +69,8 @@ export function residentBreakdown(smaps: string): ResidentBreakdown {
 const CLOCK_TICKS = 100;
 /** What config/manager's Deployment sets besides the heap cap, so the bench measures what an install gets. */
 export const DEPLOYMENT_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
+/** What the image's entry point gives node (flags NODE_OPTIONS refuses). */
+export const IMAGE_NODE_FLAGS = ['--memory-saver-mode'] as const;
 export const DEPLOYMENT_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072' } as const;
 const BENCH_DIR = new URL('.', import.meta.url).pathname;
 
@@ -105,6 +107,7 @@ export class OperatorProcess {
     const memoryFile = join(o.workDir, `memory-${Date.now()}.json`);
     const args = [
       '--expose-gc',
+      ...IMAGE_NODE_FLAGS,
       ...DEPLOYMENT_NODE_FLAGS,
       ...(o.nodeOptions ?? []),
       ...(o.maxOldSpaceMb ? [`--max-old-space-size=${o.maxOldSpaceMb}`] : []),

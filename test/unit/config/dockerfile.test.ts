@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../src/dev/paths.ts';
+import { IMAGE_NODE_FLAGS } from '../../../bench/operator-process.ts';
 
 interface Instruction {
   op: string;
@@ -76,7 +77,7 @@ describe('Dockerfile', () => {
   test('the entry point is the package bin, and CMD runs the operator', async () => {
     const { ins, pkg } = await read();
     const entry = ins.filter((i) => i.op === 'ENTRYPOINT').at(-1);
-    assert.deepEqual(JSON.parse(entry?.args ?? 'null'), ['node', pkg.bin['vmreg']]);
+    assert.deepEqual(JSON.parse(entry?.args ?? 'null'), ['node', ...IMAGE_NODE_FLAGS, pkg.bin['vmreg']], 'with the Node flags make bench measures');
     assert.deepEqual(JSON.parse(ins.filter((i) => i.op === 'CMD').at(-1)?.args ?? 'null'), ['run']);
     const runtime = stages(ins).at(-1) ?? [];
     assert.ok(runtime.some((i) => i.op === 'COPY' && /package\.json/.test(i.args)), 'package.json (type: module) is in the image');
