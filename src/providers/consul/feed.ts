@@ -570,7 +570,8 @@ export class CatalogFeed {
   private takeWatchAnswer(name: string, res: ConsulResponse, sentAt: number): void {
     const cached = this.answers.get(name);
     if (this.closed.signal.aborted || cached === undefined || cached.index === res.index) return;
-    if (this.reading.has(name)) {
+    // A wait that ran out comes without its body (client.ts), yet its index is not the cache's: read the service.
+    if (this.reading.has(name) || res.body === null) {
       this.readChanged(name);
       return;
     }
