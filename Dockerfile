@@ -36,6 +36,7 @@ USER 1000:1000
 EXPOSE 8080 8081
 # V8's memory saver mode (not allowed in NODE_OPTIONS, so here): the heap grows and
 # compacts for footprint rather than speed. At 20,000 endpoints it kept resident memory
-# 35-40 MiB lower after convergence and under churn for about 10% more CPU (docs/performance.md).
+# 35-40 MiB lower after convergence and under churn for 10-20% more CPU in the initial
+# sync (docs/performance.md).
 ENTRYPOINT ["node", "--memory-saver-mode", "dist/cli/main.js"]
 CMD ["run"]
