@@ -292,6 +292,16 @@ async function watchingFeed(consul: FakeConsul, options: FeedOptions = {}): Prom
   return { feed, sub };
 }
 
+/** A source of 10 services, each watched one by one (16 watch slots), its watches waiting. */
+async function watchedSmallSource(): Promise<{ small: string[]; consul: FakeConsul; feed: CatalogFeed; sub: ReturnType<typeof subscriber> }> {
+  const small = names.slice(0, 10);
+  const consul = new FakeConsul(small);
+  consul.watchSlots = 16;
+  const { feed, sub } = await watchingFeed(consul);
+  await until('the watches to wait', () => consul.count('watch_health_service') >= 20);
+  return { small, consul, feed, sub };
+}
+
 const told = (sub: ReturnType<typeof subscriber>, name: string): boolean => sub.seen.some((s) => s !== 'all' && s.includes(name));
 
 test('an instance added without a check is found from the catalog summary: one summary, one read of the touched service, no probes', async () => {
@@ -447,11 +457,7 @@ test('when the catalog summary fails, catalog moves are swept at once instead', 
 });
 
 test("a small source's services are watched one by one: a removal reaches it with the summary failing and the sweep held", async () => {
-  const small = names.slice(0, 10);
-  const consul = new FakeConsul(small);
-  consul.watchSlots = 16;
-  const { feed, sub } = await watchingFeed(consul);
-  await until('the watches to wait', () => consul.count('watch_health_service') >= 20);
+  const { small, consul, feed, sub } = await watchedSmallSource();
   assert.deepEqual([...feed.watchedServices].sort(), small, 'every service of a source of 10');
   assert.equal(consul.watchSlots, 6, 'as many slots claimed as services watched');
   consul.summaryFails = true;
@@ -470,11 +476,7 @@ test("a small source's services are watched one by one: a removal reaches it wit
 });
 
 test("a watched service's change is taken from its watch's answer: no second read, and the watch waits the whole tuning wait", async () => {
-  const small = names.slice(0, 10);
-  const consul = new FakeConsul(small);
-  consul.watchSlots = 16;
-  const { feed, sub } = await watchingFeed(consul);
-  await until('the watches to wait', () => consul.count('watch_health_service') >= 20);
+  const { consul, feed, sub } = await watchedSmallSource();
   // An in-place re-address (same node, same count): the summary sees nothing, and the sweep is held.
   const held = gate();
   consul.probeGate = held.promise;
