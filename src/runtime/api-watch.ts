@@ -7,6 +7,7 @@
 import { KubeApiError, statusError, toKubeError } from './api-error.ts';
 import type { Channel } from './api-channel.ts';
 import { dispatchApiRequest } from './api-request.ts';
+import { linkSignals } from './linked-signal.ts';
 
 /** One event of a watch: ADDED, MODIFIED, DELETED or BOOKMARK, and its object. */
 export interface WatchEvent {
@@ -40,8 +41,9 @@ export async function streamWatch(channel: Channel, path: string, options: Watch
     timer = setTimeout(() => idle.abort(new Error(`no event for ${options.idleMs} ms`)), options.idleMs);
   };
   quietFor();
+  const link = linkSignals([signal, idle.signal]);
   try {
-    const res = await dispatchApiRequest(channel, { method: 'GET', path: `${path}?${query}`, operation }, AbortSignal.any([signal, idle.signal]));
+    const res = await dispatchApiRequest(channel, { method: 'GET', path: `${path}?${query}`, operation }, link.signal);
     res.body.setEncoding('utf8');
     let pending = '';
     for await (const chunk of res.body as AsyncIterable<string>) {
@@ -60,6 +62,7 @@ export async function streamWatch(channel: Channel, path: string, options: Watch
     throw toKubeError(operation, e);
   } finally {
     clearTimeout(timer);
+    link.release();
   }
 }
 

@@ -13,6 +13,7 @@ import { isNotFound, KubeApiError, RequestAbortedError, toKubeError } from './ap
 import { ApiChannel, type Channel } from './api-channel.ts';
 import { sendApiRequest, type ApiMethod } from './api-request.ts';
 import { streamWatch, type WatchEvent, type WatchOptions } from './api-watch.ts';
+import { withLinkedSignal } from './linked-signal.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { FencedError, WriteFence } from './write-fence.ts';
 import { LEASE_API, type Lease } from './lease.ts';
@@ -199,9 +200,9 @@ export class KubeClient {
    */
   watch(type: ResourceType, namespace: string | undefined, options: WatchOptions, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
     const where = namespace === undefined ? 'all namespaces' : namespace;
-    return this.call('GET', `watch ${type.plural} in ${where}`, (channel, s) => streamWatch(channel, resourcePath(type, namespace), options, onEvent, s), {
-      signal: AbortSignal.any([signal, this.fence.signal]),
-    });
+    return withLinkedSignal([signal, this.fence.signal], (linked) =>
+      this.call('GET', `watch ${type.plural} in ${where}`, (channel, s) => streamWatch(channel, resourcePath(type, namespace), options, onEvent, s), { signal: linked }),
+    );
   }
 
   /** Server-side apply of the fields this client manages, taking them over from anyone who changed them. */

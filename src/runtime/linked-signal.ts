@@ -5,7 +5,8 @@
  * in all), freed only after a full collection finds the result unreachable, and a result
  * still listened on is kept for as long as a source lives (Node 24). A Consul feed combines
  * its own long-lived signals with every read and blocking query, thousands a minute under
- * churn; those records were a steady share of the heap the operator grew to.
+ * churn; those records were a steady share of the heap the operator grew to. Every
+ * per-request combination goes through here (API watches and GCE requests too).
  */
 import { setMaxListeners } from 'node:events';
 

@@ -27,6 +27,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { GoogleAuth, JWT } from 'google-auth-library';
 import { ProviderError } from '../errors.ts';
+import { linkSignals } from '../../runtime/linked-signal.ts';
 import type { AggregatedPage, GceClient, GceInstance, GceWarning, ListRequest, ScopedInstances, ZonePage } from './client.ts';
 
 const READONLY_SCOPE = 'https://www.googleapis.com/auth/compute.readonly';
@@ -233,16 +234,19 @@ export function createComputeClient(opts: ComputeClientOptions): GceClient {
       throw new ComputeHttpError(`cannot get credentials: ${(e as Error).message}`, 16, undefined, { cause: e });
     }
     const timeout = AbortSignal.timeout(opts.requestTimeoutMs);
+    // Linked until the answer is read (the body streams under the same signal), then unlinked from the caller's.
+    const link = linkSignals([signal, timeout]);
     let res: Response;
     try {
-      res = await fetch(url, { headers: { accept: 'application/json', ...(auth ? Object.fromEntries(auth) : {}) }, signal: AbortSignal.any([signal, timeout]) });
+      res = await fetch(url, { headers: { accept: 'application/json', ...(auth ? Object.fromEntries(auth) : {}) }, signal: link.signal });
     } catch (e) {
+      link.release();
       if (timeout.aborted) throw new ComputeHttpError(`no answer within ${opts.requestTimeoutMs} ms`, 4, undefined, { cause: e });
       if (signal.aborted) throw new ComputeHttpError('cancelled', 1, undefined, { cause: e });
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new ComputeHttpError(`request failed: ${cause?.code ?? cause?.message ?? (e as Error).message}`, 14, undefined, { cause: e });
     }
-    const text = await res.text();
+    const text = await res.text().finally(() => link.release());
     if (!res.ok) throw new ComputeHttpError(errorMessage(res.status, text), GRPC_BY_HTTP[res.status] ?? (res.status >= 500 ? 14 : 9), res.status);
     let body: unknown;
     try {
