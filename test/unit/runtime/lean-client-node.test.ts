@@ -35,6 +35,8 @@ current-context: x
   await kc.applySecurityAuthentication(context);
   assert.equal(context.getHeaders()['Authorization'], 'Bearer secret-token');
   assert.ok(context.getDispatcher(), 'an Agent for the TLS options');
-  const { createConfiguration } = await import('../../../src/runtime/kubeconfig-deps.ts');
-  assert.equal(typeof createConfiguration, 'function');
+  // The stand-in barrel hands config.js the very definitions the generated barrel would.
+  const deps = await import('../../../src/runtime/kubeconfig-deps.ts');
+  assert.equal(deps.createConfiguration, (await import('@kubernetes/client-node/dist/gen/configuration.js')).createConfiguration);
+  assert.equal(deps.ServerConfiguration, (await import('@kubernetes/client-node/dist/gen/servers.js')).ServerConfiguration);
 });
