@@ -8,9 +8,13 @@
 import type { VmRegistrySource } from '../api/types.ts';
 import type { WorkloadEntry, WorkloadEntrySpec } from '../api/istio.ts';
 import { ValuePool } from '../runtime/value-pool.ts';
+import { ENDPOINT_ANNOTATION } from '../api/ownership.ts';
+import { APPLIED_HASH_ANNOTATION } from '../plan/plan.ts';
 
 /** Values repeated across cached entries (owner references, label sets, label keys and values, ports) are kept once. */
 const pool = new ValuePool();
+/** Annotations whose value is one entry's own: pooled, they filled the pool and outlived their entries. */
+const UNIQUE_ANNOTATIONS: ReadonlySet<string> = new Set([ENDPOINT_ANNOTATION, APPLIED_HASH_ANNOTATION]);
 
 /** kubectl's copy of the whole object: never read by the operator and as large as the object. */
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -35,7 +39,7 @@ export function slimWorkloadEntry(e: WorkloadEntry): WorkloadEntry {
       // The informer resumes its watch from the last object's resourceVersion.
       ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
       ...(m.labels !== undefined ? { labels: pool.shared(pool.record(m.labels)) } : {}),
-      ...(annotations !== undefined ? { annotations: pool.record(annotations) } : {}),
+      ...(annotations !== undefined ? { annotations: pool.record(annotations, UNIQUE_ANNOTATIONS) } : {}),
       ...(m.ownerReferences !== undefined ? { ownerReferences: pool.shared(m.ownerReferences) } : {}),
       ...(m.deletionTimestamp !== undefined ? { deletionTimestamp: m.deletionTimestamp } : {}),
     },

@@ -15,6 +15,11 @@ export class ValuePool {
     this.max = max;
   }
 
+  /** Values held (strings and shared values), for tests. */
+  get size(): number {
+    return this.strings.size + this.objects.size;
+  }
+
   /** The pooled copy of a short string (long ones are rarely repeated and are kept as they are). */
   string<S extends string | undefined>(s: S): S {
     if (s === undefined || s.length > 96) return s;
@@ -25,10 +30,16 @@ export class ValuePool {
     return s;
   }
 
-  /** A record with pooled keys and values. */
-  record(r: Readonly<Record<string, string>>): Record<string, string> {
+  /**
+   * A record with pooled keys and values; the values of `uniqueKeys` are kept as they are
+   * (a value no other object repeats would only keep its dead copies alive under churn).
+   */
+  record(r: Readonly<Record<string, string>>, uniqueKeys?: ReadonlySet<string>): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const k in r) out[this.string(k)] = this.string(r[k] as string);
+    for (const k in r) {
+      const v = r[k] as string;
+      out[this.string(k)] = uniqueKeys?.has(k) === true ? v : this.string(v);
+    }
     return out;
   }
 

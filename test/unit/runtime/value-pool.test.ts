@@ -22,3 +22,13 @@ test('a full pool starts over instead of growing', () => {
   assert.equal(pool.shared({ i: 100 }), first);
   assert.equal(pool.string('x'.repeat(200)).length, 200, 'long strings pass through');
 });
+
+test('values of keys named unique are kept as they are, so they never fill the pool', () => {
+  const pool = new ValuePool();
+  const unique = new Set(['endpoint']);
+  for (let i = 0; i < 100; i++) {
+    const r = pool.record({ endpoint: `node-${i}/web-${i}`, scope: 'consul' }, unique);
+    assert.deepEqual(r, { endpoint: `node-${i}/web-${i}`, scope: 'consul' });
+  }
+  assert.equal(pool.size, 3, 'the two keys and the shared value');
+});
