@@ -297,6 +297,34 @@ describe(`Consul catalog changes among ${BIG} services`, { timeout: 900_000 }, (
     process.stdout.write(`# consul small source beside a busy ${BIG}-service one: flips ${summary(flips)}; adds ${summary(adds)}\n`);
   });
 
+  test("a small source's adds, re-addresses and removals on nodes of their own are explained by its watches: no summary or node-list read", async (t) => {
+    const [, small] = sources as [SourceView, SourceView];
+    await sweepsDone();
+    const lists = async (): Promise<number> => (await count('ui_services')) + (await count('catalog_nodes'));
+    const listsBefore = await lists();
+    const sparedBefore = factory.hub.readsSpared;
+    const seenAfter: number[] = [];
+    for (let i = 10; i < 13; i++) {
+      const id = `${smallName(i)}-own`;
+      const epId = `vm-${id}/${id}`;
+      let seen = small.until(`add to ${smallName(i)}`, (eps) => eps.has(epId));
+      await register(smallName(i), id, `10.103.0.${i}`, ['small']);
+      seenAfter.push(await seen);
+      seen = small.until(`re-address in ${smallName(i)}`, (eps) => eps.get(epId)?.labels['__address__'] === `10.104.0.${i}`);
+      await register(smallName(i), id, `10.104.0.${i}`, ['small']);
+      seenAfter.push(await seen);
+      seen = small.until(`removal from ${smallName(i)}`, (eps) => !eps.has(epId));
+      await agent.deregisterExternal(`vm-${id}`, id);
+      seenAfter.push(await seen);
+    }
+    // Each change moved the service list or the node list (or both); the watches answered each at the same index.
+    for (let i = 0; i < 6000 && factory.hub.readsSpared - sparedBefore < 9; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(factory.hub.readsSpared - sparedBefore >= 9, `reads left out: ${factory.hub.readsSpared - sparedBefore}`);
+    // One list read is allowed for a move of the agent's own (anti-entropy) that no watch explains.
+    assert.ok((await lists()) - listsBefore <= 1, `summary and node-list reads: ${(await lists()) - listsBefore}`);
+    t.diagnostic(`small source's adds, re-addresses and removals with no list read: ${summary(seenAfter)}`);
+  });
+
   test("a small source's services have blocking queries of their own: an in-place edit is answered by its service's query", async (t) => {
     const [, small] = sources as [SourceView, SourceView];
     await sweepsDone();

@@ -44,6 +44,7 @@ import { ServiceWatches } from './service-watches.ts';
 import { SweepSchedule } from './sweep-schedule.ts';
 import { OneAtATime } from './one-at-a-time.ts';
 import { changedSummaries, parseServiceSummaries, scanServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
+import { WatchedMoves, type CatalogList } from './watched-moves.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
 export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots' | 'claimWatches' | 'releaseWatches' | 'feedQueriesChanged'>;
@@ -132,6 +133,9 @@ export class CatalogFeed {
   private readonly nodeIndex = new NodeIndex();
   /** Blocking queries on the services of small sources, as many as the pool grants. */
   private readonly watches: ServiceWatches;
+  /** Moves of the service and node lists that those watches explain need no summary or node-list read. */
+  private readonly moves = new WatchedMoves();
+  private spared = 0;
   private watchesGranted = 0;
   private readonly now: () => number;
   /** Read slots one full read or the sweep may hold, so changed services always find one free. */
@@ -207,8 +211,15 @@ export class CatalogFeed {
       // Back to back, summaries would keep the agent busy with the whole catalog under a
       // stream of changes: the next one waits as long as this one took.
       pauseMs: (tookMs) => Math.min(MAX_SUMMARY_PAUSE_MS, tookMs),
+      delayMs: () => this.graceMs('services'),
     });
-    this.nodeScans = new OneAtATime({ run: () => this.readChangedNodes(), track: (p) => this.track(p), closed: () => this.closed.signal.aborted, now: this.now });
+    this.nodeScans = new OneAtATime({
+      run: () => this.readChangedNodes(),
+      track: (p) => this.track(p),
+      closed: () => this.closed.signal.aborted,
+      now: this.now,
+      delayMs: () => this.graceMs('nodes'),
+    });
     this.watches = new ServiceWatches(
       {
         query: (name, index, signal) => this.watchService(name, index, signal),
@@ -251,6 +262,11 @@ export class CatalogFeed {
   /** Services waiting for their probe (for tests and diagnostics). */
   get sweepQueued(): number {
     return this.sweeper.queued;
+  }
+
+  /** Reads of the summary or the node list left out because watches explained their moves (for tests and diagnostics). */
+  get readsSpared(): number {
+    return this.spared;
   }
 
   /** A sweep pass is under way (for tests and diagnostics). */
@@ -576,10 +592,28 @@ export class CatalogFeed {
       return;
     }
     try {
-      if (this.store(name, res, sentAt)) this.notify(new Set([name]));
+      const changed = this.store(name, res, sentAt);
+      if (this.onWatchedNodesOnly(cached.entries, this.answers.get(name)?.entries ?? [])) this.moves.explain(res.index);
+      if (changed) this.notify(new Set([name]));
     } catch (e) {
       this.onReadFailed(name, e);
     }
+  }
+
+  /** Whether every node of these instances runs no cached service but watched ones. */
+  private onWatchedNodesOnly(...lists: ReadonlyArray<readonly HealthEntry[]>): boolean {
+    for (const entries of lists) {
+      for (const e of entries) for (const service of this.nodeIndex.servicesOn(e.Node.Node)) if (!this.watches.has(service)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * With services watched, a move that no watch explains yet waits a moment before its
+   * list is read: the watch's small answer usually comes first, and then no read is needed.
+   */
+  private graceMs(list: CatalogList): number {
+    return this.watchesGranted > 0 && this.moves.explainable(list) && !this.moves.allExplained(list) ? WATCH_GRACE_MS : 0;
   }
 
   /** One blocking query; when its wait is cut (a subscriber with a shorter interval came), it is sent again at once. */
@@ -623,12 +657,21 @@ export class CatalogFeed {
     if (recovered && sent === 0) this.notify(undefined);
     // The first answer (sent 0) may follow changes made since the services were read: the
     // summary has nothing to compare with yet, so the sweep looks at once.
+    if (sent === 0) this.moves.unexplained('services');
+    else this.moves.moved('services', res.index);
     this.summaries.request();
     this.schedule.moved(sent === 0);
   }
 
   /** Reads the services whose instances were added or removed since the previous summary. */
   private async compareSummary(): Promise<void> {
+    // Changes the watches saw whole: the baseline stays, so the next read still compares with what came before.
+    const explained = this.summary !== undefined && this.moves.allExplained('services');
+    this.moves.take('services');
+    if (explained) {
+      this.spared += 1;
+      return;
+    }
     let next: ServiceSummaries;
     try {
       // The summary takes no node-meta: a change outside the scope costs one read that finds nothing new.
@@ -662,11 +705,24 @@ export class CatalogFeed {
     this.nodesLive = true;
     // The first answer is the baseline (a recovery's gap is swept, see noticeRecovery).
     if (sent === 0) this.nodesSeen = res.index;
-    else if (res.index !== sent) this.nodeScans.request();
+    else if (res.index !== sent) {
+      this.moves.moved('nodes', res.index);
+      this.nodeScans.request();
+    }
   }
 
   /** Nodes changed since the last list read: their services are read at once (a few at a time; a bulk change is left to the sweep). */
   private async readChangedNodes(): Promise<void> {
+    const explained = this.moves.allExplained('nodes');
+    const movedTo = this.moves.take('nodes');
+    if (explained) {
+      // Those nodes' services are read: later scans look past them (too many changed nodes would
+      // make a sweep), and the sweep looks for what hid behind the move.
+      this.nodesSeen = Math.max(this.nodesSeen, movedTo);
+      this.schedule.moved(false);
+      this.spared += 1;
+      return;
+    }
     const since = this.nodesSeen;
     let nodes: string[];
     try {
@@ -751,6 +807,8 @@ export const NODES_INDEX_ONLY = 'Node == ""';
 const MAX_SUMMARY_PAUSE_MS = 2000;
 /** The feed's own blocking queries: the service list, the non-passing checks, the node list. */
 const FEED_QUERIES = 3;
+/** How long a catalog-wide move waits for a service watch to explain it (its answer is small, the lists' are MBs). */
+const WATCH_GRACE_MS = 30;
 /** Changed nodes looked up one by one per node-list answer; more are left to the sweep. */
 const MAX_NODE_LOOKUPS = 16;
 /** A source selecting at most this many services is small: its services are probed first. */

@@ -91,6 +91,11 @@ export class ConsulHub {
     return this.feeds.size;
   }
 
+  /** Summary and node-list reads the feeds left out because service watches explained the moves (for tests and diagnostics). */
+  get readsSpared(): number {
+    return [...this.feeds.values()].reduce((n, f) => n + f.value.readsSpared, 0);
+  }
+
   /** Feeds with a sweep pass under way (for tests and diagnostics). */
   get feedsSweeping(): number {
     return [...this.feeds.values()].filter((f) => f.value.sweepPassRunning).length;

@@ -46,6 +46,10 @@ export class ServiceWatches {
     return new Set(this.watches.keys());
   }
 
+  has(service: string): boolean {
+    return this.watches.has(service);
+  }
+
   /** Watches exactly these services: new ones start, the others stop. */
   set(services: readonly string[]): void {
     const wanted = new Set(services);

@@ -249,8 +249,10 @@ function subscriber(): FeedSubscriber & { readonly seen: Array<string[] | 'all'>
   };
 }
 
+/** Polls at every turn of the event loop (a move's read may wait the feed's short grace timer) for at most 5 s. */
 async function until(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000 && !ok(); i++) await tick();
+  const deadline = performance.now() + 5000;
+  while (!ok() && performance.now() < deadline) await tick();
   assert.ok(ok(), `timed out waiting for ${what}`);
 }
 
@@ -463,12 +465,13 @@ test("a small source's services are watched one by one: a removal reaches it wit
   consul.summaryFails = true;
   const held = gate();
   consul.probeGate = held.promise;
+  const probes = consul.count('probe_health_service');
   consul.upsert('svc-004', { id: 'svc-004-2', address: '10.0.0.2' });
   await until('the add to be told', () => told(sub, 'svc-004'));
   consul.remove('svc-004', 'svc-004-1');
   const seen = sub.seen.length;
   await until('the removal to be told', () => sub.seen.slice(seen).some((s) => s !== 'all' && s.includes('svc-004')));
-  assert.ok(consul.probesInFlight > 0 || feed.sweepQueued > 0, 'the sweep is still held: the watch found both');
+  assert.equal(consul.count('probe_health_service'), probes + consul.probesInFlight, 'no probe has answered (held, or none sent): the watch found both');
   held.open();
   consul.probeGate = undefined;
   await feed.close();
@@ -715,4 +718,36 @@ test('each blocking query that failed tells sources again when it answers, even 
     if (operation === 'watch_catalog_nodes') await until('a sweep for the nodes changed while the list was down', () => consul.count('probe_health_service') > probes);
     await feed.close();
   }
+});
+
+test("a change the watches saw whole (its nodes run watched services only) needs no summary or node-list read", async () => {
+  const { consul, feed, sub } = await watchedSmallSource();
+  const before = { summaries: consul.count('ui_services'), lists: consul.count('catalog_nodes'), reads: consul.count('health_service') };
+  // An instance on a new node: the service list moves, and the service's own watch answers at the same index.
+  consul.upsert('svc-004', { id: 'svc-004-2', address: '10.0.0.2', node: 'vm-4' });
+  await until('the add to be told and its move found explained', () => told(sub, 'svc-004') && feed.readsSpared >= 1);
+  // A node re-addressed: the node list moves.
+  consul.moveNode('vm-5', 'svc-005', '10.5.5.5');
+  await until('the re-address to be told and its move found explained', () => told(sub, 'svc-005') && feed.readsSpared >= 2);
+  assert.deepEqual(
+    { summaries: consul.count('ui_services'), lists: consul.count('catalog_nodes'), reads: consul.count('health_service') },
+    before,
+    'neither list read, nor the services: their watches answered',
+  );
+  await feed.close();
+});
+
+test('a change on a node that also runs an unwatched service reads the summary as before', async () => {
+  const consul = new FakeConsul(names.slice(0, 10));
+  consul.watchSlots = 4;
+  const { feed, sub } = await watchingFeed(consul);
+  await until('the watches to wait', () => consul.count('watch_health_service') >= 8);
+  const watched = [...feed.watchedServices][0] as string;
+  const summaries = consul.count('ui_services');
+  // Node n1 runs all ten services, six of them not watched: the move may hold their changes too.
+  consul.upsert(watched, { id: `${watched}-2`, address: '10.0.0.2' });
+  await until('the add to be told', () => told(sub, watched));
+  await until('the summary to be read', () => consul.count('ui_services') > summaries);
+  assert.equal(feed.readsSpared, 0, 'no read left out');
+  await feed.close();
 });

@@ -62,3 +62,24 @@ test('the next run waits the pause the last run earned; cancel drops it', async 
   t.mock.timers.tick(10_000);
   assert.equal(g.runs, 2, 'a cancelled pause runs nothing');
 });
+
+test('a first request waits the delay asked for; requests meanwhile join its run', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const g = gated();
+  let delayMs = 30;
+  const once = new OneAtATime({ run: g.task, track: () => undefined, closed: () => false, now: () => 0, delayMs: () => delayMs });
+  once.request();
+  once.request();
+  t.mock.timers.tick(29);
+  assert.equal(g.runs, 0, 'still waiting');
+  t.mock.timers.tick(1);
+  assert.equal(g.runs, 1, 'one run after the delay, for both requests');
+  g.release();
+  await tick();
+  assert.equal(g.runs, 1, 'nothing was asked during the run');
+  delayMs = 0;
+  once.request();
+  assert.equal(g.runs, 2, 'no delay asked: the run starts at once');
+  g.release();
+  await tick();
+});
