@@ -22,6 +22,10 @@
  * (The service list is a tenth of its size, and Consul answers it filtered three times
  * slower than whole: its blocking query answers with the list.)
  *
+ * The services of small sources also have a blocking query each (service-watches.ts);
+ * a move of the service or node list that their answers explain reads neither list
+ * (watched-moves.ts).
+ *
  * Changed services are read one by one, never behind a sweep or another source's full
  * read, and sources are told per service (FeedSubscriber.changed). The blocking queries
  * wait at most 0.4 × the smallest subscriber interval, so each answer (also one that
