@@ -48,7 +48,7 @@ import { ServiceWatches } from './service-watches.ts';
 import { SweepSchedule } from './sweep-schedule.ts';
 import { OneAtATime } from './one-at-a-time.ts';
 import { changedSummaries, parseServiceSummaries, scanServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
-import { WatchedMoves, type CatalogList } from './watched-moves.ts';
+import { changedNodes, WatchedMoves, type CatalogList } from './watched-moves.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
 export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots' | 'claimWatches' | 'releaseWatches' | 'feedQueriesChanged'>;
@@ -597,18 +597,16 @@ export class CatalogFeed {
     }
     try {
       const changed = this.store(name, res, sentAt);
-      if (this.onWatchedNodesOnly(cached.entries, this.answers.get(name)?.entries ?? [])) this.moves.explain(res.index);
+      if (this.onWatchedNodesOnly(changedNodes(cached.entries, this.answers.get(name)?.entries ?? []))) this.moves.explain(res.index);
       if (changed) this.notify(new Set([name]));
     } catch (e) {
       this.onReadFailed(name, e);
     }
   }
 
-  /** Whether every node of these instances runs no cached service but watched ones. */
-  private onWatchedNodesOnly(...lists: ReadonlyArray<readonly HealthEntry[]>): boolean {
-    for (const entries of lists) {
-      for (const e of entries) for (const service of this.nodeIndex.servicesOn(e.Node.Node)) if (!this.watches.has(service)) return false;
-    }
+  /** Whether these nodes run no cached service but watched ones. */
+  private onWatchedNodesOnly(nodes: ReadonlySet<string>): boolean {
+    for (const node of nodes) for (const service of this.nodeIndex.servicesOn(node)) if (!this.watches.has(service)) return false;
     return true;
   }
 

@@ -2,8 +2,9 @@
  * Catalog-wide moves that the service watches already explain. A change to a watched
  * service answers its own watch with the change's raft index, which is also the new index
  * of the service list (an instance added or removed) or of the node list (a node added or
- * re-addressed). When the instances it touched run on nodes that run no other cached
- * service than watched ones, the move needs no catalog summary or node-list read: MBs
+ * re-addressed). When the instances it touched (added, removed or changed: changedNodes)
+ * run on nodes that run no other cached service than watched ones, the move needs no
+ * catalog summary or node-list read: MBs
  * that the agent builds at fleet size, while the watches' own answers wait behind them.
  *
  * A blocking answer skips the indexes between two answers, so another change may hide
@@ -11,6 +12,7 @@
  * baseline, so the next summary read compares with what came before the skipped move,
  * and every move is followed by a sweep within its period (sweep-schedule.ts).
  */
+import type { HealthEntry } from './api-types.ts';
 
 /** The catalog-wide lists whose moves may be explained. */
 export type CatalogList = 'services' | 'nodes';
@@ -60,4 +62,18 @@ export class WatchedMoves {
     this.mustRead.delete(list);
     return newest;
   }
+}
+
+/** The nodes of the instances added, removed or changed (node, service or checks) between two answers of a service. */
+export function changedNodes(before: readonly HealthEntry[], after: readonly HealthEntry[]): Set<string> {
+  const key = (e: HealthEntry): string => `${e.Node.Node}\u0000${e.Service.ID}`;
+  const old = new Map(before.map((e) => [key(e), e]));
+  const nodes = new Set<string>();
+  for (const e of after) {
+    const was = old.get(key(e));
+    old.delete(key(e));
+    if (was === undefined || (was !== e && JSON.stringify(was) !== JSON.stringify(e))) nodes.add(e.Node.Node);
+  }
+  for (const e of old.values()) nodes.add(e.Node.Node);
+  return nodes;
 }
