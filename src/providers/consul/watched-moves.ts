@@ -4,8 +4,8 @@
  * of the service list (an instance added or removed) or of the node list (a node added or
  * re-addressed). When the instances it touched (added, removed or changed: changedNodes)
  * run on nodes that run no other cached service than watched ones, the move needs no
- * catalog summary or node-list read: MBs
- * that the agent builds at fleet size, while the watches' own answers wait behind them.
+ * catalog summary or node-list read: MBs that the agent builds at fleet size, while the
+ * watches' own answers wait behind them.
  *
  * A blocking answer skips the indexes between two answers, so another change may hide
  * behind an explained move. Such a change is still found: a skipped summary keeps its
