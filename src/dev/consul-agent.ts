@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGoTools } from './gobuild.ts';
 import { makeCa, makeLeaf } from './pki.ts';
-import { freePort, ManagedProcess } from './process.ts';
+import { freePorts, ManagedProcess } from './process.ts';
 import { VERSIONS } from './versions.ts';
 
 export const CONSUL_VERSION = VERSIONS.consul;
@@ -92,18 +92,8 @@ interface Ports {
 }
 
 async function allocatePorts(tls: boolean): Promise<Ports> {
-  const seen = new Set<number>();
-  const next = async (): Promise<number> => {
-    for (;;) {
-      const p = await freePort();
-      if (!seen.has(p)) {
-        seen.add(p);
-        return p;
-      }
-    }
-  };
-  const ports = { http: await next(), serfLan: await next(), server: await next() };
-  return tls ? { ...ports, https: await next() } : ports;
+  const [http, serfLan, server, https] = (await freePorts(4)) as [number, number, number, number];
+  return tls ? { http, serfLan, server, https } : { http, serfLan, server };
 }
 
 /**

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureKubeBinaries, type KubeBinaries } from './kube-binaries.ts';
 import { makeCa, makeLeaf, makeServiceAccountKey, type CertPair } from './pki.ts';
-import { forgetOnExit, freePort, ManagedProcess, removeOnExit } from './process.ts';
+import { forgetOnExit, freePorts, ManagedProcess, removeOnExit } from './process.ts';
 
 
 export interface ControlPlaneOptions {
@@ -72,7 +72,7 @@ export class LocalControlPlane {
     if (!options.keepDir) removeOnExit(dir);
     try {
       const ca = await makeCa(dir, 'ca');
-      const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+      const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
       const serving = await makeLeaf(dir, ca, 'apiserver', '/CN=kube-apiserver', 'server', [
         'IP:127.0.0.1',
         'DNS:localhost',

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureGoTools } from './gobuild.ts';
-import { forgetOnExit, freePort, ManagedProcess, removeOnExit } from './process.ts';
+import { forgetOnExit, freePorts, ManagedProcess, removeOnExit } from './process.ts';
 import { VERSIONS } from './versions.ts';
 
 const execFileP = promisify(execFile);
@@ -102,7 +102,8 @@ export class Istiod {
 
     const dir = await mkdtemp(join(tmpdir(), 'vmreg-istiod-'));
     removeOnExit(dir);
-    const ports = { http: await freePort(), grpc: await freePort(), secureGrpc: await freePort(), https: await freePort(), monitoring: await freePort(), ctrlz: await freePort() };
+    const [http, grpc, secureGrpc, https, monitoring, ctrlz] = (await freePorts(6)) as [number, number, number, number, number, number];
+    const ports = { http, grpc, secureGrpc, https, monitoring, ctrlz };
     const mesh = join(dir, 'mesh.yaml');
     const networks = join(dir, 'networks.yaml');
     await writeFile(mesh, `trustDomain: cluster.local\ndefaultConfig:\n  discoveryAddress: 127.0.0.1:${ports.grpc}\n`);

@@ -55,6 +55,13 @@ function hookExit(): void {
   }
 }
 
+/** Distinct free ports: the OS may hand the same free port out twice in a row. */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
 /** A free TCP port on 127.0.0.1 (the OS picks; a small race with other processes remains). */
 export async function freePort(): Promise<number> {
   return new Promise((resolvePromise, reject) => {
