@@ -25,7 +25,9 @@
  * BENCH_HEAP_MB (160, the operator's --max-old-space-size), BENCH_QPS/BENCH_BURST (the
  * lifted limit of phase 2, 1000/2000), BENCH_TEN_LIMIT=lifted to run phase 7 at the lifted
  * limit instead of the default one (50/100, what an install gets), BENCH_SKIP_TEN=1 to skip phase 7,
- * BENCH_SKIP_ISTIOD=1 to skip phase 1b, BENCH_OPERATOR_NODE_OPTIONS (more Node options for the
+ * BENCH_SKIP_ISTIOD=1 to skip phase 1b, BENCH_CONSUL_HTTP=1 to point the sources at the agent's
+ * plain HTTP port (HTTP/1.1: service watches only for small sources) instead of its HTTPS
+ * port (HTTP/2: every service watched), BENCH_OPERATOR_NODE_OPTIONS (more Node options for the
  * operator's process, for profiling: e.g. --trace-gc or --cpu-prof, which NODE_OPTIONS refuses or
  * would also apply to the benchmark), BENCH_SKIP_BUILD=1 to run an existing dist/ instead of compiling it first.
  */
@@ -89,6 +91,9 @@ const CHANGE_TIMEOUT_MS = 120_000;
 const NS = { raw: 'bench-raw-apply', one: 'bench-one', small: 'bench-small', ten: 'bench-ten', mesh: 'bench-istiod' } as const;
 const ISTIOD_FLIPS = envInt('BENCH_ISTIOD_FLIPS', 20);
 const SKIP_ISTIOD = process.env['BENCH_SKIP_ISTIOD'] === '1';
+/** The sources read the agent over HTTPS (HTTP/2), as a production agent with TLS serves them, unless told otherwise. */
+const CONSUL_HTTPS = process.env['BENCH_CONSUL_HTTP'] !== '1';
+const CA_SECRET = { name: 'consul-ca', key: 'ca.crt' };
 const OPERATOR_NODE_OPTIONS = (process.env['BENCH_OPERATOR_NODE_OPTIONS'] ?? '').split(' ').filter(Boolean);
 const SMALL_TAG = 'small';
 
@@ -113,12 +118,23 @@ async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
 }
 
+/** The agent's address for sources, and over HTTPS the Secret with its CA (made in the namespace once). */
+async function consulSpec(env: Env, namespace: string): Promise<{ address: string; tls?: { caSecretRef: typeof CA_SECRET } }> {
+  if (!CONSUL_HTTPS) return { address: env.agent.address };
+  try {
+    await env.kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace, body: { metadata: { name: CA_SECRET.name }, stringData: { [CA_SECRET.key]: env.agent.caPem ?? '' } } });
+  } catch (e) {
+    if ((e as { code?: number }).code !== 409) throw e;
+  }
+  return { address: env.agent.httpsAddress, tls: { caSecretRef: CA_SECRET } };
+}
+
 async function createSource(env: Env, namespace: string, name: string, tags: readonly string[], extra: { suspend?: boolean } = {}): Promise<void> {
   const body = {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: 'VmRegistrySource',
     metadata: { name, namespace },
-    spec: { consul: { address: env.agent.address, tags: [...tags] }, workloadEntry: { serviceAccount: 'legacy-vms' }, deletionGuard: { enabled: false }, ...extra },
+    spec: { consul: { ...(await consulSpec(env, namespace)), tags: [...tags] }, workloadEntry: { serviceAccount: 'legacy-vms' }, deletionGuard: { enabled: false }, ...extra },
   };
   await env.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body });
 }
@@ -441,6 +457,7 @@ async function tenSources(env: Env, rawMs: number): Promise<void> {
 async function main(): Promise<number> {
   const started = performance.now();
   say(`vm-registry-operator benchmark: ${SERVICES} services × ${INSTANCES} instances = ${TOTAL} endpoints (+ ${SMALL_TOTAL} in a small source)`);
+  say(`Consul read over ${CONSUL_HTTPS ? 'HTTPS (HTTP/2: every service watched)' : 'plain HTTP (HTTP/1.1: only small sources watched one by one)'}`);
   say(`changes: ${CHANGES} per kind and size; churn ${CHURN_S} s at ${CHURN_RATE}/s; steady ${STEADY_S} s; operator heap cap ${HEAP_MB} MB`);
 
   const repo = new URL('..', import.meta.url).pathname;
@@ -454,7 +471,7 @@ async function main(): Promise<number> {
   let agent: ConsulAgent | undefined;
   let running: Running | undefined;
   try {
-    agent = await ConsulAgent.start({ log: () => {} });
+    agent = await ConsulAgent.start({ tls: CONSUL_HTTPS, log: () => {} });
     const env: Env = {
       cluster,
       kc: cluster.kc,

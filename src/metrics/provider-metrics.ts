@@ -22,6 +22,11 @@ export class ProviderMetrics {
     });
   }
 
+  /** Counts one request's outcome (a blocking query that reports by callback, untimed). */
+  count(provider: ProviderName, operation: string, outcome: string): void {
+    this.requests.inc({ provider, operation, outcome });
+  }
+
   /** Times fn and counts its outcome; errors carrying a `kind` are counted under it. */
   async track<T>(provider: ProviderName, operation: string, fn: () => Promise<T>, timed = true): Promise<T> {
     const end = timed ? this.latency.startTimer({ provider, operation }) : undefined;

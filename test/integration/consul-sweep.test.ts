@@ -18,8 +18,8 @@ import { ConsulAgent } from '../../src/dev/consul-agent.ts';
 import { silentLogger } from '../../src/metrics/logger.ts';
 import { ProviderMetrics } from '../../src/metrics/provider-metrics.ts';
 import { createConsulProviderFactory, type ConsulProviderFactory } from '../../src/providers/consul/index.ts';
-import type { Endpoint, Provider } from '../../src/providers/provider.ts';
 import { source } from '../fixtures/builders.ts';
+import { ProviderView } from '../fixtures/provider-view.ts';
 
 const BIG = 1000;
 const SMALL = 20;
@@ -34,60 +34,11 @@ const sources: SourceView[] = [];
 const bigName = (s: number): string => `svc-${String(s).padStart(4, '0')}`;
 const smallName = (i: number): string => `small-${String(i).padStart(2, '0')}`;
 
-/**
- * A source as the engine uses it: every change notification is followed by a snapshot
- * (one at a time); waiters look at the latest one.
- */
-class SourceView {
-  readonly provider: Provider;
-  snapshots = 0;
-  private latest = new Map<string, Endpoint>();
-  private running = false;
-  private again = false;
-  private readonly waiters = new Set<() => void>();
-
+/** A source of the shared factory, followed as the engine follows it. */
+class SourceView extends ProviderView {
   constructor(consul: NonNullable<VmRegistrySourceSpecInput['consul']>, name: string, interval = '1h') {
     const spec = source(name).consul(consul).spec({ interval }).build().spec;
-    this.provider = factory.create({ source: `default/${name}`, spec, secrets: new Map(), metrics, log: silentLogger });
-    this.provider.watch?.(() => void this.refresh());
-  }
-
-  async refresh(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    try {
-      do {
-        this.again = false;
-        const snap = await this.provider.snapshot(AbortSignal.timeout(60_000));
-        this.snapshots += 1;
-        this.latest = new Map(snap.endpoints.map((e) => [e.id, e]));
-        for (const w of [...this.waiters]) w();
-      } while (this.again);
-    } finally {
-      this.running = false;
-    }
-  }
-
-  /** Resolves with the ms it took once `ok` holds for a snapshot; rejects after WAIT_MS. */
-  until(what: string, ok: (eps: ReadonlyMap<string, Endpoint>) => boolean): Promise<number> {
-    const started = performance.now();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!ok(this.latest)) return;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve(performance.now() - started);
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`not seen within ${WAIT_MS} ms: ${what}`));
-      }, WAIT_MS);
-      this.waiters.add(check);
-      check();
-    });
+    super(factory.create({ source: `default/${name}`, spec, secrets: new Map(), metrics, log: silentLogger }), WAIT_MS);
   }
 }
 

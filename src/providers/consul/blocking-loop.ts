@@ -22,6 +22,11 @@ export interface BlockingLoop<T extends { readonly index: number }> {
   readonly tuning: BlockingTuning;
   /** One blocking query from `index` (0: answer at once). */
   query(index: number, signal: AbortSignal): Promise<T>;
+  /**
+   * The index of the first query, when the caller already holds an answer at that index
+   * from the same server (0 or absent: ask at once). After an error the loop starts from 0.
+   */
+  readonly firstIndex?: number;
   /** Each answer, with the index that was sent (0 on the first answer and after an error). */
   onAnswer(answer: T, sent: number): void;
   /** Each failure; `failures` counts consecutive ones (1 on the first). */
@@ -30,7 +35,7 @@ export interface BlockingLoop<T extends { readonly index: number }> {
 
 export async function runBlockingLoop<T extends { readonly index: number }>(loop: BlockingLoop<T>): Promise<void> {
   const { signal, tuning } = loop;
-  let index = 0;
+  let index = loop.firstIndex ?? 0;
   let failures = 0;
   while (!signal.aborted) {
     const sent = index;

@@ -8,12 +8,16 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { ClientHttp2Stream } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { ProviderMetrics } from '../../metrics/provider-metrics.ts';
 import { ProviderError } from '../errors.ts';
 import { errorForFailure, errorForStatus } from './errors.ts';
+import { H2Sessions } from './h2-sessions.ts';
 import { parseIndexHeader } from './index-rules.ts';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const H2_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface ConsulEndpoint {
   readonly address: string;
@@ -25,6 +29,8 @@ export interface ConsulEndpoint {
 export interface ConsulClientOptions extends ConsulEndpoint {
   /** Sockets open at once to this endpoint, idle keep-alive ones included. */
   readonly maxConnections: number;
+  /** HTTP/2 sessions that may be open now, beside those sockets (https endpoints only; default none). */
+  readonly maxH2Sessions?: () => number;
   readonly metrics?: ProviderMetrics;
 }
 
@@ -41,6 +47,17 @@ export interface RequestOptions {
   /** The body as the bytes Consul sent (a Buffer), not parsed: for MB-sized answers read by a scan. */
   readonly raw?: boolean;
 }
+
+/** A blocking query on an HTTP/2 stream (ConsulClient.stream). */
+export interface StreamRequest {
+  readonly operation: string;
+  readonly token?: string;
+  readonly index: number;
+  readonly waitMs: number;
+}
+
+/** Never aborts: a stream's wait for a free slot is not cancelled, its stream is (see stream()). */
+const NEVER = new AbortController().signal;
 
 export interface ConsulResponse {
   /**
@@ -83,6 +100,8 @@ export class ConsulClient {
   readonly address: string;
   private readonly base: URL;
   private readonly agent: http.Agent;
+  /** HTTP/2 sessions for stream(); only for an https endpoint given maxH2Sessions. */
+  private readonly h2: H2Sessions | undefined;
   private readonly metrics: ProviderMetrics | undefined;
 
   constructor(opts: ConsulClientOptions) {
@@ -100,6 +119,80 @@ export class ConsulClient {
             rejectUnauthorized: !opts.insecureSkipVerify,
           })
         : new http.Agent(common);
+    this.h2 =
+      this.base.protocol === 'https:' && opts.maxH2Sessions
+        ? new H2Sessions({
+            origin: this.base.origin,
+            ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+            ...(opts.serverName !== undefined ? { serverName: opts.serverName } : {}),
+            ...(opts.insecureSkipVerify !== undefined ? { insecureSkipVerify: opts.insecureSkipVerify } : {}),
+            maxSessions: opts.maxH2Sessions,
+            connectTimeoutMs: H2_CONNECT_TIMEOUT_MS,
+          })
+        : undefined;
+  }
+
+  /**
+   * Whether stream() can be used: the streams one HTTP/2 session takes, or 0 (plain http,
+   * or a server that does not offer h2).
+   */
+  async multiplexing(): Promise<number> {
+    if (!this.h2) return 0;
+    try {
+      return await this.h2.probe();
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * One blocking GET on an HTTP/2 stream (only when multiplexing() found HTTP/2), reported
+   * by callback: exactly one of onAnswer and onError runs, unless the returned function
+   * cancels it first. It holds no timer or signal of its own: thousands wait at once, and
+   * the caller ends those past their deadline (stream-watches.ts).
+   */
+  stream(path: string, query: Query, req: StreamRequest, onAnswer: (res: ConsulResponse) => void, onError: (e: ProviderError) => void): () => void {
+    const what = `GET ${path}`;
+    let settled = false;
+    let cancelled = false;
+    let stream: ClientHttp2Stream | undefined;
+    const fail = (e: unknown): void => {
+      if (settled || cancelled) return;
+      settled = true;
+      const err = e instanceof ProviderError ? e : errorForFailure(e, what, this.address);
+      this.metrics?.count('consul', req.operation, err.kind);
+      onError(err);
+    };
+    const h2 = this.h2;
+    if (!h2) {
+      fail(new ProviderError('consul', 'BadConfig', `${what}: HTTP/2 needs an https address`));
+      return () => {};
+    }
+    const params = new URLSearchParams(query.map(([k, v]): [string, string] => [k, v]));
+    params.set('index', String(req.index));
+    params.set('wait', `${Math.max(1, Math.round(req.waitMs / 1000))}s`);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (req.token) headers['x-consul-token'] = req.token;
+    h2.request(`${this.base.pathname.replace(/\/$/, '')}${path}?${params.toString()}`, headers, NEVER).then((s) => {
+      if (cancelled) {
+        s.destroy();
+        return;
+      }
+      stream = s;
+      s.on('error', fail);
+      s.once('response', (h) => {
+        readAnswer({ status: Number(h[':status'] ?? 0), header: (n) => headerValue(h[n]), body: s }, { blocking: req }, what).then((res) => {
+          if (settled || cancelled) return;
+          settled = true;
+          this.metrics?.count('consul', req.operation, 'success');
+          onAnswer(res);
+        }, fail);
+      });
+    }, fail);
+    return () => {
+      cancelled = true;
+      stream?.destroy();
+    };
   }
 
   /** Sockets this client holds open now (busy and idle). */
@@ -120,79 +213,49 @@ export class ConsulClient {
       // Consul adds up to wait/16 of jitter before answering.
       timeoutMs = req.blocking.waitMs + req.blocking.waitMs / 16 + req.timeoutMs;
     }
-    const run = (): Promise<ConsulResponse> => this.request(url, timeoutMs, req);
+    // Strings, not the URL: a blocking request lives for minutes, thousands at once over HTTP/2.
+    const target = { href: url.href, path: `${url.pathname}${url.search}`, what: `GET ${url.pathname}` };
+    const run = (): Promise<ConsulResponse> => this.request(target, timeoutMs, req);
     // Blocking waits are counted but not timed: their duration says nothing about Consul.
     return this.metrics ? this.metrics.track('consul', req.operation, run, req.blocking === undefined) : run();
   }
 
-  private request(url: URL, timeoutMs: number, req: RequestOptions): Promise<ConsulResponse> {
-    const what = `GET ${url.pathname}`;
+  private request(target: { readonly href: string; readonly path: string; readonly what: string }, timeoutMs: number, req: RequestOptions): Promise<ConsulResponse> {
+    const what = target.what;
     const signal = req.signal;
     return new Promise<ConsulResponse>((resolve, reject) => {
       if (signal.aborted) {
         reject(signal.reason as Error);
         return;
       }
-      const headers: Record<string, string> = { Accept: 'application/json' };
-      if (req.token) headers['X-Consul-Token'] = req.token;
-      const mod = url.protocol === 'https:' ? https : http;
-      const r = mod.request(url, { method: 'GET', headers, agent: this.agent, signal });
+      let cancel: (e: Error) => void = () => {};
       const timer = setTimeout(() => {
-        r.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' }));
+        const e = Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' });
+        cancel(e);
+        fail(e);
       }, timeoutMs);
       const fail = (e: unknown): void => {
         clearTimeout(timer);
         if (signal.aborted) reject(signal.reason as Error);
         else reject(e instanceof ProviderError ? e : errorForFailure(e, what, this.address));
       };
+      const done = (answer: Promise<ConsulResponse>): void => {
+        answer.then(
+          (res) => {
+            clearTimeout(timer);
+            resolve(res);
+          },
+          (e: unknown) => fail(e),
+        );
+      };
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (req.token) headers['x-consul-token'] = req.token;
+      const mod = this.base.protocol === 'https:' ? https : http;
+      const r = mod.request(target.href, { method: 'GET', headers, agent: this.agent, signal });
+      cancel = (e) => r.destroy(e);
       r.on('error', fail);
       r.on('response', (res) => {
-        const index = parseIndexHeader(res.headers['x-consul-index']);
-        const meta = {
-          index,
-          filteredByAcls: res.headers['x-consul-results-filtered-by-acls'] === 'true',
-          knownLeader: res.headers['x-consul-knownleader'] !== 'false',
-        };
-        const status = res.statusCode ?? 0;
-        // A wait that ran out: Consul sends the whole unchanged answer again (MBs for a large
-        // node list); draining it unparsed keeps a quiet fleet's watches almost free.
-        if (req.blocking && index === req.blocking.index && status >= 200 && status < 300) {
-          res.on('error', fail);
-          res.on('end', () => {
-            clearTimeout(timer);
-            resolve({ body: null, ...meta });
-          });
-          res.resume();
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY_BYTES) {
-            res.destroy(new ProviderError('consul', 'BadResponse', `${what}: answer larger than ${MAX_BODY_BYTES} bytes`));
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('error', fail);
-        res.on('end', () => {
-          clearTimeout(timer);
-          const bytes = Buffer.concat(chunks);
-          if (status < 200 || status >= 300) {
-            reject(errorForStatus(status, bytes.toString('utf8'), what));
-            return;
-          }
-          if (req.raw === true) {
-            resolve({ body: bytes, ...meta });
-            return;
-          }
-          try {
-            resolve({ body: parseJsonBytes(bytes, what), ...meta });
-          } catch (e) {
-            reject(e as Error);
-          }
-        });
+        done(readAnswer({ status: res.statusCode ?? 0, header: (n) => headerValue(res.headers[n]), body: res }, req, what));
       });
       r.end();
     });
@@ -200,5 +263,63 @@ export class ConsulClient {
 
   close(): void {
     this.agent.destroy();
+    this.h2?.close();
   }
+}
+
+/** An answer's status line and headers, and its body still to be read (HTTP/1.1 or HTTP/2 alike). */
+interface RawAnswer {
+  readonly status: number;
+  header(name: string): string | undefined;
+  readonly body: Readable;
+}
+
+function headerValue(v: string | string[] | number | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v === undefined ? undefined : String(v);
+}
+
+function readAnswer(res: RawAnswer, req: Pick<RequestOptions, 'blocking' | 'raw'>, what: string): Promise<ConsulResponse> {
+  const index = parseIndexHeader(res.header('x-consul-index'));
+  const meta = {
+    index,
+    filteredByAcls: res.header('x-consul-results-filtered-by-acls') === 'true',
+    knownLeader: res.header('x-consul-knownleader') !== 'false',
+  };
+  const status = res.status;
+  return new Promise<ConsulResponse>((resolve, reject) => {
+    res.body.on('error', reject);
+    // A wait that ran out: Consul sends the whole unchanged answer again (MBs for a large
+    // node list); draining it unparsed keeps a quiet fleet's watches almost free.
+    if (req.blocking && index === req.blocking.index && status >= 200 && status < 300) {
+      res.body.on('end', () => resolve({ body: null, ...meta }));
+      res.body.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.body.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        res.body.destroy(new ProviderError('consul', 'BadResponse', `${what}: answer larger than ${MAX_BODY_BYTES} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    res.body.on('end', () => {
+      const bytes = Buffer.concat(chunks);
+      if (status < 200 || status >= 300) {
+        reject(errorForStatus(status, bytes.toString('utf8'), what));
+        return;
+      }
+      if (req.raw === true) {
+        resolve({ body: bytes, ...meta });
+        return;
+      }
+      try {
+        resolve({ body: parseJsonBytes(bytes, what), ...meta });
+      } catch (e) {
+        reject(e as Error);
+      }
+    });
+  });
 }

@@ -23,7 +23,8 @@
  * slower than whole: its blocking query answers with the list.)
  *
  * The services of small sources also have a blocking query each (service-watches.ts);
- * a move of the service or node list that their answers explain reads neither list
+ * over HTTP/2 (an https endpoint, h2-sessions.ts) every selected service has one. A move
+ * of the service or node list that their answers explain reads neither list
  * (watched-moves.ts).
  *
  * Changed services are read one by one, never behind a sweep or another source's full
@@ -45,13 +46,14 @@ import { nodesChangedSince, servicesOfNode } from './node-changes.ts';
 import type { AgentPool, PoolRequest } from './pool.ts';
 import { Sweeper } from './sweep.ts';
 import { ServiceWatches } from './service-watches.ts';
+import { StreamWatches } from './stream-watches.ts';
 import { SweepSchedule } from './sweep-schedule.ts';
 import { OneAtATime } from './one-at-a-time.ts';
 import { changedSummaries, parseServiceSummaries, scanServiceSummaries, UI_SERVICES_PATH, type ServiceSummaries } from './ui-summary.ts';
 import { changedNodes, WatchedMoves, type CatalogList } from './watched-moves.ts';
 
 /** What a feed needs of its endpoint's pool (a narrow seam, so tests can stand in for Consul). */
-export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots' | 'claimWatches' | 'releaseWatches' | 'feedQueriesChanged'>;
+export type FeedPool = Pick<AgentPool, 'read' | 'block' | 'onLiveness' | 'readSlots' | 'claimWatches' | 'releaseWatches' | 'feedQueriesChanged' | 'multiplexed' | 'onWatchCapacity' | 'watchStream'>;
 
 export interface FeedScope {
   readonly token?: string;
@@ -145,6 +147,9 @@ export class CatalogFeed {
   /** Read slots one full read or the sweep may hold, so changed services always find one free. */
   private readonly bulkSlots: number;
   private readonly stopLiveness: () => void;
+  private readonly stopCapacity: () => void;
+  /** Watches over HTTP/2 (every selected service), instead of `watches`, when the pool multiplexes. */
+  private readonly streams: StreamWatches;
   private readonly running = new Set<Promise<unknown>>();
   private catalog: CatalogServices | undefined;
   private catalogFiltered = false;
@@ -197,7 +202,10 @@ export class CatalogFeed {
         probe: (name) => this.probe(name),
         moved: (name) => this.readChanged(name),
         failed: (e) => this.onSweepFailed(e),
-        idle: () => this.schedule.passEnded(),
+        idle: () => {
+          this.schedule.passEnded();
+          if (this.pool.multiplexed) this.watchSmallSources();
+        },
       },
       this.bulkSlots,
     );
@@ -228,11 +236,27 @@ export class CatalogFeed {
       {
         query: (name, index, signal) => this.watchService(name, index, signal),
         answered: (name, res, sentAt) => this.takeWatchAnswer(name, res, sentAt),
+        cachedIndex: (name) => this.trustedIndex(name),
         now: this.now,
         failed: (name, e) => this.log.debug('a Consul service watch failed; retrying with backoff (the catalog-wide queries still see its changes)', { err: e, service: name }),
       },
       tuning,
     );
+    this.streams = new StreamWatches(
+      {
+        send: (name, index, onAnswer, onError) => this.streamService(name, index, onAnswer, onError),
+        answered: (name, res, sentAt) => this.takeWatchAnswer(name, res, sentAt),
+        failed: (name, e) => this.log.debug('a Consul service watch (HTTP/2) failed; retrying with backoff (the catalog-wide queries still see its changes)', { err: e, service: name }),
+        cachedIndex: (name) => this.trustedIndex(name),
+        now: this.now,
+      },
+      {
+        waitMs: this.streamWaitMs(),
+        deadlineMs: STREAM_DEADLINE_MS,
+        backoff: { baseMs: tuning.backoffBaseMs, maxMs: tuning.backoffMaxMs, jitter: 0.5 },
+      },
+    );
+    this.stopCapacity = pool.onWatchCapacity(() => this.watchSmallSources());
     this.stopLiveness = pool.onLiveness((alive) => {
       // Down: sources report it. Back: nothing cached is trusted until read again.
       if (alive) this.distrust();
@@ -331,6 +355,7 @@ export class CatalogFeed {
     await untilAborted(this.readCatalog(), signal);
     const changed = await untilAborted(this.readMany([...(this.subs.get(sub) ?? [])]), signal);
     if (this.subs.has(sub)) this.fullReadAt.set(sub, started);
+    if (this.pool.multiplexed) this.watchSmallSources();
     this.notify(changed, sub);
   }
 
@@ -339,6 +364,7 @@ export class CatalogFeed {
     const missing = [...(this.subs.get(sub) ?? [])].filter((n) => !this.answers.has(n));
     if (missing.length === 0) return;
     const changed = await untilAborted(this.readMany(missing), signal);
+    if (this.pool.multiplexed) this.watchSmallSources();
     if (changed.size > 0) this.notify(changed, sub);
   }
 
@@ -348,8 +374,10 @@ export class CatalogFeed {
     this.summaries.cancel();
     this.stopWatching();
     this.stopLiveness();
+    this.stopCapacity();
     this.schedule.stop();
     this.subs.clear();
+    this.streams.close();
     await Promise.allSettled([this.sweeper.stop(), this.watches.close(), ...this.running, this.catalogRun]);
     this.answers.clear();
     this.nodeIndex.clear();
@@ -558,19 +586,41 @@ export class CatalogFeed {
   }
 
   /**
-   * Watches the services of small sources (smallest first) one by one while the feed
-   * watches, as many as the pool grants; none when it does not watch.
+   * Watches services one by one while the feed watches, as many as the pool grants; none
+   * when it does not watch. Over HTTP/1.1 (a socket each) only those of small sources,
+   * smallest first; over HTTP/2 (a stream each) every selected service, small sources'
+   * first, so a change anywhere in a large fleet answers its own query.
    */
   private watchSmallSources(): void {
-    const names = this.loops && !this.closed.signal.aborted ? this.firstToProbe.slice(0, MAX_SERVICE_WATCHES) : [];
+    const names = this.loops && !this.closed.signal.aborted ? this.servicesToWatch() : [];
     this.pool.releaseWatches(this.watchesGranted);
-    this.watchesGranted = this.pool.claimWatches(names.length);
-    this.watches.set(names.slice(0, this.watchesGranted));
+    // Over HTTP/1.1 the pool may find out that HTTP/2 would watch them all.
+    this.watchesGranted = this.pool.claimWatches(names.length, this.loops ? this.wanted.size : 0);
+    const granted = names.slice(0, this.watchesGranted);
+    // The pool's answer may change from HTTP/1.1 to HTTP/2 (found later): one kind at a time.
+    this.watches.set(this.pool.multiplexed ? [] : granted);
+    this.streams.set(this.pool.multiplexed ? granted : []);
+  }
+
+  /**
+   * Over HTTP/2 only services with a trusted cached answer: their watches block from its
+   * index at once, where thousands starting from 0 would each bring the whole answer
+   * again. The others join once read (after a full read, a sweep pass, a catalog move).
+   */
+  private servicesToWatch(): string[] {
+    if (!this.pool.multiplexed) return this.firstToProbe.slice(0, MAX_SERVICE_WATCHES);
+    const first = new Set(this.firstToProbe);
+    return [...this.firstToProbe, ...[...this.wanted].filter((n) => !first.has(n))].filter((n) => this.trustedIndex(n) !== undefined);
+  }
+
+  /** The index of a service's answer read since the cache was last trusted (a restarted agent may count lower). */
+  private trustedIndex(name: string): number | undefined {
+    return (this.readAt.get(name) ?? -Infinity) >= this.trustedFrom ? this.answers.get(name)?.index : undefined;
   }
 
   /** Services watched one by one (for tests and diagnostics). */
   get watchedServices(): ReadonlySet<string> {
-    return this.watches.watched;
+    return new Set([...this.watches.watched, ...this.streams.watched]);
   }
 
   /**
@@ -580,6 +630,17 @@ export class CatalogFeed {
    */
   private watchService(name: string, index: number, signal: AbortSignal): Promise<ConsulResponse> {
     return this.pool.block(`/v1/health/service/${encodeURIComponent(name)}`, this.query, { ...this.request('watch_health_service'), signal, index, waitMs: this.tuning.waitMs });
+  }
+
+  /** The same over HTTP/2, by callback (stream-watches.ts). */
+  private streamService(name: string, index: number, onAnswer: (res: ConsulResponse) => void, onError: (e: unknown) => void): () => void {
+    const req = { operation: 'watch_health_service', index, waitMs: this.streamWaitMs(), ...(this.scope.token ? { token: this.scope.token } : {}) };
+    return this.pool.watchStream(`/v1/health/service/${encodeURIComponent(name)}`, this.query, req, onAnswer, onError);
+  }
+
+  /** Thousands of HTTP/2 watches each answer once per wait when quiet: they wait longer. */
+  private streamWaitMs(): number {
+    return Math.max(this.tuning.waitMs, MULTIPLEXED_WATCH_WAIT_MS);
   }
 
   /**
@@ -606,7 +667,7 @@ export class CatalogFeed {
 
   /** Whether these nodes run no cached service but watched ones. */
   private onWatchedNodesOnly(nodes: ReadonlySet<string>): boolean {
-    for (const node of nodes) for (const service of this.nodeIndex.servicesOn(node)) if (!this.watches.has(service)) return false;
+    for (const node of nodes) for (const service of this.nodeIndex.servicesOn(node)) if (!this.watches.has(service) && !this.streams.has(service)) return false;
     return true;
   }
 
@@ -819,6 +880,10 @@ const SMALL_SELECTION = 64;
 const MAX_FIRST = 256;
 /** At most this many of them are watched one by one (a source of up to 64 services has each of its own). */
 const MAX_SERVICE_WATCHES = 64;
+/** The wait of a service watch over HTTP/2 (Consul allows up to ten minutes). */
+const MULTIPLEXED_WATCH_WAIT_MS = 5 * 60_000;
+/** How long past its wait (and Consul's jitter) an HTTP/2 watch may go unanswered before it is ended. */
+const STREAM_DEADLINE_MS = 10_000;
 
 /** The services of small sources, smallest first, at most MAX_FIRST. */
 function smallSelections(selections: ReadonlyArray<ReadonlySet<string>>): string[] {

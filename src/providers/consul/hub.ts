@@ -96,6 +96,16 @@ export class ConsulHub {
     return [...this.feeds.values()].reduce((n, f) => n + f.value.readsSpared, 0);
   }
 
+  /** Services watched one by one, over all feeds (for tests and diagnostics). */
+  get servicesWatched(): number {
+    return [...this.feeds.values()].reduce((n, f) => n + f.value.watchedServices.size, 0);
+  }
+
+  /** Endpoints whose service watches travel as HTTP/2 streams (for tests and diagnostics). */
+  get multiplexedEndpoints(): number {
+    return [...this.pools.values()].filter((p) => p.value.multiplexed).length;
+  }
+
   /** Feeds with a sweep pass under way (for tests and diagnostics). */
   get feedsSweeping(): number {
     return [...this.feeds.values()].filter((f) => f.value.sweepPassRunning).length;

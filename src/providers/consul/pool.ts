@@ -6,13 +6,15 @@
  * split so that nothing starves: one socket for the liveness status call, a quarter
  * for non-blocking reads (snapshots, re-reads, probes), the rest for blocking queries:
  * the feeds' own, and watches of single services (service-watches.ts), which are
- * granted only what the feeds leave free, so nothing takes turns.
+ * granted only what the feeds leave free, so nothing takes turns. Over HTTP/2 those
+ * free slots become sessions (at most MAX_H2_SESSIONS) and each watch a stream of one.
  * The client's keep-alive agent holds the same total, so the operator never has more
- * sockets open to the endpoint than the cap.
+ * sockets open to the endpoint than the cap (the sessions stand in for the blocking
+ * sockets the watches would otherwise hold).
  */
 import type { ProviderMetrics } from '../../metrics/provider-metrics.ts';
 import { ProviderError, isProviderError } from '../errors.ts';
-import { ConsulClient, type ConsulEndpoint, type ConsulResponse, type Query } from './client.ts';
+import { ConsulClient, type ConsulEndpoint, type ConsulResponse, type Query, type StreamRequest } from './client.ts';
 import { Liveness } from './liveness.ts';
 import { Semaphore } from '../../runtime/concurrency.ts';
 import { withLinkedSignal } from '../../runtime/linked-signal.ts';
@@ -26,6 +28,12 @@ export const DEFAULT_POOL_LIMITS: PoolLimits = { maxConnections: 100, livenessBo
 
 /** Blocking slots never granted to service watches, beyond the queries of the feeds running: room for new feeds. */
 const FEED_QUERIES_HEADROOM = 6;
+
+/**
+ * HTTP/2 sessions at most for multiplexed service watches (each carries the streams the
+ * server allows, at most 250): 8,000 watches. They come out of the blocking share.
+ */
+export const MAX_H2_SESSIONS = 32;
 
 /** The smallest budget that leaves one socket each for the status call, reads and blocking queries. */
 export const MIN_CONNECTIONS = 3;
@@ -46,6 +54,8 @@ export interface PoolRequest {
 }
 
 const STATUS_TIMEOUT_FLOOR_MS = 200;
+/** A server that did not offer HTTP/2 (or could not be reached) is asked again after this long. */
+const PROBE_AGAIN_MS = 5 * 60_000;
 /** Wait of a blocking query while others wait for its slot. */
 const TURN_WAIT_MS = 5000;
 
@@ -63,10 +73,21 @@ export class AgentPool {
   private readonly listeners = new Set<(alive: boolean) => void>();
   /** Aborted when the endpoint goes down: reads in flight fail at once instead of at their deadline. */
   private down = new AbortController();
+  /** Streams per HTTP/2 session when service watches are multiplexed; 0 while they are not (or not yet known). */
+  private streamsPerSession = 0;
+  private probing: Promise<void> | undefined;
+  /** When a probe last found no HTTP/2 (or failed): the next waits PROBE_AGAIN_MS. */
+  private probedWithoutH2At = -Infinity;
+  private readonly capacityListeners = new Set<() => void>();
 
   constructor(endpoint: ConsulEndpoint, limits: PoolLimits, metrics?: ProviderMetrics) {
     const budget = splitBudget(limits.maxConnections);
-    this.client = new ConsulClient({ ...endpoint, maxConnections: budget.reads + budget.blocking + 1, ...(metrics ? { metrics } : {}) });
+    this.client = new ConsulClient({
+      ...endpoint,
+      maxConnections: budget.reads + budget.blocking + 1,
+      maxH2Sessions: () => this.h2SessionsAllowed(),
+      ...(metrics ? { metrics } : {}),
+    });
     this.readSlots = budget.reads;
     this.reads = new Semaphore(budget.reads);
     this.blocking = new Semaphore(budget.blocking);
@@ -77,6 +98,7 @@ export class AgentPool {
       probe: (signal) => this.statusLeader(signal, Math.max(STATUS_TIMEOUT_FLOOR_MS, limits.livenessBoundMs / 5)),
       onChange: (alive) => {
         if (alive) this.down = new AbortController();
+        if (alive && this.capacityListeners.size > 0) this.probeMultiplexing();
         else this.down.abort(this.liveness.downError());
         for (const l of this.listeners) l(alive);
       },
@@ -103,10 +125,30 @@ export class AgentPool {
     this.feedQueries = Math.max(0, this.feedQueries + delta);
   }
 
-  /** Grants up to `wanted` blocking slots to service watches, of those the feeds leave free; returns how many. */
-  claimWatches(wanted: number): number {
-    const free = this.blockingSlots - this.feedQueries - FEED_QUERIES_HEADROOM - this.watchesGranted;
-    const granted = Math.max(0, Math.min(wanted, free));
+  /**
+   * Whether service watches travel as HTTP/2 streams (an https endpoint that offers h2):
+   * then thousands fit in a few sockets, else each holds a socket of the blocking share.
+   */
+  get multiplexed(): boolean {
+    return this.streamsPerSession > 0;
+  }
+
+  /** Calls fn when the room for service watches grows (HTTP/2 found); returns the unsubscribe function. */
+  onWatchCapacity(fn: () => void): () => void {
+    this.capacityListeners.add(fn);
+    return () => this.capacityListeners.delete(fn);
+  }
+
+  /**
+   * Grants up to `wanted` service watches; returns how many. Over HTTP/1.1 each is a
+   * blocking slot of those the feeds leave free; over HTTP/2 each is a stream of the
+   * sessions those slots allow. The first claim on an https endpoint that `couldUse`
+   * more than none (all the feed's services) finds out which.
+   */
+  claimWatches(wanted: number, couldUse = wanted): number {
+    if (couldUse > 0) this.probeMultiplexing();
+    const capacity = this.multiplexed ? this.h2SessionsAllowed() * this.streamsPerSession : this.blockingSlots - this.feedQueries - FEED_QUERIES_HEADROOM;
+    const granted = Math.max(0, Math.min(wanted, capacity - this.watchesGranted));
     this.watchesGranted += granted;
     return granted;
   }
@@ -128,6 +170,26 @@ export class AgentPool {
     });
   }
 
+  /**
+   * A service watch's blocking query on an HTTP/2 stream (the endpoint multiplexes), within
+   * the streams claimWatches granted; by callback, see ConsulClient.stream.
+   */
+  watchStream(path: string, query: Query, req: StreamRequest, onAnswer: (res: ConsulResponse) => void, onError: (e: ProviderError) => void): () => void {
+    return this.client.stream(
+      path,
+      query,
+      req,
+      (res) => {
+        this.liveness.answered();
+        onAnswer(res);
+      },
+      (e) => {
+        if (e.kind !== 'Unreachable' && e.kind !== 'Timeout') this.liveness.answered();
+        onError(e);
+      },
+    );
+  }
+
   /** A blocking GET within the blocking budget. */
   async block(path: string, query: Query, req: PoolRequest & { readonly index: number; readonly waitMs: number }): Promise<ConsulResponse> {
     await this.blocking.acquire(req.signal);
@@ -143,7 +205,25 @@ export class AgentPool {
   close(): void {
     this.liveness.stop();
     this.listeners.clear();
+    this.capacityListeners.clear();
     this.client.close();
+  }
+
+  /** Sessions the blocking slots left by the feeds allow (HTTP/1.1 watches take none then). */
+  private h2SessionsAllowed(): number {
+    return Math.max(0, Math.min(MAX_H2_SESSIONS, this.blockingSlots - this.feedQueries - FEED_QUERIES_HEADROOM));
+  }
+
+  /** Finds out once whether the endpoint speaks HTTP/2 (again after a failed try, when a watch is next claimed). */
+  private probeMultiplexing(): void {
+    if (this.multiplexed || this.probing || !this.alive || performance.now() - this.probedWithoutH2At < PROBE_AGAIN_MS) return;
+    this.probing = this.client.multiplexing().then((streams) => {
+      this.probing = undefined;
+      if (streams === 0) this.probedWithoutH2At = performance.now();
+      if (streams === 0 || this.streamsPerSession > 0) return;
+      this.streamsPerSession = streams;
+      for (const fn of this.capacityListeners) fn();
+    });
   }
 
   private async observe(p: Promise<ConsulResponse>): Promise<ConsulResponse> {

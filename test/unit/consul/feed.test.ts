@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { silentLogger } from '../../../src/metrics/logger.ts';
-import type { ConsulResponse, Query } from '../../../src/providers/consul/client.ts';
+import type { ConsulResponse, Query, StreamRequest } from '../../../src/providers/consul/client.ts';
 import { NON_PASSING_FILTER } from '../../../src/providers/consul/check-fingerprints.ts';
 import { CatalogFeed, NODES_INDEX_ONLY, PROBE_FILTER, type FeedOptions, type FeedPool, type FeedSubscriber } from '../../../src/providers/consul/feed.ts';
 import type { PoolRequest } from '../../../src/providers/consul/pool.ts';
@@ -162,6 +162,31 @@ class FakeConsul implements FeedPool {
 
   /** Blocking slots the pool would grant to service watches (none unless a test gives some). */
   watchSlots = 0;
+
+  /** Whether watches travel as HTTP/2 streams; a test sets it and calls widen(). */
+  multiplexed = false;
+  private readonly capacity = new Set<() => void>();
+
+  onWatchCapacity(fn: () => void): () => void {
+    this.capacity.add(fn);
+    return () => this.capacity.delete(fn);
+  }
+
+  /** A watch over HTTP/2, as the blocking query it stands for. */
+  watchStream(path: string, query: Query, req: StreamRequest, onAnswer: (res: ConsulResponse) => void, onError: (e: ProviderError) => void): () => void {
+    const stop = new AbortController();
+    this.block(path, query, { ...req, signal: stop.signal, timeoutMs: 1000 }).then(onAnswer, (e: unknown) => {
+      if (!stop.signal.aborted) onError(e as ProviderError);
+    });
+    return () => stop.abort(new Error('cancelled'));
+  }
+
+  /** The pool found HTTP/2: room for many more watches. */
+  widen(slots: number): void {
+    this.multiplexed = true;
+    this.watchSlots += slots;
+    for (const fn of this.capacity) fn();
+  }
 
   claimWatches(wanted: number): number {
     const granted = Math.min(wanted, this.watchSlots);
@@ -750,4 +775,23 @@ test('a change on a node that also runs an unwatched service reads the summary a
   await until('the summary to be read', () => consul.count('ui_services') > summaries);
   assert.equal(feed.readsSpared, 0, 'no read left out');
   await feed.close();
+});
+
+test('over HTTP/2 every selected service is watched, also those of a large source, and its change reads neither list nor the service', async () => {
+  const consul = new FakeConsul(names);
+  consul.watchSlots = 4;
+  const { feed, sub } = await watchingFeed(consul);
+  assert.equal(feed.watchedServices.size, 0, 'over HTTP/1.1 a source of 100 services is not watched one by one');
+  consul.widen(1000);
+  await until('every service to be watched', () => feed.watchedServices.size === names.length);
+  // Each watch blocks at once from its cached answer's index: one query each, none answered.
+  await until('the watches to wait', () => consul.count('watch_health_service') >= names.length);
+  const before = { summaries: consul.count('ui_services'), lists: consul.count('catalog_nodes'), reads: consul.count('health_service') };
+  consul.upsert('svc-077', { id: 'svc-077-2', address: '10.0.0.2', node: 'vm-77' });
+  await until('the add to be told', () => told(sub, 'svc-077') && feed.readsSpared >= 1);
+  assert.deepEqual({ summaries: consul.count('ui_services'), lists: consul.count('catalog_nodes'), reads: consul.count('health_service') }, before, 'the watch answered');
+  const waits = [...new Set(consul.waits.filter((w) => w.operation === 'watch_health_service').map((w) => w.waitMs))];
+  assert.deepEqual(waits, [300_000], 'HTTP/2 watches wait five minutes');
+  await feed.close();
+  assert.equal(consul.watchSlots, 1004, 'every stream given back');
 });
