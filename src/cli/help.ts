@@ -30,6 +30,10 @@ Options:
                                      per client address by default)
   --consul-liveness-bound DURATION   a Consul endpoint that has not answered for this long
                                      makes its sources ProviderReady=False (default 15s)
+  --consul-http2-watches true|false  over https, watch every selected service as an HTTP/2
+                                     stream: changes in large sources arrive at once, for
+                                     about 11 MiB more resident memory per 1,000 services;
+                                     false watches only small sources' services (default true)
 `;
 
 export const PREVIEW_HELP = `vmreg preview — print the WorkloadEntries (and ServiceEntries) a VmRegistrySource would produce

@@ -84,6 +84,7 @@ export async function runOperator(argv: string[]): Promise<number> {
       'ambient-credentials-endpoints': { type: 'string', default: '' },
       'consul-max-connections-per-agent': { type: 'string', default: String(DEFAULT_POOL_LIMITS.maxConnections) },
       'consul-liveness-bound': { type: 'string', default: '15s' },
+      'consul-http2-watches': { type: 'string', default: 'true' },
     },
     strict: true,
   });
@@ -98,7 +99,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const consul = consulOptions(values['consul-max-connections-per-agent'], values['consul-liveness-bound']);
+  const consul = consulOptions(values['consul-max-connections-per-agent'], values['consul-liveness-bound'], values['consul-http2-watches']);
   const client = parseClientLimit(values['kube-api-qps'], values['kube-api-burst']);
   const log = createLogger(level);
   const kc = loadKubeConfig(values.kubeconfig);
@@ -161,8 +162,8 @@ export async function runOperator(argv: string[]): Promise<number> {
   return lost ? 1 : 0;
 }
 
-/** The Consul connection cap and liveness bound from their flags. */
-export function consulOptions(maxConnections: string, livenessBound: string): PoolLimits {
+/** The Consul connection cap, liveness bound and HTTP/2 watches from their flags. */
+export function consulOptions(maxConnections: string, livenessBound: string, http2Watches = 'true'): PoolLimits {
   const max = Number(maxConnections);
   if (!Number.isInteger(max) || max < MIN_CONNECTIONS || max > 1000) {
     throw new UsageError(`--consul-max-connections-per-agent must be a whole number from ${MIN_CONNECTIONS} to 1000`);
@@ -174,5 +175,6 @@ export function consulOptions(maxConnections: string, livenessBound: string): Po
     throw new UsageError(`--consul-liveness-bound: ${(e as Error).message}`);
   }
   if (boundMs < 1000 || boundMs > 600_000) throw new UsageError('--consul-liveness-bound must be between 1s and 10m');
-  return { maxConnections: max, livenessBoundMs: boundMs };
+  if (http2Watches !== 'true' && http2Watches !== 'false') throw new UsageError('--consul-http2-watches must be true or false');
+  return { maxConnections: max, livenessBoundMs: boundMs, http2Watches: http2Watches === 'true' };
 }

@@ -22,6 +22,8 @@ import { withLinkedSignal } from '../../runtime/linked-signal.ts';
 export interface PoolLimits {
   readonly maxConnections: number;
   readonly livenessBoundMs: number;
+  /** Watch every selected service over HTTP/2 when an https endpoint offers it (default true; costs memory per service). */
+  readonly http2Watches?: boolean;
 }
 
 export const DEFAULT_POOL_LIMITS: PoolLimits = { maxConnections: 100, livenessBoundMs: 15_000 };
@@ -85,7 +87,7 @@ export class AgentPool {
     this.client = new ConsulClient({
       ...endpoint,
       maxConnections: budget.reads + budget.blocking + 1,
-      maxH2Sessions: () => this.h2SessionsAllowed(),
+      ...(limits.http2Watches !== false ? { maxH2Sessions: () => this.h2SessionsAllowed() } : {}),
       ...(metrics ? { metrics } : {}),
     });
     this.readSlots = budget.reads;
