@@ -213,7 +213,7 @@ export class ConsulClient {
       // Consul adds up to wait/16 of jitter before answering.
       timeoutMs = req.blocking.waitMs + req.blocking.waitMs / 16 + req.timeoutMs;
     }
-    // Strings, not the URL: a blocking request lives for minutes, thousands at once over HTTP/2.
+    // Strings, not the URL: a blocking request keeps them for minutes.
     const target = { href: url.href, path: `${url.pathname}${url.search}`, what: `GET ${url.pathname}` };
     const run = (): Promise<ConsulResponse> => this.request(target, timeoutMs, req);
     // Blocking waits are counted but not timed: their duration says nothing about Consul.
