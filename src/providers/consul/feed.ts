@@ -204,7 +204,7 @@ export class CatalogFeed {
         failed: (e) => this.onSweepFailed(e),
         idle: () => {
           this.schedule.passEnded();
-          if (this.pool.multiplexed) this.watchSmallSources();
+          if (this.pool.multiplexed) this.watchServices();
         },
       },
       this.bulkSlots,
@@ -256,7 +256,7 @@ export class CatalogFeed {
         backoff: { baseMs: tuning.backoffBaseMs, maxMs: tuning.backoffMaxMs, jitter: 0.5 },
       },
     );
-    this.stopCapacity = pool.onWatchCapacity(() => this.watchSmallSources());
+    this.stopCapacity = pool.onWatchCapacity(() => this.watchServices());
     this.stopLiveness = pool.onLiveness((alive) => {
       // Down: sources report it. Back: nothing cached is trusted until read again.
       if (alive) this.distrust();
@@ -355,7 +355,7 @@ export class CatalogFeed {
     await untilAborted(this.readCatalog(), signal);
     const changed = await untilAborted(this.readMany([...(this.subs.get(sub) ?? [])]), signal);
     if (this.subs.has(sub)) this.fullReadAt.set(sub, started);
-    if (this.pool.multiplexed) this.watchSmallSources();
+    if (this.pool.multiplexed) this.watchServices();
     this.notify(changed, sub);
   }
 
@@ -364,7 +364,7 @@ export class CatalogFeed {
     const missing = [...(this.subs.get(sub) ?? [])].filter((n) => !this.answers.has(n));
     if (missing.length === 0) return;
     const changed = await untilAborted(this.readMany(missing), signal);
-    if (this.pool.multiplexed) this.watchSmallSources();
+    if (this.pool.multiplexed) this.watchServices();
     if (changed.size > 0) this.notify(changed, sub);
   }
 
@@ -433,7 +433,7 @@ export class CatalogFeed {
     const before = this.wanted;
     this.wanted = wanted;
     this.firstToProbe = smallSelections([...this.subs.values()]);
-    this.watchSmallSources();
+    this.watchServices();
     const removed = new Set<string>();
     for (const name of this.answers.keys()) {
       if (wanted.has(name)) continue;
@@ -582,7 +582,7 @@ export class CatalogFeed {
         onError: (e, failures) => this.onLoopError('node-list', e, failures),
       }),
     );
-    this.watchSmallSources();
+    this.watchServices();
   }
 
   /**
@@ -591,7 +591,7 @@ export class CatalogFeed {
    * smallest first; over HTTP/2 (a stream each) every selected service, small sources'
    * first, so a change anywhere in a large fleet answers its own query.
    */
-  private watchSmallSources(): void {
+  private watchServices(): void {
     const names = this.loops && !this.closed.signal.aborted ? this.servicesToWatch() : [];
     this.pool.releaseWatches(this.watchesGranted);
     // Over HTTP/1.1 the pool may find out that HTTP/2 would watch them all.
@@ -703,7 +703,7 @@ export class CatalogFeed {
     if (this.loops) this.pool.feedQueriesChanged(-FEED_QUERIES);
     this.loops?.abort(new Error('no source watches'));
     this.loops = undefined;
-    this.watchSmallSources();
+    this.watchServices();
     this.catalogLive = false;
     this.stateLive = false;
     this.nodesLive = false;

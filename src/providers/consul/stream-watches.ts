@@ -61,10 +61,6 @@ export class StreamWatches {
     return new Set(this.watches.keys());
   }
 
-  get size(): number {
-    return this.watches.size;
-  }
-
   has(service: string): boolean {
     return this.watches.has(service);
   }
